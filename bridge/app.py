@@ -1,0 +1,60 @@
+"""The Flask app factory. Nothing starts at import time; `serve` starts the worker."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+
+from bridge.clock import Clock, utcnow
+from bridge.config import BridgeConfig, load_config
+from bridge.db.engine import make_engine
+from bridge.metrics import BridgeMetrics
+from bridge.notify.registry import Notifier, build_notifiers
+from bridge.settings import Settings
+from bridge.store import Store
+from bridge.web import alerts, health, metrics, openapi, webhook
+from bridge.web.context import EXTENSION_KEY, BridgeContext
+from bridge.web.errors import register_error_handlers
+from bridge.worker import DeliveryWorker, RetryPolicy
+
+
+def create_app(
+    settings: Settings,
+    *,
+    store: Store | None = None,
+    notifiers: dict[str, Notifier] | None = None,
+    config: BridgeConfig | None = None,
+    clock: Clock = utcnow,
+) -> Flask:
+    app = Flask("bridge")
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    store = store or Store(make_engine(settings.database_url))
+    bridge_metrics = BridgeMetrics()
+    bridge_metrics.watch_outbox(store.outbox_depth)
+    worker = DeliveryWorker(
+        store,
+        notifiers if notifiers is not None else build_notifiers(settings),
+        bridge_metrics,
+        policy=RetryPolicy(settings.retry_base_seconds, settings.retry_max_seconds),
+        clock=clock,
+    )
+    app.extensions[EXTENSION_KEY] = BridgeContext(
+        settings=settings,
+        config=config or load_config(settings.config_path),
+        store=store,
+        metrics=bridge_metrics,
+        worker=worker,
+        clock=clock,
+    )
+    for module in (webhook, alerts, health, metrics, openapi):
+        app.register_blueprint(module.blueprint)
+    register_error_handlers(app)
+    logging.getLogger("bridge").setLevel(settings.log_level)
+    return app
+
+
+def context_of(app: Flask) -> BridgeContext:
+    ctx: BridgeContext = app.extensions[EXTENSION_KEY]
+    return ctx

@@ -1,0 +1,55 @@
+"""`BRIDGE_CONFIG`: optional YAML for what environment variables express badly.
+
+```yaml
+routes:            # first match wins; replaces the default routes
+  - match: {alertname: Watchdog}
+    channels: [heartbeat]
+  - match: {severity: critical}
+    channels: [pagerduty, slack]
+```
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bridge.routing import Routing, RoutingError, routing_from_config
+
+KNOWN_KEYS = {"routes", "enrichment", "windows", "digest"}
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class BridgeConfig:
+    routing: Routing = field(default_factory=Routing)
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+def load_config(path: str | None) -> BridgeConfig:
+    if not path:
+        return BridgeConfig()
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"BRIDGE_CONFIG: cannot read {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError("BRIDGE_CONFIG: the top level must be a mapping")
+    unknown = set(data) - KNOWN_KEYS
+    if unknown:
+        raise ConfigError(f"BRIDGE_CONFIG: unknown keys {sorted(unknown)}")
+    routing = Routing()
+    if "routes" in data:
+        if not isinstance(data["routes"], list):
+            raise ConfigError("BRIDGE_CONFIG: routes must be a list")
+        try:
+            routing = routing_from_config(data["routes"])
+        except RoutingError as exc:
+            raise ConfigError(f"BRIDGE_CONFIG: {exc}") from None
+    return BridgeConfig(routing=routing, raw=data)

@@ -1,0 +1,150 @@
+"""The schema. Alembic migrations in `migrations/` are the only way it changes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in Python on every database (SQLite has no time zones)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        result: datetime = value.replace(tzinfo=UTC)
+        return result
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class AlertRow(Base):
+    """One row per alert fingerprint: the state of its current episode."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    fingerprint: Mapped[str] = mapped_column(String(128), unique=True)
+    alertname: Mapped[str] = mapped_column(String(255), index=True, default="")
+    severity: Mapped[str] = mapped_column(String(32), default="")
+    node: Mapped[str] = mapped_column(String(255), default="")
+    # '' marks a row inserted by the ingest upsert that no alert has filled yet.
+    status: Mapped[str] = mapped_column(String(16), default="")
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    labels: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    annotations: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    generator_url: Mapped[str] = mapped_column(Text, default="")
+    # Channels the current episode's firing was sent to; its resolve goes there too.
+    channels: Mapped[list[str]] = mapped_column(JSON, default=list)
+    notified: Mapped[bool] = mapped_column(Boolean, default=False)
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_change_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    received_count: Mapped[int] = mapped_column(Integer, default=0)
+    duplicate_count: Mapped[int] = mapped_column(Integer, default=0)
+    # The Slack message of the current episode, so the resolve updates it.
+    slack_channel: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    slack_ts: Mapped[str | None] = mapped_column(String(32), nullable=True)
+
+    __table_args__ = (Index(None, "status", "last_change_at"),)
+
+
+class TransitionRow(Base):
+    """Every state change of every alert, append-only (history for digests and audits)."""
+
+    __tablename__ = "alert_transitions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
+    fingerprint: Mapped[str] = mapped_column(String(128))
+    alertname: Mapped[str] = mapped_column(String(255), default="")
+    node: Mapped[str] = mapped_column(String(255), default="")
+    severity: Mapped[str] = mapped_column(String(32), default="")
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(64))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class DeliveryRow(Base):
+    """The transactional outbox: one notification for one channel."""
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(16))  # trigger | resolve
+    # pending | in_flight | delivered | dry_run | dead
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    # Slack triggers of one webhook post that go out as one message.
+    batch_key: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    snapshot: Mapped[dict[str, Any]] = mapped_column(JSON)
+    context: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    claimed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    external_ref: Mapped[str | None] = mapped_column(String(255), nullable=True)
+
+    __table_args__ = (
+        Index(None, "status", "next_attempt_at"),
+        Index(None, "alert_id", "channel", "status"),
+    )
+
+
+class AttemptRow(Base):
+    """Every delivery attempt, whatever its outcome (healthchecks' style)."""
+
+    __tablename__ = "delivery_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[int] = mapped_column(
+        ForeignKey("deliveries.id", ondelete="CASCADE"), index=True
+    )
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    duration_ms: Mapped[int] = mapped_column(Integer)
+    outcome: Mapped[str] = mapped_column(String(16))  # delivered | dry_run | retry | dead
+    http_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    detail: Mapped[str] = mapped_column(Text, default="")

@@ -1,0 +1,19 @@
+"""One readable line per event on stderr; secrets never reach a log call."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+
+def configure_logging(level: str = "INFO") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%dT%H:%M:%S")
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # The HTTP clients log full URLs and, at debug level, request bodies.
+    for noisy in ("urllib3", "httpx2", "httpcore", "slack_sdk", "pagerduty", "waitress.queue"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -1,0 +1,1 @@
+"""Notifiers: one module per vendor, each returning an explicit `Outcome`."""

@@ -1,0 +1,147 @@
+"""Slack: Web API (`slack_sdk.WebClient`) with threads and updates, or an incoming webhook.
+
+Slack reports most errors as HTTP 200 with `ok: false`; those are permanent
+except `ratelimited`. HTTP 429 carries an integer `Retry-After`.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bridge.notify.result import (
+    Delivered,
+    Outcome,
+    PermanentFailure,
+    RetryLater,
+    classify_http,
+    parse_retry_after,
+)
+from bridge.notify.slack_blocks import group_message, resolved_reply, single_message
+from bridge.notify.tls import client_ssl_context
+from bridge.notify.view import AlertView, LinkBase
+from bridge.store.outbox import Job
+
+log = logging.getLogger(__name__)
+
+TIMEOUT_SECONDS = 10
+RETRYABLE_ERRORS = ("ratelimited", "internal_error", "fatal_error", "service_unavailable")
+
+
+def _views(job: Job) -> list[AlertView]:
+    return [AlertView.from_snapshot(d.snapshot) for d in job.deliveries]
+
+
+def compose(job: Job, links: LinkBase) -> tuple[str, list[dict[str, Any]]]:
+    """The message a trigger job posts."""
+    views = _views(job)
+    if len(views) == 1:
+        return single_message(views[0], links, job.deliveries[0].context)
+    return group_message(views, links)
+
+
+def _api_error(exc: SlackApiError) -> Outcome:
+    status = exc.response.status_code
+    error = str(exc.response.get("error", "") or f"HTTP {status}")
+    if status == 429 or error == "ratelimited":
+        return RetryLater(
+            f"rate limited: {error}",
+            status,
+            parse_retry_after(exc.response.headers.get("Retry-After")),
+        )
+    if status >= 500 or error in RETRYABLE_ERRORS:
+        return RetryLater(f"slack error: {error}", status)
+    return PermanentFailure(f"slack error: {error}", status)
+
+
+class SlackNotifier:
+    channel = "slack"
+
+    def __init__(
+        self,
+        token: str,
+        default_channel: str,
+        api_url: str,
+        links: LinkBase,
+        ca_bundle: str | None = None,
+    ) -> None:
+        self._client = WebClient(
+            token=token,
+            base_url=api_url,
+            timeout=TIMEOUT_SECONDS,
+            ssl=client_ssl_context(ca_bundle),
+        )
+        self._channel = default_channel
+        self._links = links
+
+    def send(self, job: Job) -> Outcome:
+        try:
+            if job.action == "resolve" and job.slack_message is not None:
+                return self._resolve_in_place(job)
+            text, blocks = compose(job, self._links)
+            answer = self._client.chat_postMessage(channel=self._channel, text=text, blocks=blocks)
+        except SlackApiError as exc:
+            return _api_error(exc)
+        except (OSError, TimeoutError) as exc:
+            return RetryLater(f"network error: {type(exc).__name__}")
+        return Delivered(
+            detail=f"posted {job.action}",
+            http_status=200,
+            external_ref=str(answer.get("ts")),
+            slack_channel=str(answer.get("channel")),
+        )
+
+    def _resolve_in_place(self, job: Job) -> Outcome:
+        message = job.slack_message
+        assert message is not None
+        members = [AlertView.from_snapshot(a) for a in message.alerts]
+        text, blocks = (
+            group_message(members, self._links)
+            if len(members) > 1
+            else single_message(AlertView.from_snapshot(job.deliveries[0].snapshot), self._links)
+        )
+        self._client.chat_update(channel=message.channel, ts=message.ts, text=text, blocks=blocks)
+        reply = resolved_reply(
+            AlertView.from_snapshot(job.deliveries[0].snapshot), datetime.now(UTC)
+        )
+        self._client.chat_postMessage(channel=message.channel, thread_ts=message.ts, text=reply)
+        return Delivered(
+            detail="updated message and replied in thread",
+            http_status=200,
+            external_ref=message.ts,
+            slack_channel=message.channel,
+        )
+
+
+class SlackWebhookNotifier:
+    """Incoming webhook: simpler to set up, but cannot thread or update."""
+
+    channel = "slack"
+
+    def __init__(self, url: str, links: LinkBase, ca_bundle: str | None = None) -> None:
+        self._url = url
+        self._links = links
+        self._verify: str | bool = ca_bundle or True
+
+    def send(self, job: Job) -> Outcome:
+        text, blocks = compose(job, self._links)
+        try:
+            response = requests.post(
+                self._url,
+                json={"text": text, "blocks": blocks},
+                timeout=TIMEOUT_SECONDS,
+                verify=self._verify,
+            )
+        except requests.RequestException as exc:
+            return RetryLater(f"network error: {type(exc).__name__}")
+        if response.status_code == 200:
+            return Delivered(detail=f"posted {job.action} via webhook", http_status=200)
+        # The webhook URL is itself the secret: never echo it, only the body Slack sent.
+        return classify_http(
+            response.status_code, response.text[:200], response.headers.get("Retry-After")
+        )

@@ -1,0 +1,137 @@
+"""Slack Block Kit messages: pure functions of alerts.
+
+Limits from https://api.slack.com/reference/block-kit/blocks and
+https://api.slack.com/methods/chat.postMessage
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from bridge.durations import format_duration
+from bridge.notify.result import truncate
+from bridge.notify.view import AlertView, LinkBase, links_for
+
+MAX_BLOCKS = 50
+MAX_HEADER_CHARS = 150
+MAX_SECTION_CHARS = 3000
+MAX_FIELDS = 10
+# `text` is the notification fallback; Slack truncates past 40,000 characters
+# but a phone notification shows a line, so keep it short.
+MAX_FALLBACK_CHARS = 3000
+# A group message lists at most this many alerts, then says how many more.
+MAX_LISTED_ALERTS = 40
+
+ICONS = {"critical": ":rotating_light:", "warning": ":warning:", "resolved": ":white_check_mark:"}
+
+
+def _icon(alert: AlertView) -> str:
+    if alert.status == "resolved":
+        return ICONS["resolved"]
+    return ICONS.get(alert.severity, ":bell:")
+
+
+def _header(text: str) -> dict[str, Any]:
+    return {
+        "type": "header",
+        "text": {"type": "plain_text", "text": truncate(text, MAX_HEADER_CHARS), "emoji": True},
+    }
+
+
+def _section(text: str, fields: list[str] | None = None) -> dict[str, Any]:
+    block: dict[str, Any] = {
+        "type": "section",
+        "text": {"type": "mrkdwn", "text": truncate(text, MAX_SECTION_CHARS)},
+    }
+    if fields:
+        block["fields"] = [
+            {"type": "mrkdwn", "text": truncate(f, 2000)} for f in fields[:MAX_FIELDS]
+        ]
+    return block
+
+
+def _links_block(alert: AlertView, base: LinkBase) -> dict[str, Any]:
+    text = " · ".join(f"<{link['href']}|{link['text']}>" for link in links_for(alert, base))
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
+
+
+def _context_lines(context: dict[str, Any] | None) -> str:
+    if not context:
+        return ""
+    lines = [f"• {key}: {value}" for key, value in context.items() if not key.startswith("_")]
+    return "\n".join(lines)
+
+
+def single_message(
+    alert: AlertView, base: LinkBase, context: dict[str, Any] | None = None
+) -> tuple[str, list[dict[str, Any]]]:
+    """Fallback text and blocks for one alert, firing or resolved."""
+    state = "RESOLVED" if alert.status == "resolved" else alert.severity.upper()
+    title = f"{_icon(alert)} [{state}] {alert.name}" + (f" on {alert.where}" if alert.where else "")
+    description = alert.annotations.get("description") or alert.annotations.get("summary", "")
+    body = f"*{alert.key_fact}*" if alert.key_fact else ""
+    if description and description != alert.key_fact:
+        body = f"{body}\n{description}" if body else description
+    fields = [
+        f"*Severity*\n{alert.severity}",
+        f"*Since*\n{_slack_date(alert.starts_at)}",
+    ]
+    if alert.node:
+        fields.append(f"*Node*\n{alert.node}")
+    if alert.gpu:
+        fields.append(f"*GPU*\n{alert.gpu}")
+    blocks = [_header(title), _section(body or alert.name, fields)]
+    extra = _context_lines(context)
+    if extra:
+        blocks.append(_section(f"*Context*\n{extra}"))
+    blocks.append(_links_block(alert, base))
+    fallback = truncate(f"[{state}] " + alert.headline.split("] ", 1)[-1], MAX_FALLBACK_CHARS)
+    return fallback, blocks
+
+
+def _slack_date(when: datetime) -> str:
+    """Shown in each reader's own time zone, with the ISO time as fallback."""
+    return f"<!date^{int(when.timestamp())}^{{date_short_pretty}} {{time}}|{when.isoformat()}>"
+
+
+def _line(alert: AlertView) -> str:
+    where = f" on {alert.where}" if alert.where else ""
+    fact = f": {alert.key_fact}" if alert.key_fact else ""
+    return f"{_icon(alert)} *{alert.name}*{where}{fact}"
+
+
+def group_message(alerts: list[AlertView], base: LinkBase) -> tuple[str, list[dict[str, Any]]]:
+    """One message listing many alerts, never over Slack's block limits."""
+    if len(alerts) == 1:
+        return single_message(alerts[0], base)
+    firing = [a for a in alerts if a.status != "resolved"]
+    names = sorted({a.name for a in alerts})
+    title = (
+        f"{len(firing)} of {len(alerts)} alerts firing: {', '.join(names)}"
+        if firing
+        else f"All {len(alerts)} alerts resolved: {', '.join(names)}"
+    )
+    blocks: list[dict[str, Any]] = [_header(("🔥 " if firing else "✅ ") + title)]
+    listed = alerts[:MAX_LISTED_ALERTS]
+    chunk: list[str] = []
+    for line in (_line(a) for a in listed):
+        if chunk and len("\n".join([*chunk, line])) > MAX_SECTION_CHARS:
+            blocks.append(_section("\n".join(chunk)))
+            chunk = []
+        chunk.append(line)
+    if chunk:
+        blocks.append(_section("\n".join(chunk)))
+    if len(alerts) > len(listed):
+        blocks.append(_section(f"…and {len(alerts) - len(listed)} more (see /alerts)"))
+    blocks = blocks[: MAX_BLOCKS - 1]
+    blocks.append(_links_block(alerts[0], base))
+    return truncate(title, MAX_FALLBACK_CHARS), blocks
+
+
+def resolved_reply(alert: AlertView, now: datetime) -> str:
+    """The thread reply on resolve: how long it lasted."""
+    end = alert.ends_at or now
+    lasted = format_duration(max(0.0, (end - alert.starts_at).total_seconds()))
+    where = f" on {alert.where}" if alert.where else ""
+    return f"{ICONS['resolved']} {alert.name}{where} resolved after {lasted}."

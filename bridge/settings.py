@@ -1,0 +1,238 @@
+"""Settings from the environment, validated once at start.
+
+Every secret may instead come from `<NAME>_FILE` (Docker secrets). A problem
+raises `SettingsError` whose message is one line naming the variable, so that
+`alert-bridge serve` can stop with it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from bridge.durations import DurationError, parse_duration
+
+# PagerDuty Events API v2 integration ("routing") keys are 32 characters.
+# https://developer.pagerduty.com/docs/events-api-v2/trigger-events/
+PAGERDUTY_ROUTING_KEY_CHARS = 32
+
+SECRET_NAMES = (
+    "BRIDGE_WEBHOOK_TOKEN",
+    "BRIDGE_API_TOKEN",
+    "BRIDGE_PAGERDUTY_ROUTING_KEY",
+    "BRIDGE_SLACK_BOT_TOKEN",
+    "BRIDGE_SLACK_WEBHOOK_URL",
+    "BRIDGE_DATABASE_URL",
+)
+
+
+class SettingsError(ValueError):
+    """A setting that cannot work; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    listen: str = "127.0.0.1:9095"
+    database_url: str = ""
+    state_dir: Path = Path("var")
+    webhook_token: str | None = None
+    api_token: str | None = None
+    prometheus_url: str = "http://localhost:9090"
+    alertmanager_urls: tuple[str, ...] = ("http://localhost:9093",)
+    grafana_url: str = "http://localhost:3001"
+    public_url: str | None = None
+    pagerduty_routing_key: str | None = None
+    pagerduty_events_url: str = "https://events.pagerduty.com"
+    slack_bot_token: str | None = None
+    slack_channel: str | None = None
+    slack_api_url: str = "https://slack.com/api/"
+    slack_webhook_url: str | None = None
+    ca_bundle: str | None = None
+    config_path: str | None = None
+    timezone: str = "UTC"
+    watchdog_timeout_seconds: float = 300.0
+    retention_seconds: float = 30 * 86400.0
+    max_body_bytes: int = 5 * 1024 * 1024
+    max_alerts_per_payload: int = 1000
+    runbook_base_url: str = ""
+    # Retry policy of the delivery worker (capped exponential backoff).
+    retry_base_seconds: float = 2.0
+    retry_max_seconds: float = 300.0
+    log_level: str = "INFO"
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def listen_host_port(self) -> tuple[str, int]:
+        host, _, port = self.listen.rpartition(":")
+        return host.strip("[]") or "127.0.0.1", int(port)
+
+    @property
+    def pagerduty_enabled(self) -> bool:
+        return bool(self.pagerduty_routing_key)
+
+    @property
+    def slack_enabled(self) -> bool:
+        return bool(self.slack_bot_token and self.slack_channel) or bool(self.slack_webhook_url)
+
+    def redacted(self) -> dict[str, object]:
+        """What is safe to print: secrets reduced to set / unset."""
+        out: dict[str, object] = {}
+        for key, value in self.__dict__.items():
+            if key in _SECRET_FIELDS:
+                out[key] = "<set>" if value else "<unset>"
+            elif key == "extra":
+                continue
+            else:
+                out[key] = str(value) if isinstance(value, Path) else value
+        out["database_url"] = redact_url(self.database_url)
+        return out
+
+
+_SECRET_FIELDS = {
+    "webhook_token",
+    "api_token",
+    "pagerduty_routing_key",
+    "slack_bot_token",
+    "slack_webhook_url",
+}
+
+
+def redact_url(url: str) -> str:
+    """Hide a password in a database URL (`postgresql://u:***@host/db`)."""
+    return re.sub(r"(//[^:/@]+:)[^@]*@", r"\1***@", url)
+
+
+def _read(env: Mapping[str, str], name: str) -> str | None:
+    """`NAME` or the contents of the file named by `NAME_FILE`."""
+    value = env.get(name)
+    file_name = env.get(f"{name}_FILE")
+    if value and file_name:
+        raise SettingsError(f"{name}: set either {name} or {name}_FILE, not both")
+    if file_name:
+        try:
+            value = Path(file_name).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise SettingsError(
+                f"{name}_FILE: cannot read {file_name}: {exc.strerror or exc}"
+            ) from None
+        if not value:
+            raise SettingsError(f"{name}_FILE: {file_name} is empty")
+    return value.strip() if value else None
+
+
+def _url(name: str, value: str, *, schemes: tuple[str, ...] = ("http", "https")) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in schemes or not parts.netloc or " " in value:
+        allowed = " or ".join(f"{s}://" for s in schemes)
+        raise SettingsError(f"{name}: {value[:80]!r} is not a valid URL (expected {allowed}…)")
+    return value.rstrip("/") if name != "BRIDGE_SLACK_API_URL" else value
+
+
+def _duration(env: Mapping[str, str], name: str, default: str) -> float:
+    raw = env.get(name) or default
+    try:
+        return parse_duration(raw)
+    except DurationError as exc:
+        raise SettingsError(f"{name}: {exc}") from None
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) <= 0:
+        raise SettingsError(f"{name}: {raw!r} is not a positive integer")
+    return int(raw)
+
+
+def _listen(value: str) -> str:
+    _host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise SettingsError(f"BRIDGE_LISTEN: {value!r} is not HOST:PORT")
+    return value
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Build and validate `Settings` from an environment mapping."""
+    env = os.environ if env is None else env
+    state_dir = Path(env.get("BRIDGE_STATE_DIR") or "var")
+    database_url = _read(env, "BRIDGE_DATABASE_URL") or f"sqlite:///{state_dir / 'bridge.db'}"
+    if "://" not in database_url:
+        raise SettingsError("BRIDGE_DATABASE_URL: expected an SQLAlchemy URL like sqlite:///path")
+
+    routing_key = _read(env, "BRIDGE_PAGERDUTY_ROUTING_KEY")
+    if routing_key is not None and len(routing_key) != PAGERDUTY_ROUTING_KEY_CHARS:
+        raise SettingsError(
+            f"BRIDGE_PAGERDUTY_ROUTING_KEY: must be {PAGERDUTY_ROUTING_KEY_CHARS} characters, "
+            f"got {len(routing_key)}"
+        )
+    slack_token = _read(env, "BRIDGE_SLACK_BOT_TOKEN")
+    slack_channel = env.get("BRIDGE_SLACK_CHANNEL") or None
+    if slack_token and not slack_channel:
+        raise SettingsError("BRIDGE_SLACK_CHANNEL: required when BRIDGE_SLACK_BOT_TOKEN is set")
+    slack_webhook = _read(env, "BRIDGE_SLACK_WEBHOOK_URL")
+    if slack_webhook:
+        _url("BRIDGE_SLACK_WEBHOOK_URL", slack_webhook, schemes=("https", "http"))
+
+    ca_bundle = env.get("BRIDGE_CA_BUNDLE") or None
+    if ca_bundle and not Path(ca_bundle).is_file():
+        raise SettingsError(f"BRIDGE_CA_BUNDLE: {ca_bundle} is not a readable file")
+    config_path = env.get("BRIDGE_CONFIG") or None
+    if config_path and not Path(config_path).is_file():
+        raise SettingsError(f"BRIDGE_CONFIG: {config_path} is not a readable file")
+    timezone = env.get("BRIDGE_TIMEZONE") or "UTC"
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(f"BRIDGE_TIMEZONE: unknown time zone {timezone!r}") from None
+
+    public_url = env.get("BRIDGE_PUBLIC_URL") or None
+    am_urls = tuple(
+        _url("BRIDGE_ALERTMANAGER_URL", u.strip())
+        for u in (env.get("BRIDGE_ALERTMANAGER_URL") or "http://localhost:9093").split(",")
+        if u.strip()
+    )
+    return Settings(
+        listen=_listen(env.get("BRIDGE_LISTEN") or "127.0.0.1:9095"),
+        database_url=database_url,
+        state_dir=state_dir,
+        webhook_token=_read(env, "BRIDGE_WEBHOOK_TOKEN"),
+        api_token=_read(env, "BRIDGE_API_TOKEN"),
+        prometheus_url=_url(
+            "BRIDGE_PROMETHEUS_URL", env.get("BRIDGE_PROMETHEUS_URL") or "http://localhost:9090"
+        ),
+        alertmanager_urls=am_urls,
+        grafana_url=_url(
+            "BRIDGE_GRAFANA_URL", env.get("BRIDGE_GRAFANA_URL") or "http://localhost:3001"
+        ),
+        public_url=_url("BRIDGE_PUBLIC_URL", public_url) if public_url else None,
+        pagerduty_routing_key=routing_key,
+        # The `pagerduty` client refuses anything but https.
+        pagerduty_events_url=_url(
+            "BRIDGE_PAGERDUTY_EVENTS_URL",
+            env.get("BRIDGE_PAGERDUTY_EVENTS_URL") or "https://events.pagerduty.com",
+            schemes=("https",),
+        ),
+        slack_bot_token=slack_token,
+        slack_channel=slack_channel,
+        slack_api_url=_url(
+            "BRIDGE_SLACK_API_URL", env.get("BRIDGE_SLACK_API_URL") or "https://slack.com/api/"
+        ),
+        slack_webhook_url=slack_webhook,
+        ca_bundle=ca_bundle,
+        config_path=config_path,
+        timezone=timezone,
+        watchdog_timeout_seconds=_duration(env, "BRIDGE_WATCHDOG_TIMEOUT", "5m"),
+        retention_seconds=_duration(env, "BRIDGE_RETENTION", "30d"),
+        max_body_bytes=_positive_int(env, "BRIDGE_MAX_BODY_BYTES", 5 * 1024 * 1024),
+        max_alerts_per_payload=_positive_int(env, "BRIDGE_MAX_ALERTS_PER_PAYLOAD", 1000),
+        runbook_base_url=(env.get("BRIDGE_RUNBOOK_BASE_URL") or "").rstrip("/"),
+        retry_base_seconds=_duration(env, "BRIDGE_RETRY_BASE", "2s"),
+        retry_max_seconds=_duration(env, "BRIDGE_RETRY_MAX", "5m"),
+        log_level=(env.get("BRIDGE_LOG_LEVEL") or "INFO").upper(),
+    )

@@ -1,0 +1,259 @@
+"""Record one webhook payload: state, transitions and outbox rows in one transaction.
+
+Concurrency safety comes from the database: rows are created with an upsert
+that does nothing on conflict, then locked (`FOR UPDATE` on PostgreSQL;
+SQLite's `BEGIN IMMEDIATE` serialises writers) before the pure dedup decision.
+Alerts are handled in fingerprint order so two payloads never lock in
+opposite orders.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from bridge.alerts import Alert, WebhookPayload
+from bridge.db.models import AlertRow, DeliveryRow, TransitionRow
+from bridge.dedup import Action, Decision, PreviousState, decide
+from bridge.routing import HEARTBEAT, SLACK, Routing
+
+# A row the upsert created but no alert has filled yet.
+_PLACEHOLDER_STATUS = ""
+_PLACEHOLDER_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+# More Slack triggers than this in one post become one message listing them.
+SLACK_GROUP_MIN_ALERTS = 4
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    received: int
+    new: int
+    duplicates: int
+    resolved: int
+    notifications: int
+    decisions: tuple[tuple[str, str], ...]  # (fingerprint, reason)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "received": self.received,
+            "new": self.new,
+            "duplicates": self.duplicates,
+            "resolved": self.resolved,
+            "notifications": self.notifications,
+        }
+
+
+def snapshot(alert: Alert, payload: WebhookPayload) -> dict[str, Any]:
+    """What a notifier needs later, frozen at the moment of the transition."""
+    return {
+        "status": alert.status,
+        "labels": alert.labels,
+        "annotations": alert.annotations,
+        "starts_at": alert.starts_at.isoformat(),
+        "ends_at": alert.ends_at.isoformat() if alert.ends_at else None,
+        "generator_url": alert.generator_url,
+        "fingerprint": alert.fingerprint,
+        "group_key": payload.group_key,
+        "receiver": payload.receiver,
+    }
+
+
+def _insert_placeholders(conn: Connection, alerts: list[Alert], now: datetime) -> None:
+    rows = [
+        {
+            "fingerprint": a.fingerprint,
+            "alertname": a.name,
+            "severity": a.severity,
+            "node": a.node,
+            "status": _PLACEHOLDER_STATUS,
+            "starts_at": _PLACEHOLDER_TIME,
+            "labels": a.labels,
+            "annotations": a.annotations,
+            "generator_url": a.generator_url,
+            "channels": [],
+            "notified": False,
+            "first_seen_at": now,
+            "last_seen_at": now,
+            "last_change_at": now,
+            "received_count": 0,
+            "duplicate_count": 0,
+        }
+        for a in alerts
+    ]
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        stmt: Any = postgresql.insert(AlertRow).on_conflict_do_nothing(
+            index_elements=["fingerprint"]
+        )
+    elif dialect == "sqlite":
+        stmt = sqlite.insert(AlertRow).on_conflict_do_nothing(index_elements=["fingerprint"])
+    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
+        raise RuntimeError(f"unsupported database {dialect}")
+    conn.execute(stmt, rows)
+
+
+def _lock_rows(conn: Connection, fingerprints: list[str]) -> dict[str, dict[str, Any]]:
+    query = (
+        select(
+            AlertRow.id,
+            AlertRow.fingerprint,
+            AlertRow.status,
+            AlertRow.starts_at,
+            AlertRow.notified,
+            AlertRow.channels,
+        )
+        .where(AlertRow.fingerprint.in_(fingerprints))
+        .order_by(AlertRow.fingerprint)
+    )
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    return {row.fingerprint: dict(row._mapping) for row in conn.execute(query)}
+
+
+def _previous(row: dict[str, Any]) -> PreviousState | None:
+    if row["status"] == _PLACEHOLDER_STATUS:
+        return None
+    return PreviousState(row["status"], row["starts_at"], bool(row["notified"]))
+
+
+def ingest(
+    conn: Connection, payload: WebhookPayload, routing: Routing, now: datetime
+) -> IngestResult:
+    """Record every alert of `payload` inside the caller's transaction."""
+    alerts = sorted(payload.alerts, key=lambda a: (a.fingerprint, a.starts_at, a.status))
+    if not alerts:
+        return IngestResult(0, 0, 0, 0, 0, ())
+    unique = list({a.fingerprint: a for a in alerts}.values())
+    _insert_placeholders(conn, unique, now)
+    rows = _lock_rows(conn, [a.fingerprint for a in unique])
+
+    new = duplicates = resolved = 0
+    deliveries: list[dict[str, Any]] = []
+    decisions: list[tuple[str, str]] = []
+    for alert in alerts:
+        row = rows[alert.fingerprint]
+        decision = decide(_previous(row), alert)
+        decisions.append((alert.fingerprint, decision.reason))
+        if decision.action is Action.IGNORE:
+            duplicates += 1
+            conn.execute(
+                update(AlertRow)
+                .where(AlertRow.id == row["id"])
+                .values(
+                    received_count=AlertRow.received_count + 1,
+                    duplicate_count=AlertRow.duplicate_count + 1,
+                    last_seen_at=now,
+                )
+            )
+            continue
+        new += decision.action is Action.NOTIFY_FIRING
+        resolved += not alert.firing
+        channels = _channels(decision, alert, row, routing)
+        _apply(conn, row, alert, decision, channels, now)
+        deliveries.extend(
+            _delivery(row["id"], channel, decision, alert, payload, now) for channel in channels
+        )
+    _group_slack_triggers(deliveries)
+    if deliveries:
+        conn.execute(insert(DeliveryRow), deliveries)
+    return IngestResult(
+        received=len(alerts),
+        new=new,
+        duplicates=duplicates,
+        resolved=resolved,
+        notifications=len(deliveries),
+        decisions=tuple(decisions),
+    )
+
+
+def _channels(decision: Decision, alert: Alert, row: dict[str, Any], routing: Routing) -> list[str]:
+    if decision.action is Action.NOTIFY_FIRING:
+        return [c for c in routing.channels_for(alert.labels) if c != HEARTBEAT]
+    if decision.action is Action.NOTIFY_RESOLVED:
+        return list(row["channels"] or [])
+    return []
+
+
+def _apply(
+    conn: Connection,
+    row: dict[str, Any],
+    alert: Alert,
+    decision: Decision,
+    channels: list[str],
+    now: datetime,
+) -> None:
+    values: dict[str, Any] = {
+        "status": alert.status,
+        "starts_at": alert.starts_at,
+        "ends_at": alert.ends_at,
+        "alertname": alert.name,
+        "severity": alert.severity,
+        "node": alert.node,
+        "labels": alert.labels,
+        "annotations": alert.annotations,
+        "generator_url": alert.generator_url,
+        "last_seen_at": now,
+        "last_change_at": now,
+        "received_count": AlertRow.received_count + 1,
+    }
+    if decision.action is Action.NOTIFY_FIRING:
+        values.update(channels=channels, notified=bool(channels), slack_ts=None, slack_channel=None)
+    elif alert.firing is False and decision.action is Action.RECORD:
+        values.update(channels=[], notified=False)
+    conn.execute(update(AlertRow).where(AlertRow.id == row["id"]).values(**values))
+    # Keep the in-memory view current for a second copy of the alert in this payload.
+    row.update(
+        status=alert.status,
+        starts_at=alert.starts_at,
+        notified=values.get("notified", row["notified"]),
+        channels=values.get("channels", row["channels"]),
+    )
+    conn.execute(
+        insert(TransitionRow).values(
+            alert_id=row["id"],
+            fingerprint=alert.fingerprint,
+            alertname=alert.name,
+            node=alert.node,
+            severity=alert.severity,
+            status=alert.status,
+            reason=decision.reason,
+            starts_at=alert.starts_at,
+            at=now,
+        )
+    )
+
+
+def _delivery(
+    alert_id: int,
+    channel: str,
+    decision: Decision,
+    alert: Alert,
+    payload: WebhookPayload,
+    now: datetime,
+) -> dict[str, Any]:
+    return {
+        "alert_id": alert_id,
+        "channel": channel,
+        "action": "trigger" if decision.action is Action.NOTIFY_FIRING else "resolve",
+        "status": "pending",
+        "batch_key": None,
+        "starts_at": alert.starts_at,
+        "snapshot": snapshot(alert, payload),
+        "context": None,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+    }
+
+
+def _group_slack_triggers(deliveries: list[dict[str, Any]]) -> None:
+    triggers = [d for d in deliveries if d["channel"] == SLACK and d["action"] == "trigger"]
+    if len(triggers) >= SLACK_GROUP_MIN_ALERTS:
+        key = uuid.uuid4().hex
+        for d in triggers:
+            d["batch_key"] = key

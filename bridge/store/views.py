@@ -1,0 +1,93 @@
+"""Read-only views of the store for `/alerts` and metrics. Never includes secrets:
+rows hold alert data and delivery outcomes only, and error details are
+written by notifiers that redact before storing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from bridge.db.models import AlertRow, AttemptRow, DeliveryRow
+
+MAX_ALERTS_LISTED = 500
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def list_alerts(
+    conn: Connection, *, status: str | None = None, limit: int = 100
+) -> list[dict[str, Any]]:
+    query = (
+        select(AlertRow.__table__)
+        .where(AlertRow.status != "")
+        .order_by(AlertRow.last_change_at.desc())
+    )
+    if status:
+        query = query.where(AlertRow.status == status)
+    alerts = list(conn.execute(query.limit(min(limit, MAX_ALERTS_LISTED))))
+    if not alerts:
+        return []
+    ids = [a.id for a in alerts]
+    deliveries: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
+    delivery_rows = list(
+        conn.execute(
+            select(DeliveryRow.__table__)
+            .where(DeliveryRow.alert_id.in_(ids))
+            .order_by(DeliveryRow.id)
+        )
+    )
+    attempts: dict[int, list[dict[str, Any]]] = {d.id: [] for d in delivery_rows}
+    if delivery_rows:
+        for a in conn.execute(
+            select(AttemptRow.__table__)
+            .where(AttemptRow.delivery_id.in_(list(attempts)))
+            .order_by(AttemptRow.id)
+        ):
+            attempts[a.delivery_id].append(
+                {
+                    "at": _iso(a.started_at),
+                    "outcome": a.outcome,
+                    "http_status": a.http_status,
+                    "duration_ms": a.duration_ms,
+                    "detail": a.detail,
+                }
+            )
+    for d in delivery_rows:
+        deliveries[d.alert_id].append(
+            {
+                "id": d.id,
+                "channel": d.channel,
+                "action": d.action,
+                "status": d.status,
+                "attempts": d.attempts,
+                "created_at": _iso(d.created_at),
+                "next_attempt_at": _iso(d.next_attempt_at) if d.status == "pending" else None,
+                "finished_at": _iso(d.finished_at),
+                "last_error": d.last_error,
+                "context": d.context,
+                "attempt_log": attempts[d.id],
+            }
+        )
+    return [
+        {
+            "fingerprint": a.fingerprint,
+            "alertname": a.alertname,
+            "severity": a.severity,
+            "node": a.node,
+            "status": a.status,
+            "starts_at": _iso(a.starts_at),
+            "ends_at": _iso(a.ends_at),
+            "labels": a.labels,
+            "annotations": a.annotations,
+            "received": a.received_count,
+            "duplicates": a.duplicate_count,
+            "first_seen_at": _iso(a.first_seen_at),
+            "last_seen_at": _iso(a.last_seen_at),
+            "channels": a.channels,
+            "deliveries": deliveries[a.id],
+        }
+        for a in alerts
+    ]

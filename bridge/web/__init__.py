@@ -1,0 +1,1 @@
+"""HTTP blueprints: webhook, alerts, health, metrics, OpenAPI."""

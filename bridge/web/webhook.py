@@ -1,0 +1,71 @@
+"""`POST /webhook/alertmanager`: validate, commit, then answer.
+
+Alertmanager retries 5xx and never 4xx, so: 4xx only for input that can never
+succeed, 503 when the database is unavailable, 200 only after the commit.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from flask import Blueprint, Response, jsonify, request
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from bridge.alerts import PayloadError, parse_payload
+from bridge.web.auth import bearer_token, token_matches
+from bridge.web.context import bridge_context
+from bridge.web.errors import json_error
+
+log = logging.getLogger(__name__)
+blueprint = Blueprint("webhook", __name__)
+
+
+def _rejected(status: int, error: str, detail: object = None, **headers: str) -> Response:
+    bridge_context().metrics.webhook_requests.labels(str(status)).inc()
+    return json_error(status, error, detail, **headers)
+
+
+@blueprint.post("/webhook/alertmanager")
+def receive() -> Response | tuple[Response, int]:
+    ctx = bridge_context()
+    settings = ctx.settings
+    if settings.webhook_token and not token_matches(bearer_token(request), settings.webhook_token):
+        return _rejected(
+            401,
+            "unauthorized",
+            "a valid Authorization: Bearer token is required",
+            WWW_Authenticate='Bearer realm="alert-bridge"',
+        )
+    if request.mimetype != "application/json":
+        return _rejected(415, "unsupported media type", "Content-Type must be application/json")
+    if request.content_length is not None and request.content_length > settings.max_body_bytes:
+        return _rejected(413, "payload too large", f"limit is {settings.max_body_bytes} bytes")
+    raw = request.get_data(cache=False)
+    if len(raw) > settings.max_body_bytes:
+        return _rejected(413, "payload too large", f"limit is {settings.max_body_bytes} bytes")
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return _rejected(400, "invalid JSON", {"field": "body", "message": str(exc)[:200]})
+    try:
+        payload = parse_payload(body, max_alerts=settings.max_alerts_per_payload)
+    except PayloadError as exc:
+        return _rejected(
+            400,
+            f"invalid payload: {exc.field} {exc.message}",
+            {"field": exc.field, "message": exc.message},
+        )
+    try:
+        result = ctx.store.ingest(payload, ctx.config.routing, ctx.clock())
+    except (OperationalError, DBAPIError) as exc:
+        log.error("database unavailable, asking Alertmanager to retry: %s", type(exc).__name__)
+        return _rejected(503, "database unavailable", "retry later", Retry_After="5")
+    for alert in payload.alerts:
+        ctx.metrics.alerts_received.labels(alert.status).inc()
+    if result.duplicates:
+        ctx.metrics.duplicates.inc(result.duplicates)
+    ctx.metrics.webhook_requests.labels("200").inc()
+    if result.notifications:
+        ctx.worker.wake()
+    return jsonify(result.as_json()), 200

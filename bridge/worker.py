@@ -1,0 +1,222 @@
+"""The delivery worker: claim outbox rows, notify, record the outcome.
+
+Threads wake at once when the webhook commits new rows (same process) and
+otherwise poll briefly (rows from other replicas, retries coming due).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from bridge.clock import Clock, utcnow
+from bridge.metrics import BridgeMetrics
+from bridge.notify.registry import Notifier
+from bridge.notify.result import Delivered, Outcome, PermanentFailure, RetryLater, backoff_seconds
+from bridge.store import Finish, Job, Store
+
+log = logging.getLogger(__name__)
+
+# Upper bound on how long an idle thread sleeps before looking for due rows
+# (written by another replica, or a retry coming due).
+IDLE_POLL_SECONDS = 1.0
+# A delivery still failing after this long is given up and becomes a dead letter.
+MAX_RETRY_AGE = timedelta(hours=24)
+DEFAULT_THREADS = 4
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    base_seconds: float = 2.0
+    max_seconds: float = 300.0
+    max_age: timedelta = MAX_RETRY_AGE
+
+
+def decide_finish(
+    outcome: Outcome, attempts: int, created_at: datetime, now: datetime, policy: RetryPolicy
+) -> Finish:
+    """Pure: an outcome and the attempt count → what the outbox row becomes."""
+    if isinstance(outcome, Delivered):
+        state = "dry_run" if outcome.dry_run else "delivered"
+        return Finish(
+            status=state,
+            outcome=state,
+            detail=outcome.detail,
+            http_status=outcome.http_status,
+            external_ref=outcome.external_ref,
+            slack_channel=outcome.slack_channel,
+            slack_ts=outcome.external_ref if outcome.slack_channel else None,
+        )
+    if isinstance(outcome, PermanentFailure):
+        return Finish("dead", "dead", outcome.reason, outcome.http_status)
+    if now - created_at >= policy.max_age:
+        detail = f"gave up after {attempts} attempts: {outcome.reason}"
+        return Finish("dead", "dead", detail, outcome.http_status)
+    delay = (
+        outcome.retry_after
+        if outcome.retry_after is not None
+        else backoff_seconds(attempts, policy.base_seconds, policy.max_seconds)
+    )
+    return Finish(
+        "pending",
+        "retry",
+        outcome.reason,
+        outcome.http_status,
+        next_attempt_at=now + timedelta(seconds=delay),
+    )
+
+
+class DeliveryWorker:
+    def __init__(
+        self,
+        store: Store,
+        notifiers: Mapping[str, Notifier],
+        metrics: BridgeMetrics,
+        *,
+        policy: RetryPolicy | None = None,
+        clock: Clock = utcnow,
+        threads: int = DEFAULT_THREADS,
+        enrich: Callable[[Job], dict[str, object] | None] | None = None,
+    ) -> None:
+        self.store = store
+        self.notifiers = notifiers
+        self.metrics = metrics
+        self.policy = policy or RetryPolicy()
+        self.clock = clock
+        self.enrich = enrich
+        self.worker_id = f"{socket.gethostname()[:30]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self._thread_count = threads
+        self._threads: list[threading.Thread] = []
+        self._stopping = threading.Event()
+        self._cond = threading.Condition()
+        self._generation = 0
+
+    # Lifecycle -----------------------------------------------------------
+
+    def start(self) -> None:
+        for i in range(self._thread_count):
+            thread = threading.Thread(target=self._loop, name=f"delivery-{i}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def wake(self) -> None:
+        with self._cond:
+            self._generation += 1
+            self._cond.notify_all()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Finish in-flight deliveries, claim nothing new; pending rows stay pending."""
+        self._stopping.set()
+        self.wake()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        self._threads.clear()
+
+    # Work ----------------------------------------------------------------
+
+    def run_once(self, limit: int = 10) -> int:
+        """Claim and deliver what is due now; returns how many jobs ran (tests, CLI)."""
+        jobs = self.store.claim(self.worker_id, self.clock(), limit)
+        for job in jobs:
+            self._deliver(job)
+        return len(jobs)
+
+    def drain(self, max_rounds: int = 1000) -> int:
+        """Deliver until nothing is due now."""
+        total = 0
+        for _ in range(max_rounds):
+            ran = self.run_once()
+            if not ran:
+                break
+            total += ran
+        return total
+
+    def _loop(self) -> None:
+        failures = 0
+        while not self._stopping.is_set():
+            with self._cond:
+                seen = self._generation
+            try:
+                ran = self.run_once(limit=1)
+                failures = 0
+            except Exception:
+                failures += 1
+                log.exception("delivery loop failed (database unavailable?)")
+                self._stopping.wait(min(30.0, 0.5 * 2**failures))
+                continue
+            if ran:
+                continue
+            with self._cond:
+                if self._generation == seen and not self._stopping.is_set():
+                    self._cond.wait(self._idle_wait())
+
+    def _idle_wait(self) -> float:
+        try:
+            due = self.store.next_due()
+        except Exception:
+            return IDLE_POLL_SECONDS
+        if due is None:
+            return IDLE_POLL_SECONDS
+        return max(0.01, min(IDLE_POLL_SECONDS, (due - self.clock()).total_seconds()))
+
+    def _deliver(self, job: Job) -> None:
+        started = self.clock()
+        context = None
+        if self.enrich is not None and job.action == "trigger":
+            context = self._enrich(job)
+        notifier = self.notifiers[job.channel]
+        try:
+            outcome = notifier.send(job)
+        except Exception as exc:  # a notifier bug must not kill the thread or lose the row
+            log.exception("notifier %s raised", job.channel)
+            outcome = RetryLater(f"internal error: {type(exc).__name__}")
+        first = job.deliveries[0]
+        now = self.clock()
+        finish = decide_finish(outcome, first.attempts, first.created_at, now, self.policy)
+        self.store.finish(job, self.worker_id, finish, started, now, context)
+        self._record(job, finish, now)
+
+    def _enrich(self, job: Job) -> dict[str, object] | None:
+        if job.deliveries[0].context is not None:
+            return None  # stored by an earlier attempt; do not query again
+        assert self.enrich is not None
+        try:
+            return self.enrich(job)
+        except Exception as exc:
+            log.warning("enrichment failed: %s", type(exc).__name__)
+            return {"_missing": f"enrichment failed: {type(exc).__name__}"}
+
+    def _record(self, job: Job, finish: Finish, now: datetime) -> None:
+        count = len(job.deliveries)
+        self.metrics.notifications.labels(job.channel, finish.outcome).inc(count)
+        if finish.outcome in ("delivered", "dry_run"):
+            for d in job.deliveries:
+                latency = (now - d.created_at).total_seconds()
+                self.metrics.delivery_latency.labels(job.channel).observe(latency)
+        names = ",".join(
+            sorted({str(d.snapshot["labels"].get("alertname")) for d in job.deliveries})
+        )
+        # Dry-run notifiers already logged their one readable line.
+        level = {"dead": logging.WARNING, "retry": logging.WARNING, "dry_run": logging.DEBUG}.get(
+            finish.outcome, logging.INFO
+        )
+        log.log(
+            level,
+            "delivery %s %s %s [%s]: %s%s",
+            job.channel,
+            job.action,
+            finish.outcome,
+            names,
+            finish.detail,
+            f" (next attempt {finish.next_attempt_at.isoformat()})"
+            if finish.next_attempt_at
+            else "",
+        )
