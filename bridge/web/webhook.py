@@ -47,7 +47,7 @@ def receive() -> Response | tuple[Response, int]:
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
-        return _rejected(400, "invalid JSON", {"field": "body", "message": str(exc)[:200]})
+        return _rejected(400, "invalid JSON body", {"field": "body", "message": str(exc)[:200]})
     try:
         payload = parse_payload(body, max_alerts=settings.max_alerts_per_payload)
     except PayloadError as exc:

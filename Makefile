@@ -1,0 +1,16 @@
+.PHONY: setup run test lint bench
+
+setup:
+	bash scripts/setup.sh --dev
+
+run:
+	bash scripts/run.sh
+
+test:
+	bash scripts/test.sh
+
+lint:
+	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy bridge
+
+bench:
+	.venv/bin/python bench/ingest.py && .venv/bin/python bench/alert_to_page.py

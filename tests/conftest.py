@@ -1,0 +1,59 @@
+"""Shared fixtures: a real database (SQLite file, and PostgreSQL when reachable)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import replace
+
+import pytest
+from sqlalchemy import Engine, text
+
+from bridge.db.engine import make_engine
+from bridge.db.migrate import upgrade
+from bridge.settings import Settings, load_settings
+from bridge.store import Store
+
+POSTGRES_URL = os.environ.get("BRIDGE_TEST_POSTGRES_URL", "")
+REQUIRE_POSTGRES = os.environ.get("BRIDGE_REQUIRE_POSTGRES") == "1"
+
+
+def _reset_postgres(engine: Engine) -> None:
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path: os.PathLike[str]) -> Iterator[str]:
+    """An empty database of each kind the bridge supports, migrated by the test."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/bridge.db"
+        return
+    if not POSTGRES_URL:
+        if REQUIRE_POSTGRES:
+            pytest.fail("BRIDGE_TEST_POSTGRES_URL is unset but PostgreSQL tests are required")
+        pytest.skip("PostgreSQL not configured (BRIDGE_TEST_POSTGRES_URL)")
+    engine = make_engine(POSTGRES_URL)
+    _reset_postgres(engine)
+    engine.dispose()
+    yield POSTGRES_URL
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    engine = make_engine(db_url)
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def store(engine: Engine) -> Store:
+    return Store(engine)
+
+
+@pytest.fixture
+def settings(db_url: str, tmp_path: os.PathLike[str]) -> Settings:
+    base = load_settings({"BRIDGE_STATE_DIR": str(tmp_path)})
+    return replace(base, database_url=db_url, retry_base_seconds=0.05, retry_max_seconds=0.5)

@@ -1,0 +1,41 @@
+"""Build a bridge app on a real database for tests, and count what it stored."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import Engine, func, select
+
+from bridge.app import context_of, create_app
+from bridge.db.models import AlertRow, AttemptRow, DeliveryRow, TransitionRow
+from bridge.notify.registry import Notifier
+from bridge.settings import Settings
+from bridge.store import Store
+from bridge.web.context import BridgeContext
+
+
+def make_app(
+    settings: Settings, engine: Engine, notifiers: dict[str, Notifier] | None = None
+) -> Flask:
+    app = create_app(settings, store=Store(engine), notifiers=notifiers)
+    app.testing = True
+    return app
+
+
+def ctx(app: Flask) -> BridgeContext:
+    return context_of(app)
+
+
+def row_counts(engine: Engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        return {
+            model.__tablename__: conn.execute(select(func.count()).select_from(model)).scalar_one()
+            for model in (AlertRow, TransitionRow, DeliveryRow, AttemptRow)
+        }
+
+
+def deliveries(engine: Engine) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(DeliveryRow.__table__).order_by(DeliveryRow.id))
+        return [dict(r._mapping) for r in rows]

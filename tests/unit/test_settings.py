@@ -1,0 +1,97 @@
+"""Settings: defaults, validation that names the variable, secrets from files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bridge.settings import SettingsError, load_settings
+
+KEY = "a" * 32
+
+
+def test_defaults_match_the_documented_contract() -> None:
+    s = load_settings({})
+    assert s.listen == "127.0.0.1:9095"
+    assert s.database_url.startswith("sqlite:///")
+    assert s.prometheus_url == "http://localhost:9090"
+    assert s.alertmanager_urls == ("http://localhost:9093",)
+    assert s.grafana_url == "http://localhost:3001"
+    assert s.pagerduty_events_url == "https://events.pagerduty.com"
+    assert s.slack_api_url == "https://slack.com/api/"
+    assert s.watchdog_timeout_seconds == 300
+    assert s.retention_seconds == 30 * 86400
+    assert not s.pagerduty_enabled and not s.slack_enabled
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"BRIDGE_PAGERDUTY_ROUTING_KEY": "short"}, "BRIDGE_PAGERDUTY_ROUTING_KEY"),
+        ({"BRIDGE_PROMETHEUS_URL": "localhost:9090"}, "BRIDGE_PROMETHEUS_URL"),
+        ({"BRIDGE_GRAFANA_URL": "ftp://grafana"}, "BRIDGE_GRAFANA_URL"),
+        ({"BRIDGE_PAGERDUTY_EVENTS_URL": "http://insecure"}, "BRIDGE_PAGERDUTY_EVENTS_URL"),
+        ({"BRIDGE_ALERTMANAGER_URL": "http://a:9093,nope"}, "BRIDGE_ALERTMANAGER_URL"),
+        ({"BRIDGE_LISTEN": "9095"}, "BRIDGE_LISTEN"),
+        ({"BRIDGE_WATCHDOG_TIMEOUT": "5 minutes"}, "BRIDGE_WATCHDOG_TIMEOUT"),
+        ({"BRIDGE_TIMEZONE": "Mars/Olympus"}, "BRIDGE_TIMEZONE"),
+        ({"BRIDGE_SLACK_BOT_TOKEN": "xoxb-1"}, "BRIDGE_SLACK_CHANNEL"),
+        ({"BRIDGE_CA_BUNDLE": "/nonexistent.pem"}, "BRIDGE_CA_BUNDLE"),
+    ],
+)
+def test_bad_setting_error_is_one_line_naming_the_variable(
+    env: dict[str, str], variable: str
+) -> None:
+    with pytest.raises(SettingsError) as err:
+        load_settings(env)
+    message = str(err.value)
+    assert message.startswith(variable + ":")
+    assert "\n" not in message
+
+
+def test_routing_key_error_does_not_echo_the_key() -> None:
+    secret = "s3cr3t-but-31-characters-long!!"
+    with pytest.raises(SettingsError) as err:
+        load_settings({"BRIDGE_PAGERDUTY_ROUTING_KEY": secret})
+    assert secret not in str(err.value)
+
+
+def test_every_secret_can_come_from_a_file(tmp_path: Path) -> None:
+    files = {}
+    for name, value in {
+        "BRIDGE_WEBHOOK_TOKEN": "hook-token",
+        "BRIDGE_API_TOKEN": "api-token",
+        "BRIDGE_PAGERDUTY_ROUTING_KEY": KEY,
+        "BRIDGE_SLACK_BOT_TOKEN": "xoxb-file",
+        "BRIDGE_DATABASE_URL": "sqlite:///x.db",
+    }.items():
+        path = tmp_path / name
+        path.write_text(value + "\n")
+        files[f"{name}_FILE"] = str(path)
+    s = load_settings({**files, "BRIDGE_SLACK_CHANNEL": "#alerts"})
+    assert (s.webhook_token, s.api_token, s.pagerduty_routing_key) == (
+        "hook-token",
+        "api-token",
+        KEY,
+    )
+    assert s.slack_bot_token == "xoxb-file"
+    assert s.database_url == "sqlite:///x.db"
+
+
+def test_a_secret_set_twice_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "t"
+    path.write_text("x")
+    with pytest.raises(SettingsError, match=r"^BRIDGE_API_TOKEN: set either"):
+        load_settings({"BRIDGE_API_TOKEN": "y", "BRIDGE_API_TOKEN_FILE": str(path)})
+
+
+def test_redacted_settings_hide_secrets_and_database_passwords() -> None:
+    s = load_settings(
+        {
+            "BRIDGE_PAGERDUTY_ROUTING_KEY": KEY,
+            "BRIDGE_DATABASE_URL": "postgresql+psycopg://bridge:pw123@db/bridge",
+        }
+    )
+    shown = str(s.redacted())
+    assert KEY not in shown and "pw123" not in shown
