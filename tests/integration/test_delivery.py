@@ -1,0 +1,217 @@
+"""Delivery through the outbox to the PagerDuty and Slack replicas, faults included."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import replace
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import Engine
+
+from bridge.notify.pagerduty_event import dedup_key
+from bridge.settings import Settings
+from tests.fakes.pagerduty import FakePagerDuty
+from tests.fakes.slack import FakeSlack
+from tests.support.bridge_app import ctx, deliveries, make_app
+from tests.support.payloads import alert, payload, resolved
+
+URL = "/webhook/alertmanager"
+
+
+def post(app: Flask, body: dict[str, Any]) -> Any:
+    response = app.test_client().post(URL, data=json.dumps(body), content_type="application/json")
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def deliver_until_settled(app: Flask, timeout: float = 15.0) -> None:
+    """Run the worker until no row is pending or in flight (retries come due quickly)."""
+    worker = ctx(app).worker
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        worker.drain()
+        depth = ctx(app).store.outbox_depth()
+        if depth["pending"] == 0 and depth["in_flight"] == 0:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"outbox did not settle: {ctx(app).store.outbox_depth()}")
+
+
+def test_critical_alert_pages_once_and_resolves(
+    live_settings: Settings, engine: Engine, pagerduty: FakePagerDuty, slack: FakeSlack
+) -> None:
+    app = make_app(live_settings, engine)
+    firing = alert()
+    post(app, payload(firing))
+    post(app, payload(firing))  # repeat_interval re-send
+    deliver_until_settled(app)
+    post(app, payload(resolved(firing)))
+    deliver_until_settled(app)
+
+    (trigger,) = pagerduty.triggers()
+    (resolve,) = pagerduty.resolves()
+    assert trigger["dedup_key"] == resolve["dedup_key"] == dedup_key(firing["fingerprint"])
+    assert trigger["payload"]["summary"] == (
+        "[CRITICAL] GPUTemperatureCritical on dgx-spark-01 GPU 0: 87 °C (threshold 85 °C)"
+    )
+    assert pagerduty.open_incidents() == []
+    assert all(d["status"] == "delivered" for d in deliveries(engine))
+
+
+def test_slack_resolve_updates_the_original_message_and_replies_in_thread(
+    live_settings: Settings, engine: Engine, slack: FakeSlack
+) -> None:
+    app = make_app(live_settings, engine)
+    firing = alert()
+    post(app, payload(firing))
+    deliver_until_settled(app)
+    (message,) = slack.top_level()
+    assert "GPUTemperatureCritical" in (message.text or "")
+
+    post(app, payload(resolved(firing)))
+    deliver_until_settled(app)
+    assert len(slack.top_level()) == 1  # no new top-level message
+    (update,) = slack.updates(message.ts)
+    assert "RESOLVED" in json.dumps(update["blocks"])
+    (reply,) = slack.replies(message.ts)
+    assert "resolved after 20m" in (reply.text or "")
+
+
+def test_a_group_of_many_alerts_becomes_one_slack_message(
+    live_settings: Settings, engine: Engine, slack: FakeSlack, pagerduty: FakePagerDuty
+) -> None:
+    app = make_app(live_settings, engine)
+    alerts = [alert(node=f"dgx-spark-{i:02d}") for i in range(60)]
+    post(app, payload(*alerts))
+    deliver_until_settled(app)
+    (message,) = slack.top_level()
+    assert "60 of 60 alerts firing" in (message.text or "")
+    assert len(pagerduty.triggers()) == 60  # pages stay per alert
+
+    post(app, payload(resolved(alerts[0]), *alerts[1:]))
+    deliver_until_settled(app)
+    assert len(slack.top_level()) == 1
+    assert "59 of 60 alerts firing" in (slack.updates(message.ts)[-1]["text"] or "")
+
+
+def test_pagerduty_500_then_429_then_success_is_delivered_once(
+    live_settings: Settings, engine: Engine, pagerduty: FakePagerDuty
+) -> None:
+    pagerduty.fail_next(500)
+    pagerduty.fail_next(429, retry_after=1)
+    app = make_app(live_settings, engine)
+    post(app, payload(alert()))
+    deliver_until_settled(app)
+
+    assert len(pagerduty.triggers()) == 1
+    assert [r.status for r in pagerduty.requests] == [500, 429, 202]
+    pd = next(d for d in deliveries(engine) if d["channel"] == "pagerduty")
+    assert (pd["status"], pd["attempts"]) == ("delivered", 3)
+    log = ctx(app).store.list_alerts()[0]["deliveries"][0]["attempt_log"]
+    assert [a["outcome"] for a in log] == ["retry", "retry", "delivered"]
+    assert [a["http_status"] for a in log] == [500, 429, 202]
+
+
+def test_pagerduty_400_is_a_dead_letter_visible_in_alerts_and_metrics(
+    live_settings: Settings, engine: Engine, pagerduty: FakePagerDuty
+) -> None:
+    pagerduty.fail_next(
+        400,
+        body={"status": "invalid event", "message": "Event object is invalid", "errors": ["bad"]},
+    )
+    app = make_app(live_settings, engine)
+    post(app, payload(alert()))
+    deliver_until_settled(app)
+
+    pd = next(d for d in deliveries(engine) if d["channel"] == "pagerduty")
+    assert pd["status"] == "dead" and pd["attempts"] == 1
+    listed = app.test_client().get("/alerts").get_json()
+    dead = [d for d in listed["alerts"][0]["deliveries"] if d["status"] == "dead"]
+    assert dead and "Event object is invalid" in dead[0]["last_error"]
+    assert listed["outbox"]["dead"] == 1
+    text = app.test_client().get("/metrics").get_data(as_text=True)
+    assert 'alert_bridge_notifications_total{channel="pagerduty",outcome="dead"} 1.0' in text
+    assert 'alert_bridge_outbox_depth{status="dead"} 1.0' in text
+
+
+def test_an_invalid_routing_key_is_rejected_by_the_replica_and_dead_lettered(
+    live_settings: Settings, engine: Engine, pagerduty: FakePagerDuty
+) -> None:
+    wrong = replace(live_settings, pagerduty_routing_key="X" * 32)
+    app = make_app(wrong, engine)
+    post(app, payload(alert()))
+    deliver_until_settled(app)
+    pd = next(d for d in deliveries(engine) if d["channel"] == "pagerduty")
+    assert pd["status"] == "dead"
+    assert pagerduty.triggers() == []
+
+
+def test_slack_429_is_retried_after_retry_after(
+    live_settings: Settings, engine: Engine, slack: FakeSlack
+) -> None:
+    slack.fail_next("chat.postMessage", status=429, retry_after=1)
+    app = make_app(live_settings, engine)
+    post(app, payload(alert()))
+    deliver_until_settled(app)
+
+    calls = slack.calls_to("chat.postMessage")
+    assert [c.status for c in calls] == [429, 200]
+    assert len(slack.top_level()) == 1
+    sl = next(d for d in deliveries(engine) if d["channel"] == "slack")
+    assert sl["attempts"] == 2
+    log = ctx(app).store.list_alerts()[0]["deliveries"][1]["attempt_log"]
+    first, second = (a["at"] for a in log)
+    from datetime import datetime
+
+    waited = (datetime.fromisoformat(second) - datetime.fromisoformat(first)).total_seconds()
+    assert waited >= 1.0  # Retry-After: 1 honoured
+
+
+def test_slack_ok_false_is_permanent(
+    live_settings: Settings, engine: Engine, slack: FakeSlack
+) -> None:
+    app = make_app(replace(live_settings, slack_channel="#no-such-channel"), engine)
+    post(app, payload(alert()))
+    deliver_until_settled(app)
+    sl = next(d for d in deliveries(engine) if d["channel"] == "slack")
+    assert sl["status"] == "dead" and "channel_not_found" in sl["last_error"]
+
+
+def test_pagerduty_down_keeps_the_page_pending_and_delivers_on_recovery(
+    live_settings: Settings, engine: Engine, pagerduty: FakePagerDuty
+) -> None:
+    pagerduty.fail_next(503, times=4)
+    app = make_app(live_settings, engine)
+    firing = alert()
+    post(app, payload(firing))
+    post(app, payload(resolved(firing)))
+    deliver_until_settled(app)
+    # The resolve waited for its trigger: the replica saw them in order.
+    assert [e["event_action"] for e in pagerduty.events] == ["trigger", "resolve"]
+
+
+def test_hanging_pagerduty_times_out_and_retries(
+    live_settings: Settings, engine: Engine, pagerduty: FakePagerDuty, monkeypatch: Any
+) -> None:
+    import bridge.notify.pagerduty as pd_module
+
+    monkeypatch.setattr(pd_module, "TIMEOUT_SECONDS", 1)
+    pagerduty.hang_next(seconds=30)
+    app = make_app(live_settings, engine)
+    post(app, payload(alert()))
+    deliver_until_settled(app, timeout=20)
+    assert len(pagerduty.triggers()) == 1
+    pd = next(d for d in deliveries(engine) if d["channel"] == "pagerduty")
+    assert pd["attempts"] == 2
+
+
+def test_dry_run_records_deliveries_without_sending(
+    settings: Settings, engine: Engine, pagerduty: FakePagerDuty, slack: FakeSlack
+) -> None:
+    app = make_app(settings, engine)
+    post(app, payload(alert()))
+    deliver_until_settled(app)
+    assert {d["status"] for d in deliveries(engine)} == {"dry_run"}
+    assert pagerduty.requests == [] and slack.calls == []
