@@ -134,13 +134,16 @@ def _batch_siblings(conn: Connection, delivery_id: int, worker: str, now: dateti
     ).scalar_one()
     if key is None:
         return []
-    sibling_ids = conn.execute(
-        select(DeliveryRow.id).where(
-            DeliveryRow.batch_key == key,
-            DeliveryRow.id != delivery_id,
-            DeliveryRow.status == "pending",
-        )
-    ).scalars()
+    query = select(DeliveryRow.id).where(
+        DeliveryRow.batch_key == key,
+        DeliveryRow.id != delivery_id,
+        DeliveryRow.status == "pending",
+    )
+    if conn.dialect.name == "postgresql":
+        # Another claimer may hold a sibling as its own candidate: skip it rather
+        # than wait, or the two transactions deadlock on each other's rows.
+        query = query.with_for_update(skip_locked=True)
+    sibling_ids = list(conn.execute(query).scalars())
     return [i for i in sibling_ids if _claim_one(conn, i, worker, now)]
 
 
