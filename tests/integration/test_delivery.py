@@ -215,3 +215,33 @@ def test_dry_run_records_deliveries_without_sending(
     deliver_until_settled(app)
     assert {d["status"] for d in deliveries(engine)} == {"dry_run"}
     assert pagerduty.requests == [] and slack.calls == []
+
+
+def test_slack_incoming_webhook_posts_without_threads(
+    settings: Settings, engine: Engine, slack: FakeSlack, test_ca: Any
+) -> None:
+    hooked = replace(
+        settings, slack_webhook_url=slack.webhook_url, ca_bundle=str(test_ca.ca_bundle)
+    )
+    app = make_app(hooked, engine)
+    firing = alert(severity="warning", name="GPUTemperatureWarning")
+    post(app, payload(firing))
+    deliver_until_settled(app)
+    post(app, payload(resolved(firing)))
+    deliver_until_settled(app)
+    texts = [p["text"] for p in slack.webhook_posts]
+    assert len(texts) == 2
+    assert "WARNING" in texts[0] and "RESOLVED" in texts[1]
+    assert {d["status"] for d in deliveries(engine)} == {"delivered"}
+
+
+def test_routes_from_bridge_config_replace_the_defaults(
+    live_settings: Settings, engine: Engine, tmp_path: Any, pagerduty: FakePagerDuty
+) -> None:
+    config = tmp_path / "bridge.yml"
+    config.write_text("routes:\n  - match: {severity: warning}\n    channels: [pagerduty]\n")
+    app = make_app(replace(live_settings, config_path=str(config)), engine)
+    post(app, payload(alert(severity="warning"), alert(severity="critical", node="other")))
+    deliver_until_settled(app)
+    assert [d["channel"] for d in deliveries(engine)] == ["pagerduty"]
+    assert pagerduty.triggers()[0]["payload"]["severity"] == "warning"
