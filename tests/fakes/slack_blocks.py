@@ -1,0 +1,148 @@
+"""Block Kit limits that Slack enforces with ``invalid_blocks`` (pure functions).
+
+Limits: https://docs.slack.dev/reference/block-kit/blocks (per block type pages) and
+https://docs.slack.dev/reference/methods/chat.postMessage (text, 50 blocks). Error
+strings follow Slack's ``"<problem> [json-pointer:/blocks/N/...]"`` style.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+MAX_BLOCKS = 50
+MAX_TEXT_CHARS = 40_000  # chat.postMessage ``text``; longer is ``msg_too_long``
+MAX_BLOCK_ID_CHARS = 255
+MAX_HEADER_CHARS = 150
+MAX_SECTION_TEXT_CHARS = 3000
+MAX_SECTION_FIELDS = 10
+MAX_SECTION_FIELD_CHARS = 2000
+MAX_CONTEXT_ELEMENTS = 10
+MAX_ACTIONS_ELEMENTS = 25
+MAX_IMAGE_URL_CHARS = 3000
+MAX_ALT_TEXT_CHARS = 2000
+MAX_MARKDOWN_BLOCK_CHARS = 12_000
+
+TEXT_TYPES = ("plain_text", "mrkdwn")
+# Block types that may appear in a message; anything else is rejected.
+KNOWN_BLOCK_TYPES = frozenset(
+    {
+        "actions",
+        "context",
+        "divider",
+        "file",
+        "header",
+        "image",
+        "input",
+        "markdown",
+        "rich_text",
+        "section",
+        "video",
+    }
+)
+
+
+def parse_blocks(value: Any) -> list[Any] | None:
+    """``blocks`` as a list: forms carry a JSON string, JSON bodies a list. None: unusable."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return None
+    return value if isinstance(value, list) else None
+
+
+def _text_object(obj: Any, where: str, max_chars: int, types: tuple[str, ...]) -> list[str]:
+    if not isinstance(obj, dict):
+        return [f"must be an object [json-pointer:{where}]"]
+    if obj.get("type") not in types:
+        allowed = ", ".join(types)
+        return [f"must be one of [{allowed}] [json-pointer:{where}/type]"]
+    text = obj.get("text")
+    if not isinstance(text, str) or not text:
+        return [f"must be more than 0 characters [json-pointer:{where}/text]"]
+    if len(text) > max_chars:
+        return [f"must be less than {max_chars + 1} characters [json-pointer:{where}/text]"]
+    return []
+
+
+def _max_items(items: Any, where: str, limit: int, required: bool = True) -> list[str]:
+    if items is None and not required:
+        return []
+    if not isinstance(items, list) or not items:
+        return [f"must provide at least 1 item [json-pointer:{where}]"]
+    if len(items) > limit:
+        return [f"must provide no more than {limit} items [json-pointer:{where}]"]
+    return []
+
+
+def _section(block: dict[str, Any], where: str) -> list[str]:
+    if "text" not in block and "fields" not in block:
+        return [f"must provide text or fields [json-pointer:{where}]"]
+    errors = []
+    if "text" in block:
+        errors += _text_object(block["text"], f"{where}/text", MAX_SECTION_TEXT_CHARS, TEXT_TYPES)
+    if "fields" in block:
+        fields = block["fields"]
+        errors += _max_items(fields, f"{where}/fields", MAX_SECTION_FIELDS)
+        for i, item in enumerate(fields if isinstance(fields, list) else []):
+            errors += _text_object(item, f"{where}/fields/{i}", MAX_SECTION_FIELD_CHARS, TEXT_TYPES)
+    return errors
+
+
+def _image(block: dict[str, Any], where: str) -> list[str]:
+    errors = []
+    url = block.get("image_url")
+    if "slack_file" not in block:
+        if not isinstance(url, str) or not url:
+            errors.append(f"must provide image_url or slack_file [json-pointer:{where}]")
+        elif len(url) > MAX_IMAGE_URL_CHARS:
+            errors.append(f"must be less than 3001 characters [json-pointer:{where}/image_url]")
+    alt = block.get("alt_text")
+    if not isinstance(alt, str) or not alt:
+        errors.append(f"must be more than 0 characters [json-pointer:{where}/alt_text]")
+    elif len(alt) > MAX_ALT_TEXT_CHARS:
+        errors.append(f"must be less than 2001 characters [json-pointer:{where}/alt_text]")
+    return errors
+
+
+def _block(block: Any, where: str) -> list[str]:
+    if not isinstance(block, dict):
+        return [f"must be an object [json-pointer:{where}]"]
+    kind = block.get("type")
+    if kind not in KNOWN_BLOCK_TYPES:
+        return [f"unsupported type: {kind} [json-pointer:{where}/type]"]
+    errors = []
+    block_id = block.get("block_id")
+    if block_id is not None and (
+        not isinstance(block_id, str) or len(block_id) > MAX_BLOCK_ID_CHARS
+    ):
+        errors.append(f"must be less than 256 characters [json-pointer:{where}/block_id]")
+    if kind == "header":
+        header_text = block.get("text")
+        errors += _text_object(header_text, f"{where}/text", MAX_HEADER_CHARS, ("plain_text",))
+    elif kind == "section":
+        errors += _section(block, where)
+    elif kind == "context":
+        errors += _max_items(block.get("elements"), f"{where}/elements", MAX_CONTEXT_ELEMENTS)
+    elif kind == "actions":
+        errors += _max_items(block.get("elements"), f"{where}/elements", MAX_ACTIONS_ELEMENTS)
+    elif kind == "image":
+        errors += _image(block, where)
+    elif kind == "markdown":
+        text = block.get("text")
+        if not isinstance(text, str) or not text:
+            errors.append(f"must be more than 0 characters [json-pointer:{where}/text]")
+        elif len(text) > MAX_MARKDOWN_BLOCK_CHARS:
+            errors.append(f"must be less than 12001 characters [json-pointer:{where}/text]")
+    return errors
+
+
+def validate_blocks(blocks: list[Any]) -> list[str]:
+    """Every Block Kit violation in a message's blocks (empty list: valid)."""
+    if len(blocks) > MAX_BLOCKS:
+        return [f"must provide no more than {MAX_BLOCKS} items [json-pointer:/blocks]"]
+    errors: list[str] = []
+    for i, block in enumerate(blocks):
+        errors += _block(block, f"/blocks/{i}")
+    return errors
