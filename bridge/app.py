@@ -12,8 +12,10 @@ from bridge.db.engine import make_engine
 from bridge.metrics import BridgeMetrics
 from bridge.notify.registry import Notifier, build_notifiers
 from bridge.settings import Settings
+from bridge.silences.alertmanager import AlertmanagerClient
+from bridge.silences.service import WindowService
 from bridge.store import Store
-from bridge.web import alerts, health, metrics, openapi, webhook
+from bridge.web import alerts, health, metrics, openapi, silences, webhook
 from bridge.web.context import EXTENSION_KEY, BridgeContext
 from bridge.web.errors import register_error_handlers
 from bridge.worker import DeliveryWorker, RetryPolicy
@@ -26,6 +28,7 @@ def create_app(
     notifiers: dict[str, Notifier] | None = None,
     config: BridgeConfig | None = None,
     clock: Clock = utcnow,
+    alertmanager: AlertmanagerClient | None = None,
 ) -> Flask:
     app = Flask("bridge")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
@@ -47,8 +50,9 @@ def create_app(
         metrics=bridge_metrics,
         worker=worker,
         clock=clock,
+        windows=WindowService(store.engine, settings.alertmanager_urls, clock, alertmanager),
     )
-    for module in (webhook, alerts, health, metrics, openapi):
+    for module in (webhook, alerts, silences, health, metrics, openapi):
         app.register_blueprint(module.blueprint)
     register_error_handlers(app)
     logging.getLogger("bridge").setLevel(settings.log_level)

@@ -103,10 +103,13 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     simulate.set_defaults(func=cmd_simulate)
 
-    for name, text in (
-        ("silence", "maintenance windows (talks to a running bridge)"),
-        ("digest", "print or send the Slack summary"),
-    ):
+    from bridge.silences import cli as silence_cli
+
+    silence = sub.add_parser("silence", help="maintenance windows (talks to a running bridge)")
+    silence_cli.add_arguments(silence)
+    silence.set_defaults(func=silence_cli.run)
+
+    for name, text in (("digest", "print or send the Slack summary"),):
         later = sub.add_parser(name, help=text)
         later.add_argument("rest", nargs=argparse.REMAINDER)
         later.set_defaults(func=cmd_not_yet)

@@ -12,6 +12,7 @@ from types import FrameType
 
 from waitress import create_server
 
+from bridge import scheduler
 from bridge.app import context_of, create_app
 from bridge.db.engine import make_engine
 from bridge.db.migrate import upgrade
@@ -48,6 +49,7 @@ def serve(settings: Settings, *, migrate: bool = True) -> int:
     )
     ctx.worker.start()
     ctx.worker.wake()  # deliver whatever a previous run left pending
+    jobs = scheduler.start(ctx)
     log.info(
         "alert-bridge listening on http://%s:%d (pagerduty: %s, slack: %s)",
         host,
@@ -63,6 +65,7 @@ def serve(settings: Settings, *, migrate: bool = True) -> int:
         log.info("%s: no longer accepting; finishing in-flight work", stop)
     finally:
         server.close()
+        jobs.shutdown(wait=True)
         ctx.worker.stop()
         engine.dispose()
     log.info("stopped")

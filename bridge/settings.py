@@ -57,6 +57,7 @@ class Settings:
     timezone: str = "UTC"
     watchdog_timeout_seconds: float = 300.0
     retention_seconds: float = 30 * 86400.0
+    max_window_seconds: float = 7 * 86400.0
     max_body_bytes: int = 5 * 1024 * 1024
     max_alerts_per_payload: int = 1000
     runbook_base_url: str = ""
@@ -229,6 +230,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         timezone=timezone,
         watchdog_timeout_seconds=_duration(env, "BRIDGE_WATCHDOG_TIMEOUT", "5m"),
         retention_seconds=_duration(env, "BRIDGE_RETENTION", "30d"),
+        max_window_seconds=_duration(env, "BRIDGE_MAX_WINDOW_DURATION", "7d"),
         max_body_bytes=_positive_int(env, "BRIDGE_MAX_BODY_BYTES", 5 * 1024 * 1024),
         max_alerts_per_payload=_positive_int(env, "BRIDGE_MAX_ALERTS_PER_PAYLOAD", 1000),
         runbook_base_url=(env.get("BRIDGE_RUNBOOK_BASE_URL") or "").rstrip("/"),

@@ -9,6 +9,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -16,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -82,6 +84,8 @@ class AlertRow(Base):
     # The Slack message of the current episode, so the resolve updates it.
     slack_channel: Mapped[str | None] = mapped_column(String(64), nullable=True)
     slack_ts: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # The maintenance window that held back this episode's notifications.
+    suppressed_by: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
 
     __table_args__ = (Index(None, "status", "last_change_at"),)
 
@@ -148,3 +152,45 @@ class AttemptRow(Base):
     outcome: Mapped[str] = mapped_column(String(16))  # delivered | dry_run | retry | dead
     http_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
     detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class WindowRow(Base):
+    """A maintenance window: one-off, or recurring on a cron schedule."""
+
+    __tablename__ = "windows"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    matchers: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    created_by: Mapped[str] = mapped_column(String(255))
+    comment: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # One-off: the end. Recurring: None (occurrences carry their own ends).
+    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    cron: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    duration_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    timezone: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    expired_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class OccurrenceRow(Base):
+    """One concrete period of a window, and its Alertmanager silences."""
+
+    __tablename__ = "window_occurrences"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    window_id: Mapped[str] = mapped_column(ForeignKey("windows.id", ondelete="CASCADE"), index=True)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    # Alertmanager URL -> silence id, for every Alertmanager the window reached.
+    am_silences: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    # pending | synced | expiring | expired
+    sync_state: Mapped[str] = mapped_column(String(16), default="pending")
+    sync_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    sync_claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    __table_args__ = (
+        UniqueConstraint("window_id", "starts_at"),
+        Index(None, "sync_state"),
+    )

@@ -21,6 +21,8 @@ from bridge.alerts import Alert, WebhookPayload
 from bridge.db.models import AlertRow, DeliveryRow, TransitionRow
 from bridge.dedup import Action, Decision, PreviousState, decide
 from bridge.routing import HEARTBEAT, SLACK, Routing
+from bridge.silences.matching import mutes
+from bridge.store.windows import ActiveWindow, active_windows
 
 # A row the upsert created but no alert has filled yet.
 _PLACEHOLDER_STATUS = ""
@@ -37,6 +39,7 @@ class IngestResult:
     resolved: int
     notifications: int
     decisions: tuple[tuple[str, str], ...]  # (fingerprint, reason)
+    suppressed: int = 0
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -45,6 +48,7 @@ class IngestResult:
             "duplicates": self.duplicates,
             "resolved": self.resolved,
             "notifications": self.notifications,
+            "suppressed": self.suppressed,
         }
 
 
@@ -132,12 +136,20 @@ def ingest(
     _insert_placeholders(conn, unique, now)
     rows = _lock_rows(conn, [a.fingerprint for a in unique])
 
-    new = duplicates = resolved = 0
+    new = duplicates = resolved = suppressed = 0
     deliveries: list[dict[str, Any]] = []
     decisions: list[tuple[str, str]] = []
+    windows: list[ActiveWindow] | None = None
     for alert in alerts:
         row = rows[alert.fingerprint]
         decision = decide(_previous(row), alert)
+        muted_by = None
+        if decision.action is Action.NOTIFY_FIRING:
+            windows = active_windows(conn, now) if windows is None else windows
+            muted_by = next((w.window_id for w in windows if mutes(w.matchers, alert.labels)), None)
+            if muted_by is not None:
+                suppressed += 1
+                decision = Decision(Action.RECORD, f"suppressed_{decision.reason}")
         decisions.append((alert.fingerprint, decision.reason))
         if decision.action is Action.IGNORE:
             duplicates += 1
@@ -154,7 +166,7 @@ def ingest(
         new += decision.action is Action.NOTIFY_FIRING
         resolved += not alert.firing
         channels = _channels(decision, alert, row, routing)
-        _apply(conn, row, alert, decision, channels, now)
+        _apply(conn, row, alert, decision, channels, now, muted_by)
         deliveries.extend(
             _delivery(row["id"], channel, decision, alert, payload, now) for channel in channels
         )
@@ -168,6 +180,7 @@ def ingest(
         resolved=resolved,
         notifications=len(deliveries),
         decisions=tuple(decisions),
+        suppressed=suppressed,
     )
 
 
@@ -186,6 +199,7 @@ def _apply(
     decision: Decision,
     channels: list[str],
     now: datetime,
+    muted_by: str | None = None,
 ) -> None:
     values: dict[str, Any] = {
         "status": alert.status,
@@ -203,8 +217,12 @@ def _apply(
     }
     if decision.action is Action.NOTIFY_FIRING:
         values.update(channels=channels, notified=bool(channels), slack_ts=None, slack_channel=None)
+        values.update(suppressed_by=None)
+    elif muted_by is not None:
+        # Held back by a maintenance window; released if it still fires afterwards.
+        values.update(channels=[], notified=False, suppressed_by=muted_by, slack_ts=None)
     elif alert.firing is False and decision.action is Action.RECORD:
-        values.update(channels=[], notified=False)
+        values.update(channels=[], notified=False, suppressed_by=None)
     conn.execute(update(AlertRow).where(AlertRow.id == row["id"]).values(**values))
     # Keep the in-memory view current for a second copy of the alert in this payload.
     row.update(

@@ -10,6 +10,7 @@ from bridge.clock import Clock
 from bridge.config import BridgeConfig
 from bridge.metrics import BridgeMetrics
 from bridge.settings import Settings
+from bridge.silences.service import WindowService
 from bridge.store import Store
 from bridge.worker import DeliveryWorker
 
@@ -22,6 +23,7 @@ class BridgeContext:
     metrics: BridgeMetrics
     worker: DeliveryWorker
     clock: Clock
+    windows: WindowService
 
 
 EXTENSION_KEY = "alert_bridge"

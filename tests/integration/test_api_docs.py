@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
+from bridge.db.migrate import head_revision
 from bridge.settings import Settings
 from tests.support.bridge_app import make_app
 
@@ -24,7 +25,7 @@ def test_readyz_reports_schema_at_head(settings: Settings, engine: Engine) -> No
     client = make_app(settings, engine).test_client()
     assert client.get("/healthz").get_json() == {"status": "ok"}
     ready = client.get("/readyz")
-    assert ready.status_code == 200 and ready.get_json()["schema"] == "0001"
+    assert ready.status_code == 200 and ready.get_json()["schema"] == head_revision()
 
 
 def test_readyz_is_503_before_migrations(settings: Settings, tmp_path: object) -> None:

@@ -34,6 +34,7 @@ def test_new_firing_alert_is_stored_and_answered_with_counts(
         "duplicates": 0,
         "resolved": 0,
         "notifications": 2,
+        "suppressed": 0,
     }
     assert [(d["channel"], d["action"]) for d in deliveries(engine)] == [
         ("pagerduty", "trigger"),
@@ -89,7 +90,14 @@ def test_mixed_group_of_firing_and_resolved_alerts_is_handled_per_alert(
     a, b = alert(node="dgx-spark-01"), alert(node="dgx-spark-02")
     post(client, payload(a, b))
     body = post(client, payload(resolved(a), b)).get_json()
-    assert body == {"received": 2, "new": 0, "duplicates": 1, "resolved": 1, "notifications": 2}
+    assert body == {
+        "received": 2,
+        "new": 0,
+        "duplicates": 1,
+        "resolved": 1,
+        "notifications": 2,
+        "suppressed": 0,
+    }
 
 
 def test_same_payload_from_ha_peers_concurrently_notifies_once(

@@ -1,0 +1,52 @@
+"""APScheduler inside `alert-bridge serve`: started by serve, never at import time."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from bridge import jobs
+from bridge.web.context import BridgeContext
+
+log = logging.getLogger(__name__)
+
+# Seconds between runs. Release runs often so that an alert still firing when
+# its window ends is delivered well within a minute.
+INTERVALS: dict[str, tuple[Callable[[BridgeContext], int], float]] = {
+    "sync_windows": (jobs.sync_windows, 30.0),
+    "plan_windows": (jobs.plan_windows, 300.0),
+    "release_held_alerts": (jobs.release_held_alerts, 15.0),
+}
+
+
+def _guarded(name: str, job: Callable[[BridgeContext], int], ctx: BridgeContext) -> None:
+    try:
+        job(ctx)
+    except Exception:
+        log.exception("scheduled job %s failed; it runs again at its next interval", name)
+
+
+def build_scheduler(ctx: BridgeContext) -> BackgroundScheduler:
+    scheduler = BackgroundScheduler(timezone=ctx.settings.timezone)
+    for name, (job, seconds) in INTERVALS.items():
+        scheduler.add_job(
+            _guarded,
+            "interval",
+            seconds=seconds,
+            args=(name, job, ctx),
+            id=name,
+            max_instances=1,
+            coalesce=True,
+            # First run at once: windows planned and synced, held alerts released.
+            next_run_time=datetime.now(UTC),
+        )
+    return scheduler
+
+
+def start(ctx: BridgeContext) -> BackgroundScheduler:
+    scheduler = build_scheduler(ctx)
+    scheduler.start()
+    return scheduler

@@ -1,0 +1,1 @@
+"""Maintenance windows: validation, matching, recurrence, Alertmanager sync."""

@@ -1,0 +1,76 @@
+"""Alertmanager-style label matchers, evaluated the way Alertmanager does."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Matcher:
+    name: str
+    value: str
+    is_regex: bool = False
+    is_equal: bool = True
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        actual = labels.get(self.name, "")
+        if self.is_regex:
+            hit = _compiled(self.value).fullmatch(actual) is not None
+        else:
+            hit = actual == self.value
+        return hit if self.is_equal else not hit
+
+    def as_api(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "value": self.value,
+            "isRegex": self.is_regex,
+            "isEqual": self.is_equal,
+        }
+
+    def __str__(self) -> str:
+        op = {(False, True): "=", (False, False): "!=", (True, True): "=~", (True, False): "!~"}[
+            (self.is_regex, self.is_equal)
+        ]
+        return f'{self.name}{op}"{self.value}"'
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> Matcher:
+        return cls(
+            name=str(data["name"]),
+            value=str(data["value"]),
+            is_regex=bool(data.get("isRegex", False)),
+            is_equal=bool(data.get("isEqual", True)),
+        )
+
+
+@lru_cache(maxsize=1024)
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+def all_match(matchers: Sequence[Matcher], labels: Mapping[str, str]) -> bool:
+    return all(m.matches(labels) for m in matchers)
+
+
+def matches_everything(matchers: Sequence[Matcher]) -> bool:
+    """Alertmanager's rule: a silence needs one matcher that fails on the empty label set."""
+    return all(m.matches({}) for m in matchers)
+
+
+def mutes(matchers: Sequence[Matcher], labels: Mapping[str, str]) -> bool:
+    """Whether a window with `matchers` holds back an alert with `labels`.
+
+    The Watchdog heartbeat is the alerting pipeline's own health: a window mutes it
+    only when it names it explicitly (`alertname="Watchdog"`).
+    """
+    if labels.get("alertname") == "Watchdog" and not any(
+        m.name == "alertname" and m.value == "Watchdog" and m.is_equal and not m.is_regex
+        for m in matchers
+    ):
+        return False
+    return all_match(matchers, labels)

@@ -1,0 +1,100 @@
+"""Bring Alertmanager in line with the stored occurrences (the scheduler calls this).
+
+HA pair: the silence is created in the first Alertmanager that answers; the
+others are checked for it (cluster gossip copies it with the same id) and only
+get their own copy when it is still missing on the next pass, so a clustered
+pair ends up with one silence and an unclustered pair with one each.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bridge.silences.alertmanager import AlertmanagerClient, AlertmanagerError, Silence
+
+log = logging.getLogger(__name__)
+
+# Marks an Alertmanager that was checked once and did not have the silence yet.
+NOT_YET = ""
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    am_silences: dict[str, str]
+    state: str
+    error: str | None
+
+
+def tag(occurrence: dict[str, Any]) -> str:
+    return (
+        f"[alert-bridge window {occurrence['window_id']} at {occurrence['starts_at'].isoformat()}]"
+    )
+
+
+def _find_tagged(client: AlertmanagerClient, url: str, marker: str) -> str | None:
+    for silence in client.list(url):
+        state = (silence.get("status") or {}).get("state")
+        if marker in str(silence.get("comment", "")) and state != "expired":
+            return str(silence["id"])
+    return None
+
+
+def create_everywhere(
+    occurrence: dict[str, Any], urls: Sequence[str], client: AlertmanagerClient
+) -> SyncResult:
+    silences = dict(occurrence["am_silences"] or {})
+    marker = tag(occurrence)
+    silence = Silence(
+        matchers=occurrence["matchers"],
+        starts_at=occurrence["starts_at"],
+        ends_at=occurrence["ends_at"],
+        created_by=occurrence["created_by"],
+        comment=f"{occurrence['comment']} {marker}",
+    )
+    errors = []
+    created_somewhere = any(silences.values())
+    for url in urls:
+        if silences.get(url):
+            continue
+        try:
+            found = _find_tagged(client, url, marker)
+            if found:
+                silences[url] = found
+            elif not created_somewhere or silences.get(url) == NOT_YET:
+                silences[url] = client.create(url, silence)
+                created_somewhere = True
+            else:
+                silences[url] = NOT_YET  # give gossip one pass to copy it here
+        except AlertmanagerError as exc:
+            errors.append(f"{url}: {exc}")
+    done = all(silences.get(url) for url in urls)
+    return SyncResult(silences, "synced" if done else "pending", "; ".join(errors) or None)
+
+
+def expire_everywhere(
+    occurrence: dict[str, Any], urls: Sequence[str], client: AlertmanagerClient
+) -> SyncResult:
+    silences = dict(occurrence["am_silences"] or {})
+    ids = {i for i in silences.values() if i}
+    errors = []
+    for url in urls:
+        for silence_id in ids:
+            try:
+                current = client.get(url, silence_id)
+                if current is None or (current.get("status") or {}).get("state") == "expired":
+                    continue
+                client.expire(url, silence_id)
+            except AlertmanagerError as exc:
+                errors.append(f"{url}: {exc}")
+    return SyncResult(silences, "expiring" if errors else "expired", "; ".join(errors) or None)
+
+
+def sync_occurrence(
+    occurrence: dict[str, Any], urls: Sequence[str], client: AlertmanagerClient
+) -> SyncResult:
+    if occurrence["sync_state"] == "expiring":
+        return expire_everywhere(occurrence, urls, client)
+    return create_everywhere(occurrence, urls, client)
