@@ -95,12 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(func=cmd_check_config)
 
     simulate = sub.add_parser("simulate", help="synthetic DGX Spark exporters with faults")
-    try:
-        from bridge.sim.cli import add_arguments
+    from bridge.sim.cli import add_arguments
 
-        add_arguments(simulate)
-    except ImportError:  # TEMP until bridge.sim.cli lands
-        pass
+    add_arguments(simulate)
     simulate.set_defaults(func=cmd_simulate)
 
     from bridge.silences import cli as silence_cli
