@@ -19,7 +19,12 @@ def json_error(status: int, error: str, detail: Any = None, **headers: str) -> R
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:
-        return json_error(exc.code or 500, exc.name.lower(), exc.description)
+        response = json_error(exc.code or 500, exc.name.lower(), exc.description)
+        # Keep what the exception says beyond the body, e.g. `Allow` on a 405.
+        for name, value in exc.get_headers():
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:

@@ -22,6 +22,8 @@ def _error(description: str) -> dict[str, Any]:
 
 
 LABELS = {"type": "object", "additionalProperties": {"type": "string"}}
+# Go encodes a nil map as null; the bridge accepts that for the optional maps.
+OPTIONAL_LABELS = {**LABELS, "nullable": True}
 
 ALERT = {
     "type": "object",
@@ -29,9 +31,9 @@ ALERT = {
     "properties": {
         "status": {"type": "string", "enum": ["firing", "resolved"]},
         "labels": {**LABELS, "minProperties": 1},
-        "annotations": LABELS,
+        "annotations": OPTIONAL_LABELS,
         "startsAt": {"type": "string", "format": "date-time"},
-        "endsAt": {"type": "string"},
+        "endsAt": {"type": "string", "format": "date-time"},
         "generatorURL": {"type": "string"},
         "fingerprint": {"type": "string", "maxLength": 128},
     },
@@ -46,11 +48,133 @@ WEBHOOK = {
         "truncatedAlerts": {"type": "integer", "minimum": 0},
         "status": {"type": "string", "enum": ["firing", "resolved"]},
         "receiver": {"type": "string"},
-        "groupLabels": LABELS,
-        "commonLabels": LABELS,
-        "commonAnnotations": LABELS,
+        "groupLabels": OPTIONAL_LABELS,
+        "commonLabels": OPTIONAL_LABELS,
+        "commonAnnotations": OPTIONAL_LABELS,
         "externalURL": {"type": "string"},
         "alerts": {"type": "array", "items": ALERT},
+    },
+}
+
+MATCHER = {
+    "type": "object",
+    "required": ["name", "value"],
+    "properties": {
+        "name": {"type": "string", "pattern": "^[a-zA-Z_][a-zA-Z0-9_]*$"},
+        "value": {"type": "string"},
+        "isRegex": {"type": "boolean", "default": False},
+        "isEqual": {"type": "boolean", "default": True},
+    },
+}
+
+WINDOW_REQUEST = {
+    "type": "object",
+    "required": ["createdBy", "comment"],
+    "description": "Give `matchers` and/or the `node` shortcut; `endsAt` or `duration` "
+    "(one-off) or `recurrence` (recurring).",
+    "properties": {
+        "matchers": {"type": "array", "items": MATCHER, "maxItems": 32},
+        "node": {"type": "string", "minLength": 1},
+        "startsAt": {"type": "string", "format": "date-time"},
+        "endsAt": {"type": "string", "format": "date-time"},
+        "duration": {"type": "string", "example": "2h"},
+        "createdBy": {"type": "string", "minLength": 1, "maxLength": 255},
+        "comment": {"type": "string", "minLength": 1, "maxLength": 2000},
+        "recurrence": {
+            "type": "object",
+            "required": ["cron", "duration"],
+            "properties": {
+                "cron": {"type": "string", "example": "0 2 * * SUN"},
+                "duration": {"type": "string", "example": "2h"},
+                "timezone": {"type": "string", "example": "Europe/Berlin"},
+            },
+        },
+    },
+}
+
+WINDOW = {
+    "type": "object",
+    "required": ["id", "matchers", "state", "sync"],
+    "properties": {
+        "id": {"type": "string"},
+        "matchers": {"type": "array", "items": MATCHER},
+        "startsAt": {"type": "string", "nullable": True},
+        "endsAt": {"type": "string", "nullable": True},
+        "createdBy": {"type": "string"},
+        "comment": {"type": "string"},
+        "createdAt": {"type": "string"},
+        "expiredAt": {"type": "string", "nullable": True},
+        "recurrence": {"type": "object", "nullable": True},
+        "state": {"type": "string", "enum": ["pending", "active", "expired"]},
+        "sync": {
+            "type": "object",
+            "properties": {
+                "state": {"type": "string", "enum": ["pending", "synced", "expiring", "expired"]},
+                "errors": {"type": "array", "items": {"type": "string"}},
+            },
+        },
+        "occurrences": {"type": "array", "items": {"type": "object"}},
+    },
+}
+
+WINDOW_ID = {"name": "window_id", "in": "path", "required": True, "schema": {"type": "string"}}
+
+SILENCES = {
+    "/silences": {
+        "get": {
+            "summary": "List maintenance windows",
+            "parameters": [
+                {
+                    "name": "state",
+                    "in": "query",
+                    "schema": {"type": "string", "enum": ["pending", "active", "expired"]},
+                },
+                {"name": "node", "in": "query", "schema": {"type": "string"}},
+            ],
+            "responses": {
+                "200": _json(
+                    {
+                        "type": "object",
+                        "properties": {"silences": {"type": "array", "items": WINDOW}},
+                    },
+                    "Windows, newest first",
+                ),
+                "400": _error("Invalid filter"),
+            },
+        },
+        "post": {
+            "summary": "Create a maintenance window (synced to Alertmanager)",
+            "security": [{"bearer": []}],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": WINDOW_REQUEST}},
+            },
+            "responses": {
+                "201": _json(WINDOW, "Created; `sync.state` says whether Alertmanager has it yet"),
+                "400": _error("Invalid window; `detail.field` names the problem"),
+                "401": _error("No bearer token"),
+                "403": _error("Wrong token, or no BRIDGE_API_TOKEN configured"),
+                "415": _error("Content-Type is not application/json"),
+            },
+        },
+    },
+    "/silences/{window_id}": {
+        "get": {
+            "summary": "One maintenance window",
+            "parameters": [WINDOW_ID],
+            "responses": {"200": _json(WINDOW, "The window"), "404": _error("No such window")},
+        },
+        "delete": {
+            "summary": "Expire a window now (and its Alertmanager silences)",
+            "security": [{"bearer": []}],
+            "parameters": [WINDOW_ID],
+            "responses": {
+                "200": _json(WINDOW, "Expired"),
+                "401": _error("No bearer token"),
+                "403": _error("Wrong token, or no BRIDGE_API_TOKEN configured"),
+                "404": _error("No such window"),
+            },
+        },
     },
 }
 
@@ -97,6 +221,7 @@ SPEC: dict[str, Any] = {
                                     "duplicates",
                                     "resolved",
                                     "notifications",
+                                    "suppressed",
                                 )
                             },
                         },
@@ -172,6 +297,7 @@ SPEC: dict[str, Any] = {
                 "responses": {"200": _json({"type": "object"}, "OpenAPI 3 document")},
             }
         },
+        **SILENCES,
     },
 }
 
