@@ -1,0 +1,97 @@
+"""`alert-bridge silence add|list|expire` against a running bridge."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.bridge_proc import bridge_env, start_bridge
+from tests.support.procs import REPO_ROOT
+
+pytestmark = pytest.mark.slow
+TOKEN = "cli-api-token"
+
+
+def cli(url: str, *args: str, token: str | None = TOKEN) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BRIDGE_")}
+    env["BRIDGE_URL"] = url
+    if token:
+        env["BRIDGE_API_TOKEN"] = token
+    return subprocess.run(
+        [sys.executable, "-m", "bridge", "silence", *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_add_list_expire_with_readable_tables_and_errors(tmp_path: Path) -> None:
+    env = bridge_env(
+        tmp_path,
+        f"sqlite:///{tmp_path}/cli.db",
+        BRIDGE_API_TOKEN=TOKEN,
+        BRIDGE_ALERTMANAGER_URL="http://127.0.0.1:1",
+    )
+    with start_bridge(tmp_path, env) as bridge:
+        added = cli(
+            bridge.url,
+            "add",
+            "--node",
+            "dgx-spark-02",
+            "--matcher",
+            'alertname=~"GPU.*"',
+            "--duration",
+            "2h",
+            "--comment",
+            "driver upgrade",
+        )
+        assert added.returncode == 0, added.stderr
+        header, row = added.stdout.splitlines()[:2]
+        assert header.split()[:3] == ["ID", "STATE", "SYNC"]
+        assert "active" in row and "pending" in row
+        assert "alertname=~GPU.*,node=dgx-spark-02" in row
+        assert "not yet in Alertmanager" in added.stdout
+
+        recurring = cli(
+            bridge.url,
+            "add",
+            "--node",
+            "dgx-spark-01",
+            "--cron",
+            "0 2 * * SUN",
+            "--duration",
+            "2h",
+            "--timezone",
+            "Europe/Berlin",
+            "--comment",
+            "weekly reboot",
+        )
+        assert recurring.returncode == 0, recurring.stderr
+        assert "cron 0 2 * * SUN Europe/Berlin" in recurring.stdout
+
+        listed = cli(bridge.url, "list", "--node", "dgx-spark-02")
+        assert listed.returncode == 0
+        assert len(listed.stdout.splitlines()) == 2
+        window_id = listed.stdout.splitlines()[1].split()[0]
+
+        expired = cli(bridge.url, "expire", window_id)
+        assert expired.returncode == 0, expired.stderr
+        assert "expired" in expired.stdout.splitlines()[1]
+
+        refused = cli(bridge.url, "add", "--node", "x", "--duration", "9d", "--comment", "c")
+        assert refused.returncode == 1
+        assert refused.stderr.startswith("alert-bridge silence: invalid window: endsAt")
+
+        no_token = cli(bridge.url, "expire", window_id, token=None)
+        assert no_token.returncode == 1
+        assert "Authorization: Bearer" in no_token.stderr
+
+    unreachable = cli(bridge.url, "list")
+    assert unreachable.returncode == 1
+    assert "cannot reach the bridge" in unreachable.stderr and "BRIDGE_URL" in unreachable.stderr
