@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -66,6 +66,37 @@ class BridgeMetrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+
+        self.job_last_run = Gauge(
+            "alert_bridge_job_last_run_timestamp_seconds",
+            "When each scheduled job last ran (Unix time).",
+            ["job"],
+            registry=self.registry,
+        )
+        self.job_duration = Gauge(
+            "alert_bridge_job_last_duration_seconds",
+            "How long each scheduled job's last run took.",
+            ["job"],
+            registry=self.registry,
+        )
+        self.job_success = Gauge(
+            "alert_bridge_job_last_success",
+            "1 when each scheduled job's last run succeeded, 0 when it failed.",
+            ["job"],
+            registry=self.registry,
+        )
+        self.job_runs = Counter(
+            "alert_bridge_job_runs",
+            "Scheduled job runs by outcome (ok, failed).",
+            ["job", "outcome"],
+            registry=self.registry,
+        )
+
+    def record_job(self, job: str, started: float, duration: float, ok: bool) -> None:
+        self.job_last_run.labels(job).set(started)
+        self.job_duration.labels(job).set(duration)
+        self.job_success.labels(job).set(1 if ok else 0)
+        self.job_runs.labels(job, "ok" if ok else "failed").inc()
 
     def watch_outbox(self, depth: Callable[[], dict[str, int]]) -> None:
         self.registry.register(_OutboxCollector(depth))

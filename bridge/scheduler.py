@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -22,18 +23,24 @@ INTERVALS: dict[str, tuple[Callable[[BridgeContext], int], float]] = {
 }
 
 
-def _guarded(name: str, job: Callable[[BridgeContext], int], ctx: BridgeContext) -> None:
+def run_job(name: str, job: Callable[[BridgeContext], int], ctx: BridgeContext) -> bool:
+    """Run one job, record its outcome in /metrics; a failure never stops the scheduler."""
+    started = time.time()
+    ok = True
     try:
         job(ctx)
     except Exception:
+        ok = False
         log.exception("scheduled job %s failed; it runs again at its next interval", name)
+    ctx.metrics.record_job(name, started, time.time() - started, ok)
+    return ok
 
 
 def build_scheduler(ctx: BridgeContext) -> BackgroundScheduler:
     scheduler = BackgroundScheduler(timezone=ctx.settings.timezone)
     for name, (job, seconds) in INTERVALS.items():
         scheduler.add_job(
-            _guarded,
+            run_job,
             "interval",
             seconds=seconds,
             args=(name, job, ctx),

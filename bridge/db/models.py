@@ -86,6 +86,12 @@ class AlertRow(Base):
     slack_ts: Mapped[str | None] = mapped_column(String(32), nullable=True)
     # The maintenance window that held back this episode's notifications.
     suppressed_by: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    # Last reminder posted in the Slack thread for a long-firing critical alert.
+    reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # Set while the alert flaps: transitions are recorded but not delivered.
+    flapping_since: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # The state last delivered to PagerDuty/Slack (what on-call believes), for flap recovery.
+    delivered_status: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
     __table_args__ = (Index(None, "status", "last_change_at"),)
 
@@ -194,3 +200,20 @@ class OccurrenceRow(Base):
         UniqueConstraint("window_id", "starts_at"),
         Index(None, "sync_state"),
     )
+
+
+class JobRunRow(Base):
+    """One run of a scheduled job for one slot, claimed by the replica that inserted it."""
+
+    __tablename__ = "job_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job: Mapped[str] = mapped_column(String(64))
+    slot: Mapped[datetime] = mapped_column(UTCDateTime())
+    claimed_by: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    outcome: Mapped[str] = mapped_column(String(16), default="running")  # running|ok|failed
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+    __table_args__ = (UniqueConstraint("job", "slot"), Index(None, "job", "started_at"))
