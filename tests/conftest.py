@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, create_engine, make_url, text
 
 from bridge.db.engine import make_engine
 from bridge.db.migrate import upgrade
@@ -16,6 +16,24 @@ from bridge.store import Store
 
 POSTGRES_URL = os.environ.get("BRIDGE_TEST_POSTGRES_URL", "")
 REQUIRE_POSTGRES = os.environ.get("BRIDGE_REQUIRE_POSTGRES") == "1"
+
+
+@pytest.fixture(scope="session")
+def postgres_session_url() -> Iterator[str]:
+    """A database of this test session's own, so parallel runs never share tables."""
+    if not POSTGRES_URL:
+        if REQUIRE_POSTGRES:
+            pytest.fail("BRIDGE_TEST_POSTGRES_URL is unset but PostgreSQL tests are required")
+        pytest.skip("PostgreSQL not configured (BRIDGE_TEST_POSTGRES_URL)")
+    name = f"bridge_test_{os.getpid()}"
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
 
 
 def _reset_postgres(engine: Engine) -> None:
@@ -30,14 +48,11 @@ def db_url(request: pytest.FixtureRequest, tmp_path: os.PathLike[str]) -> Iterat
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path}/bridge.db"
         return
-    if not POSTGRES_URL:
-        if REQUIRE_POSTGRES:
-            pytest.fail("BRIDGE_TEST_POSTGRES_URL is unset but PostgreSQL tests are required")
-        pytest.skip("PostgreSQL not configured (BRIDGE_TEST_POSTGRES_URL)")
-    engine = make_engine(POSTGRES_URL)
+    url: str = request.getfixturevalue("postgres_session_url")
+    engine = make_engine(url)
     _reset_postgres(engine)
     engine.dispose()
-    yield POSTGRES_URL
+    yield url
 
 
 @pytest.fixture
