@@ -7,6 +7,7 @@ exporter, a dead node...) are injected through a small JSON control API. It exis
 end-to-end tests of the rules, dashboards and the bridge; nothing in production imports it.
 
 Layout: `faults` and `state` are the pure model (no I/O, time passed in), `profiles` the hardware
-constants, `dcgm`/`node_exporter`/`vllm`/`spark` turn a snapshot into metric families,
-`httpd` serves them, `control` is the control API, `simulator` wires it together, `cli` runs it.
+constants, `snapshots` the read-only data `dcgm`/`node_exporter`/`vllm`/`spark` turn into
+metric families, `httpd` serves them, `control` is the control API, `targets` the port layout
+and file_sd files, `simulator` wires it together, `cli` runs it.
 """

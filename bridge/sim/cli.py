@@ -15,8 +15,8 @@ from typing import TypeVar
 from bridge.durations import DurationError, parse_duration
 from bridge.sim.profiles import Flavour
 from bridge.sim.simulator import DEFAULT_BASE_PORT, DEFAULT_CONTROL_PORT, SimConfig, Simulator
+from bridge.sim.snapshots import VllmNames
 from bridge.sim.spark import DEFAULT_NAMESPACE
-from bridge.sim.state import VllmNames
 from bridge.sim.targets import write_file_sd
 
 E = TypeVar("E", bound=StrEnum)

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from bridge.sim.state import GpuSnapshot, NodeSnapshot, NodeSpec
+from bridge.sim.snapshots import GpuSnapshot, NodeSnapshot, NodeSpec
 
 # A few err_msg texts (NVIDIA XID catalog); anything else is rendered like the exporter does
 # for codes it has no text for.

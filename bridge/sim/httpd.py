@@ -19,7 +19,7 @@ from prometheus_client.core import Metric
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 from prometheus_client.registry import Collector
 
-from bridge.sim.state import NodeSnapshot
+from bridge.sim.snapshots import NodeSnapshot
 
 
 class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
@@ -57,13 +57,17 @@ class Listener:
     def start(self) -> None:
         if self._server is not None:
             return
-        server = make_server(
-            self.host,
-            self.port,
-            self._app,
-            server_class=_ThreadingWSGIServer,
-            handler_class=_QuietHandler,
-        )
+        try:
+            server = make_server(
+                self.host,
+                self.port,
+                self._app,
+                server_class=_ThreadingWSGIServer,
+                handler_class=_QuietHandler,
+            )
+        except OSError as exc:
+            # The bare errno text does not say which of a dozen ports is taken.
+            raise OSError(exc.errno, f"{exc.strerror}: {self.host}:{self.port}") from exc
         self.port = server.server_port  # port 0 asks the OS; keep what it gave for restarts
         self._server = server
         self._thread = threading.Thread(

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from bridge.sim.state import HostSnapshot, NodeSnapshot
+from bridge.sim.snapshots import HostSnapshot, NodeSnapshot
 
 _NIC = "enp1s0f0np0"  # a ConnectX-7 port, as DGX OS names it
 _ROOT_FS = {"device": "/dev/nvme0n1p2", "fstype": "ext4", "mountpoint": "/"}

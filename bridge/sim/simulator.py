@@ -15,7 +15,8 @@ from bridge.sim.control import UnknownNodeError, control_app
 from bridge.sim.faults import Exporter, Fault, FaultKind
 from bridge.sim.httpd import Listener, SnapshotCollector, metrics_app
 from bridge.sim.profiles import Flavour
-from bridge.sim.state import NodeSnapshot, NodeSpec, NodeState, VllmNames
+from bridge.sim.snapshots import NodeSnapshot, NodeSpec, VllmNames
+from bridge.sim.state import NodeState
 from bridge.sim.targets import METRICS_PATHS, FileSd, PortLayout, file_sd
 
 DEFAULT_BASE_PORT = 19400

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from bridge.sim.state import NodeSnapshot
+from bridge.sim.snapshots import NodeSnapshot
 
 DEFAULT_NAMESPACE = "dgx_spark"
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import yaml
 
 from bridge.sim.faults import Exporter
-from bridge.sim.state import NodeSpec
+from bridge.sim.snapshots import NodeSpec
 
 # Node i listens on base + 10*i + offset: room for 10 ports per node keeps the layout
 # readable in `ss -ltn` and leaves space for more exporters.

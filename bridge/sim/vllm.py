@@ -17,7 +17,7 @@ from prometheus_client.core import (
     Metric,
 )
 
-from bridge.sim.state import HistogramSnapshot, NodeSnapshot, VllmNames
+from bridge.sim.snapshots import HistogramSnapshot, NodeSnapshot, VllmNames
 
 MODEL_NAME = "meta-llama/Llama-3.1-8B-Instruct"
 _LABELS = ("model_name", "engine")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -27,10 +28,9 @@ TOKEN = "fuzz-api-token"
 
 
 def _app():  # type: ignore[no-untyped-def]
-    state = Path(__file__).parent / ".." / ".." / "var" / "fuzz"
-    state.mkdir(parents=True, exist_ok=True)
+    # schemathesis needs the app when the module is collected, before fixtures exist.
+    state = Path(tempfile.mkdtemp(prefix="bridge-fuzz-"))
     db = state / "fuzz.db"
-    db.unlink(missing_ok=True)
     engine = make_engine(f"sqlite:///{db}")
     upgrade(engine)
     base = load_settings({"BRIDGE_STATE_DIR": str(state)})
