@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
