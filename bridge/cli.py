@@ -68,11 +68,6 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return code
 
 
-def cmd_not_yet(args: argparse.Namespace) -> int:
-    print(f"alert-bridge {args.command}: not available in this version yet", file=sys.stderr)
-    return 2
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="alert-bridge",
@@ -106,10 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
     silence_cli.add_arguments(silence)
     silence.set_defaults(func=silence_cli.run)
 
-    for name, text in (("digest", "print or send the Slack summary"),):
-        later = sub.add_parser(name, help=text)
-        later.add_argument("rest", nargs=argparse.REMAINDER)
-        later.set_defaults(func=cmd_not_yet)
+    from bridge.digest import cli as digest_cli
+
+    digest = sub.add_parser("digest", help="print or send the Slack summary of the last period")
+    digest_cli.add_arguments(digest)
+    digest.set_defaults(func=digest_cli.run)
     return parser
 
 

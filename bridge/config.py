@@ -6,6 +6,11 @@ routes:            # first match wins; replaces the default routes
     channels: [heartbeat]
   - match: {severity: critical}
     channels: [pagerduty, slack]
+enrichment:        # Prometheus context per alertname; see bridge/enrich/config.py
+  alerts:
+    GPUTemperatureCritical:
+      queries:
+        inlet temperature: 'max(ipmi_temperature_celsius{node="{node}"})'
 ```
 """
 
@@ -17,6 +22,8 @@ from typing import Any
 
 import yaml
 
+from bridge.digest.config import DigestConfigError, validate_digest
+from bridge.enrich.config import EnrichmentConfig, EnrichmentConfigError, parse_enrichment
 from bridge.routing import Routing, RoutingError, routing_from_config
 
 KNOWN_KEYS = {"routes", "enrichment", "windows", "digest"}
@@ -29,6 +36,7 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class BridgeConfig:
     routing: Routing = field(default_factory=Routing)
+    enrichment: EnrichmentConfig = field(default_factory=EnrichmentConfig)
     raw: dict[str, Any] = field(default_factory=dict)
 
 
@@ -52,4 +60,12 @@ def load_config(path: str | None) -> BridgeConfig:
             routing = routing_from_config(data["routes"])
         except RoutingError as exc:
             raise ConfigError(f"BRIDGE_CONFIG: {exc}") from None
-    return BridgeConfig(routing=routing, raw=data)
+    try:
+        enrichment = parse_enrichment(data.get("enrichment"))
+    except EnrichmentConfigError as exc:
+        raise ConfigError(f"BRIDGE_CONFIG: {exc}") from None
+    try:
+        validate_digest(data.get("digest"))
+    except DigestConfigError as exc:
+        raise ConfigError(f"BRIDGE_CONFIG: {exc}") from None
+    return BridgeConfig(routing=routing, enrichment=enrichment, raw=data)

@@ -7,7 +7,10 @@ database (leases, compare-and-set, unique constraints) before acting.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
+from bridge import watchdog
+from bridge.store.scheduled import due_reminders, purge_old, settle_flapping
 from bridge.store.suppression import release_suppressed
 from bridge.web.context import BridgeContext
 
@@ -35,3 +38,49 @@ def release_held_alerts(ctx: BridgeContext) -> int:
         log.info("%d alert(s) still firing after their maintenance window: delivering", released)
         ctx.worker.wake()
     return released
+
+
+def check_watchdog(ctx: BridgeContext) -> int:
+    """Page once when the Watchdog stops arriving; resolve when it is back."""
+    settings = ctx.settings
+    with ctx.store.engine.begin() as conn:
+        result = watchdog.check(
+            conn,
+            ctx.config.routing,
+            started_at=ctx.started_at,
+            now=ctx.clock(),
+            timeout=timedelta(seconds=settings.watchdog_timeout_seconds),
+            grace=timedelta(seconds=settings.watchdog_grace_seconds),
+        )
+    if result is not None and result.notifications:
+        log.warning("dead-man's switch: %s", "Watchdog missing" if result.new else "Watchdog back")
+        ctx.worker.wake()
+    return result.notifications if result else 0
+
+
+def send_reminders(ctx: BridgeContext) -> int:
+    """A critical alert firing for hours gets a reminder in its thread, not a new page."""
+    after = timedelta(seconds=ctx.settings.reminder_after_seconds)
+    with ctx.store.engine.begin() as conn:
+        created = due_reminders(conn, ctx.clock(), after)
+    if created:
+        ctx.worker.wake()
+    return created
+
+
+def settle_flaps(ctx: BridgeContext) -> int:
+    """Alerts calm again after flapping: one message, and catch up PagerDuty."""
+    with ctx.store.engine.begin() as conn:
+        settled = settle_flapping(conn, ctx.config.routing, ctx.flap_limits, ctx.clock())
+    if settled:
+        ctx.worker.wake()
+    return settled
+
+
+def purge_history(ctx: BridgeContext) -> int:
+    """Delete resolved alerts and finished deliveries older than BRIDGE_RETENTION."""
+    cutoff = ctx.clock() - timedelta(seconds=ctx.settings.retention_seconds)
+    counts = purge_old(ctx.store.engine, cutoff)
+    if any(counts.values()):
+        log.info("retention: purged %s", ", ".join(f"{v} {k}" for k, v in counts.items() if v))
+    return sum(counts.values())

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from bridge import jobs
+from bridge.digest import job as digest_job
 from bridge.web.context import BridgeContext
 
 log = logging.getLogger(__name__)
@@ -20,6 +21,13 @@ INTERVALS: dict[str, tuple[Callable[[BridgeContext], int], float]] = {
     "sync_windows": (jobs.sync_windows, 30.0),
     "plan_windows": (jobs.plan_windows, 300.0),
     "release_held_alerts": (jobs.release_held_alerts, 15.0),
+    "check_watchdog": (jobs.check_watchdog, 15.0),
+    "send_reminders": (jobs.send_reminders, 60.0),
+    "settle_flaps": (jobs.settle_flaps, 30.0),
+    "purge_history": (jobs.purge_history, 3600.0),
+    # Each due summary slot is claimed in the database; the interval is only how
+    # soon after its slot a summary goes out.
+    "digest": (digest_job.run_due, 30.0),
 }
 
 

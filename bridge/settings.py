@@ -58,9 +58,20 @@ class Settings:
     watchdog_timeout_seconds: float = 300.0
     retention_seconds: float = 30 * 86400.0
     max_window_seconds: float = 7 * 86400.0
+    # A critical alert still firing this long gets a reminder in its Slack thread.
+    reminder_after_seconds: float = 4 * 3600.0
+    # Flap control: more than `flap_max_changes` state changes within
+    # `flap_window_seconds` pauses notifications until `flap_stable_seconds` of calm.
+    flap_max_changes: int = 4
+    flap_window_seconds: float = 30 * 60.0
+    flap_stable_seconds: float = 15 * 60.0
+    # Without any Watchdog since start-up, wait this long on top of the timeout.
+    watchdog_grace_seconds: float = 120.0
     max_body_bytes: int = 5 * 1024 * 1024
     max_alerts_per_payload: int = 1000
     runbook_base_url: str = ""
+    # Total time Prometheus enrichment may add to one notification (queries run in parallel).
+    enrich_budget_seconds: float = 2.0
     # Retry policy of the delivery worker (capped exponential backoff).
     retry_base_seconds: float = 2.0
     retry_max_seconds: float = 300.0
@@ -231,9 +242,15 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         watchdog_timeout_seconds=_duration(env, "BRIDGE_WATCHDOG_TIMEOUT", "5m"),
         retention_seconds=_duration(env, "BRIDGE_RETENTION", "30d"),
         max_window_seconds=_duration(env, "BRIDGE_MAX_WINDOW_DURATION", "7d"),
+        reminder_after_seconds=_duration(env, "BRIDGE_REMINDER_AFTER", "4h"),
+        flap_max_changes=_positive_int(env, "BRIDGE_FLAP_MAX_CHANGES", 4),
+        flap_window_seconds=_duration(env, "BRIDGE_FLAP_WINDOW", "30m"),
+        flap_stable_seconds=_duration(env, "BRIDGE_FLAP_STABLE", "15m"),
+        watchdog_grace_seconds=_duration(env, "BRIDGE_WATCHDOG_GRACE", "2m"),
         max_body_bytes=_positive_int(env, "BRIDGE_MAX_BODY_BYTES", 5 * 1024 * 1024),
         max_alerts_per_payload=_positive_int(env, "BRIDGE_MAX_ALERTS_PER_PAYLOAD", 1000),
         runbook_base_url=(env.get("BRIDGE_RUNBOOK_BASE_URL") or "").rstrip("/"),
+        enrich_budget_seconds=_duration(env, "BRIDGE_ENRICH_BUDGET", "2s"),
         retry_base_seconds=_duration(env, "BRIDGE_RETRY_BASE", "2s"),
         retry_max_seconds=_duration(env, "BRIDGE_RETRY_MAX", "5m"),
         log_level=(env.get("BRIDGE_LOG_LEVEL") or "INFO").upper(),

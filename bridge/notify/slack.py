@@ -12,8 +12,10 @@ from typing import Any
 
 import requests
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackRequestError
 
+from bridge.enrich.chart import render_chart
+from bridge.enrich.render import chart_of
 from bridge.notify.result import (
     Delivered,
     Outcome,
@@ -21,20 +23,27 @@ from bridge.notify.result import (
     RetryLater,
     classify_http,
     parse_retry_after,
+    truncate,
 )
 from bridge.notify.slack_blocks import group_message, resolved_reply, single_message
 from bridge.notify.tls import client_ssl_context
 from bridge.notify.view import AlertView, LinkBase
-from bridge.store.outbox import Job
+from bridge.store.outbox import NOTE_ACTIONS, Job
 
 log = logging.getLogger(__name__)
 
 TIMEOUT_SECONDS = 10
+CHART_FILENAME = "chart.png"
 RETRYABLE_ERRORS = ("ratelimited", "internal_error", "fatal_error", "service_unavailable")
 
 
 def _views(job: Job) -> list[AlertView]:
     return [AlertView.from_snapshot(d.snapshot) for d in job.deliveries]
+
+
+def note_text(job: Job) -> str:
+    """The prepared text of a reminder or flap notice (written when it was due)."""
+    return str(job.deliveries[0].snapshot.get("note") or job.action)
 
 
 def compose(job: Job, links: LinkBase) -> tuple[str, list[dict[str, Any]]]:
@@ -81,6 +90,8 @@ class SlackNotifier:
 
     def send(self, job: Job) -> Outcome:
         try:
+            if job.action in NOTE_ACTIONS:
+                return self._note(job)
             if job.action == "resolve" and job.slack_message is not None:
                 return self._resolve_in_place(job)
             text, blocks = compose(job, self._links)
@@ -89,11 +100,56 @@ class SlackNotifier:
             return _api_error(exc)
         except (OSError, TimeoutError) as exc:
             return RetryLater(f"network error: {type(exc).__name__}")
+        detail = f"posted {job.action}"
+        if job.action == "trigger":
+            detail += self._upload_chart(job, str(answer.get("channel")), str(answer.get("ts")))
+        return Delivered(
+            detail=detail,
+            http_status=200,
+            external_ref=str(answer.get("ts")),
+            slack_channel=str(answer.get("channel")),
+        )
+
+    def _upload_chart(self, job: Job, channel_id: str, ts: str) -> str:
+        """The alert's chart into the message's thread (`files_upload_v2`).
+
+        Best effort: the message is already posted, and a retry would post it twice, so a
+        failed upload is logged and noted in the attempt's detail, never a failed delivery.
+        """
+        chart = chart_of(job.deliveries[0].context) if len(job.deliveries) == 1 else None
+        if chart is None or not chart.get("series"):
+            return ""
+        try:
+            self._client.files_upload_v2(
+                channel=channel_id,
+                thread_ts=ts,
+                content=render_chart(chart),
+                filename=CHART_FILENAME,
+                title=str(chart.get("title") or "chart"),
+                alt_txt=truncate(f"Chart: {chart.get('title', '')}, last hour", 1000),
+            )
+        except (SlackApiError, SlackRequestError, OSError, TimeoutError) as exc:
+            log.warning("chart upload to Slack failed: %s", type(exc).__name__)
+            return f"; chart upload failed ({type(exc).__name__})"
+        except Exception as exc:  # a drawing bug must not turn a posted message into a retry
+            log.exception("chart rendering failed")
+            return f"; chart upload failed ({type(exc).__name__})"
+        return "; chart uploaded to the thread"
+
+    def _note(self, job: Job) -> Outcome:
+        """Reminders and flap notices: a reply in the alert's thread (or a new message)."""
+        text = note_text(job)
+        message = job.slack_message
+        if message is not None:
+            answer = self._client.chat_postMessage(
+                channel=message.channel, thread_ts=message.ts, text=text
+            )
+        else:
+            answer = self._client.chat_postMessage(channel=self._channel, text=text)
         return Delivered(
             detail=f"posted {job.action}",
             http_status=200,
             external_ref=str(answer.get("ts")),
-            slack_channel=str(answer.get("channel")),
         )
 
     def _resolve_in_place(self, job: Job) -> Outcome:
@@ -129,11 +185,14 @@ class SlackWebhookNotifier:
         self._verify: str | bool = ca_bundle or True
 
     def send(self, job: Job) -> Outcome:
-        text, blocks = compose(job, self._links)
+        body: dict[str, Any] = {"text": note_text(job)}
+        if job.action not in NOTE_ACTIONS:
+            text, blocks = compose(job, self._links)
+            body = {"text": text, "blocks": blocks}
         try:
             response = requests.post(
                 self._url,
-                json={"text": text, "blocks": blocks},
+                json=body,
                 timeout=TIMEOUT_SECONDS,
                 verify=self._verify,
             )

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from bridge.durations import format_duration
+from bridge.enrich.render import key_fact, missing_text, visible_items
 from bridge.notify.result import truncate
 from bridge.notify.view import AlertView, LinkBase, links_for
 
@@ -22,6 +23,11 @@ MAX_FIELDS = 10
 MAX_FALLBACK_CHARS = 3000
 # A group message lists at most this many alerts, then says how many more.
 MAX_LISTED_ALERTS = 40
+
+# A context value longer than this reads badly in a two-column field: it gets its own line.
+MAX_FIELD_VALUE_CHARS = 60
+# Slack's limit on one text element of a context block.
+MAX_CONTEXT_ELEMENT_CHARS = 3000
 
 ICONS = {"critical": ":rotating_light:", "warning": ":warning:", "resolved": ":white_check_mark:"}
 
@@ -56,11 +62,27 @@ def _links_block(alert: AlertView, base: LinkBase) -> dict[str, Any]:
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
 
 
-def _context_lines(context: dict[str, Any] | None) -> str:
-    if not context:
-        return ""
-    lines = [f"• {key}: {value}" for key, value in context.items() if not key.startswith("_")]
-    return "\n".join(lines)
+def _context_blocks(context: dict[str, Any] | None, fact: str) -> list[dict[str, Any]]:
+    """Enrichment, compactly: short values as two-column fields, long ones as lines below,
+    and what could not be fetched (and why) in small print. A line that is already the bold
+    key fact above is not repeated."""
+    blocks: list[dict[str, Any]] = []
+    repeated = key_fact(context) if key_fact(context) and key_fact(context) in fact else None
+    items = [(k, v) for k, v in visible_items(context) if v != repeated]
+    short = [(k, v) for k, v in items if len(v) <= MAX_FIELD_VALUE_CHARS][:MAX_FIELDS]
+    long = [(k, v) for k, v in items if (k, v) not in short]
+    if items:
+        lines = "\n".join(f"*{k}:* {v}" for k, v in long)
+        blocks.append(
+            _section(
+                "*Context*" + (f"\n{lines}" if lines else ""), [f"*{k}*\n{v}" for k, v in short]
+            )
+        )
+    missing = missing_text(context)
+    if missing:
+        text = truncate(f":warning: Missing context: {missing}", MAX_CONTEXT_ELEMENT_CHARS)
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": text}]})
+    return blocks
 
 
 def single_message(
@@ -69,9 +91,10 @@ def single_message(
     """Fallback text and blocks for one alert, firing or resolved."""
     state = "RESOLVED" if alert.status == "resolved" else alert.severity.upper()
     title = f"{_icon(alert)} [{state}] {alert.name}" + (f" on {alert.where}" if alert.where else "")
+    fact = alert.fact_with(key_fact(context))
     description = alert.annotations.get("description") or alert.annotations.get("summary", "")
-    body = f"*{alert.key_fact}*" if alert.key_fact else ""
-    if description and description != alert.key_fact:
+    body = f"*{fact}*" if fact else ""
+    if description and description != fact:
         body = f"{body}\n{description}" if body else description
     fields = [
         f"*Severity*\n{alert.severity}",
@@ -82,11 +105,10 @@ def single_message(
     if alert.gpu:
         fields.append(f"*GPU*\n{alert.gpu}")
     blocks = [_header(title), _section(body or alert.name, fields)]
-    extra = _context_lines(context)
-    if extra:
-        blocks.append(_section(f"*Context*\n{extra}"))
+    blocks += _context_blocks(context, fact)
     blocks.append(_links_block(alert, base))
-    fallback = truncate(f"[{state}] " + alert.headline.split("] ", 1)[-1], MAX_FALLBACK_CHARS)
+    headline = alert.headline_with(fact)
+    fallback = truncate(f"[{state}] " + headline.split("] ", 1)[-1], MAX_FALLBACK_CHARS)
     return fallback, blocks
 
 

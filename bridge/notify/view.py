@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -75,11 +75,25 @@ class AlertView:
     @property
     def headline(self) -> str:
         """`[CRITICAL] GPUTemperatureCritical on dgx-spark-01 GPU 0: 87 °C (threshold 85 °C)`."""
+        return self.headline_with(self.key_fact)
+
+    def fact_with(self, context_key: str) -> str:
+        """The key fact, taking enrichment's number when the alert carries no `value`.
+
+        The stack's rules put the number in `summary`; enrichment's key (`87 °C, trend
+        +1.7 °C/min`) is fresher and says more, so it wins over the summary, not over `value`.
+        """
+        if self.annotations.get("value") or not context_key:
+            return self.key_fact
+        threshold = self.annotations.get("threshold", "")
+        return f"{context_key} (threshold {threshold})" if threshold else context_key
+
+    def headline_with(self, fact: str) -> str:
         text = f"[{self.severity.upper()}] {self.name}"
         if self.where:
             text += f" on {self.where}"
-        if self.key_fact:
-            text += f": {self.key_fact}"
+        if fact:
+            text += f": {fact}"
         return text
 
 
@@ -95,6 +109,25 @@ class LinkBase:
 
 DASHBOARD_GPU = "dgx-spark-gpu-details"
 DASHBOARD_OVERVIEW = "dgx-spark-overview"
+# The panel that shows each alert's metric (grafana/dashboards/*.json panel ids).
+PANEL_OF_ALERT: dict[str, tuple[str, int]] = {
+    "GPUTemperatureCritical": (DASHBOARD_GPU, 11),
+    "GPUTemperatureWarning": (DASHBOARD_GPU, 11),
+    "GPUThermalThrottling": (DASHBOARD_GPU, 17),
+    "GPUHardwareSlowdown": (DASHBOARD_GPU, 17),
+    "GPUMemoryExhausted": (DASHBOARD_GPU, 5),
+    "GPUMemoryHigh": (DASHBOARD_GPU, 5),
+    "GPUXIDError": (DASHBOARD_GPU, 20),
+    "GPUUnderutilized": (DASHBOARD_GPU, 2),
+    "DGXSparkNodeDown": (DASHBOARD_OVERVIEW, 14),
+    "ExporterDown": (DASHBOARD_OVERVIEW, 14),
+    "HighCPUUsage": (DASHBOARD_OVERVIEW, 10),
+    "HighMemoryUsage": (DASHBOARD_OVERVIEW, 11),
+    "NodeOOMKill": (DASHBOARD_OVERVIEW, 19),
+}
+# The panel opens on the hour before the alert started, up to now (or the end).
+PANEL_LEAD = timedelta(hours=1)
+PANEL_TAIL = timedelta(minutes=15)
 
 
 def links_for(alert: AlertView, base: LinkBase) -> list[dict[str, str]]:
@@ -105,16 +138,32 @@ def links_for(alert: AlertView, base: LinkBase) -> list[dict[str, str]]:
     )
     if runbook:
         links.append({"href": runbook, "text": "Runbook"})
-    links.append({"href": dashboard_url(alert, base), "text": "Grafana dashboard"})
+    text = "Grafana panel" if alert.name in PANEL_OF_ALERT else "Grafana dashboard"
+    links.append({"href": dashboard_url(alert, base), "text": text})
     links.append({"href": silence_url(alert, base), "text": "Silence in Alertmanager"})
     if alert.generator_url.startswith(("http://", "https://")):
         links.append({"href": alert.generator_url, "text": "Prometheus graph"})
     return links
 
 
+def _millis(when: datetime) -> str:
+    return str(int(when.timestamp() * 1000))
+
+
 def dashboard_url(alert: AlertView, base: LinkBase) -> str:
+    """The alert's panel (or dashboard) with node, GPU and the alert's time range filled in."""
     uid = DASHBOARD_GPU if alert.gpu or alert.name.startswith("GPU") else DASHBOARD_OVERVIEW
-    params = {"from": "now-1h", "to": "now"}
+    panel = PANEL_OF_ALERT.get(alert.name)
+    if panel is not None:
+        uid = panel[0]
+    # A firing alert's endsAt is Alertmanager's resend horizon, not an end: "now" then.
+    ended = alert.ends_at if alert.status == "resolved" else None
+    params = {
+        "from": _millis(alert.starts_at - PANEL_LEAD),
+        "to": _millis(ended + PANEL_TAIL) if ended else "now",
+    }
+    if panel is not None:
+        params["viewPanel"] = str(panel[1])
     if alert.node:
         params["var-node"] = alert.node
     if alert.gpu:

@@ -62,15 +62,26 @@ def matches_everything(matchers: Sequence[Matcher]) -> bool:
     return all(m.matches({}) for m in matchers)
 
 
+# The alerting pipeline's own health: Watchdog, and the bridge's page when it is missing.
+PIPELINE_ALERTS = ("Watchdog", "AlertingPipelineDown")
+
+
+def _names_watchdog(matchers: Sequence[Matcher]) -> bool:
+    return any(
+        m.name == "alertname" and m.value == "Watchdog" and m.is_equal and not m.is_regex
+        for m in matchers
+    )
+
+
 def mutes(matchers: Sequence[Matcher], labels: Mapping[str, str]) -> bool:
     """Whether a window with `matchers` holds back an alert with `labels`.
 
-    The Watchdog heartbeat is the alerting pipeline's own health: a window mutes it
-    only when it names it explicitly (`alertname="Watchdog"`).
+    A node window must never hide that the whole pipeline is down: the Watchdog
+    and its dead-man's page are muted only by a window naming
+    `alertname="Watchdog"` explicitly.
     """
-    if labels.get("alertname") == "Watchdog" and not any(
-        m.name == "alertname" and m.value == "Watchdog" and m.is_equal and not m.is_regex
-        for m in matchers
-    ):
-        return False
+    if labels.get("alertname") in PIPELINE_ALERTS:
+        if not _names_watchdog(matchers):
+            return False
+        return all_match([m for m in matchers if m.name != "alertname"], labels)
     return all_match(matchers, labels)

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Engine, text
 
 from bridge.alerts import WebhookPayload
+from bridge.flapping import FlapLimits
 from bridge.routing import Routing
 from bridge.store import outbox, views
 from bridge.store.ingest import IngestResult, ingest
@@ -18,9 +19,15 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def ingest(self, payload: WebhookPayload, routing: Routing, now: datetime) -> IngestResult:
+    def ingest(
+        self,
+        payload: WebhookPayload,
+        routing: Routing,
+        now: datetime,
+        limits: FlapLimits | None = None,
+    ) -> IngestResult:
         with self.engine.begin() as conn:
-            return ingest(conn, payload, routing, now)
+            return ingest(conn, payload, routing, now, limits)
 
     def claim(self, worker: str, now: datetime, limit: int = 1) -> list[Job]:
         with self.engine.begin() as conn:

@@ -14,12 +14,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bridge.alerts import Alert, WebhookPayload
 from bridge.db.models import AlertRow, DeliveryRow, TransitionRow
 from bridge.dedup import Action, Decision, PreviousState, decide
+from bridge.durations import format_duration
+from bridge.flapping import FlapLimits, starts_flapping
 from bridge.routing import HEARTBEAT, SLACK, Routing
 from bridge.silences.matching import mutes
 from bridge.store.windows import ActiveWindow, active_windows
@@ -110,6 +112,7 @@ def _lock_rows(conn: Connection, fingerprints: list[str]) -> dict[str, dict[str,
             AlertRow.starts_at,
             AlertRow.notified,
             AlertRow.channels,
+            AlertRow.flapping_since,
         )
         .where(AlertRow.fingerprint.in_(fingerprints))
         .order_by(AlertRow.fingerprint)
@@ -119,14 +122,62 @@ def _lock_rows(conn: Connection, fingerprints: list[str]) -> dict[str, dict[str,
     return {row.fingerprint: dict(row._mapping) for row in conn.execute(query)}
 
 
+def lock_alert(conn: Connection, alert: Alert, now: datetime) -> dict[str, Any]:
+    """Create (if needed) and lock the row of `alert`: for jobs that read, then ingest."""
+    _insert_placeholders(conn, [alert], now)
+    return _lock_rows(conn, [alert.fingerprint])[alert.fingerprint]
+
+
 def _previous(row: dict[str, Any]) -> PreviousState | None:
     if row["status"] == _PLACEHOLDER_STATUS:
         return None
     return PreviousState(row["status"], row["starts_at"], bool(row["notified"]))
 
 
+def _recent_changes(conn: Connection, alert_id: int, since: datetime) -> int:
+    return int(
+        conn.execute(
+            select(func.count())
+            .select_from(TransitionRow)
+            .where(TransitionRow.alert_id == alert_id, TransitionRow.at >= since)
+        ).scalar_one()
+    )
+
+
+def _flap_check(
+    conn: Connection, row: dict[str, Any], decision: Decision, limits: FlapLimits, now: datetime
+) -> tuple[Decision, int]:
+    """While flapping, a notifying decision is only recorded.
+
+    Returns the decision and, when flapping starts now, the number of changes
+    that started it (else 0).
+    """
+    if not decision.notifies:
+        return decision, 0
+    if row["flapping_since"] is not None:
+        return Decision(Action.RECORD, f"flapping_{decision.reason}"), 0
+    changes = _recent_changes(conn, row["id"], now - limits.window) + 1
+    if starts_flapping(changes, limits):
+        return Decision(Action.RECORD, f"flapping_started_{decision.reason}"), changes
+    return decision, 0
+
+
+def _flap_note(alert: Alert, changes: int, limits: FlapLimits) -> str:
+    where = f" on {alert.node}" if alert.node else ""
+    return (
+        f":warning: {alert.name}{where} is flapping: {changes} state changes in "
+        f"{format_duration(limits.window.total_seconds())}. Notifications are paused "
+        f"(a PagerDuty incident stays as it is) until it has been stable for "
+        f"{format_duration(limits.stable.total_seconds())}."
+    )
+
+
 def ingest(
-    conn: Connection, payload: WebhookPayload, routing: Routing, now: datetime
+    conn: Connection,
+    payload: WebhookPayload,
+    routing: Routing,
+    now: datetime,
+    limits: FlapLimits | None = None,
 ) -> IngestResult:
     """Record every alert of `payload` inside the caller's transaction."""
     alerts = sorted(payload.alerts, key=lambda a: (a.fingerprint, a.starts_at, a.status))
@@ -150,6 +201,9 @@ def ingest(
             if muted_by is not None:
                 suppressed += 1
                 decision = Decision(Action.RECORD, f"suppressed_{decision.reason}")
+        flap_changes = 0
+        if limits is not None and muted_by is None:
+            decision, flap_changes = _flap_check(conn, row, decision, limits, now)
         decisions.append((alert.fingerprint, decision.reason))
         if decision.action is Action.IGNORE:
             duplicates += 1
@@ -170,6 +224,15 @@ def ingest(
         deliveries.extend(
             _delivery(row["id"], channel, decision, alert, payload, now) for channel in channels
         )
+        if flap_changes and limits is not None:
+            conn.execute(
+                update(AlertRow).where(AlertRow.id == row["id"]).values(flapping_since=now)
+            )
+            row["flapping_since"] = now
+            if SLACK in routing.channels_for(alert.labels):
+                notice = _delivery(row["id"], SLACK, decision, alert, payload, now)
+                notice["snapshot"]["note"] = _flap_note(alert, flap_changes, limits)
+                deliveries.append({**notice, "action": "flapping"})
     _group_slack_triggers(deliveries)
     if deliveries:
         conn.execute(insert(DeliveryRow), deliveries)
@@ -217,7 +280,11 @@ def _apply(
     }
     if decision.action is Action.NOTIFY_FIRING:
         values.update(channels=channels, notified=bool(channels), slack_ts=None, slack_channel=None)
-        values.update(suppressed_by=None)
+        values.update(suppressed_by=None, reminded_at=None)
+        if channels:
+            values.update(delivered_status="firing")
+    elif decision.action is Action.NOTIFY_RESOLVED and channels:
+        values.update(delivered_status="resolved")
     elif muted_by is not None:
         # Held back by a maintenance window; released if it still fires afterwards.
         values.update(channels=[], notified=False, suppressed_by=muted_by, slack_ts=None)

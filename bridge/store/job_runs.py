@@ -18,8 +18,12 @@ def claim_slot(conn: Connection, job: str, slot: datetime, worker: str, now: dat
         stmt: Any = postgresql.insert(JobRunRow).values(**values)
     else:
         stmt = sqlite.insert(JobRunRow).values(**values)
-    result = conn.execute(stmt.on_conflict_do_nothing(index_elements=["job", "slot"]))
-    return result.rowcount == 1
+    # A returned row, not rowcount: with the RETURNING that SQLAlchemy adds for the
+    # primary key, psycopg reports rowcount -1 and every replica would think it lost.
+    result = conn.execute(
+        stmt.on_conflict_do_nothing(index_elements=["job", "slot"]).returning(JobRunRow.id)
+    )
+    return result.first() is not None
 
 
 def finish_slot(

@@ -21,6 +21,9 @@ from bridge.db.models import AlertRow, AttemptRow, DeliveryRow
 from bridge.routing import SLACK
 
 UNFINISHED = ("pending", "in_flight")
+# Slack actions that belong in (or update) the alert's existing message thread.
+THREADED_ACTIONS = ("resolve", "reminder", "flapping", "flap_settled")
+NOTE_ACTIONS = ("reminder", "flapping", "flap_settled")
 FINISHED = ("delivered", "dry_run", "dead")
 # Longer than any single delivery (timeouts are seconds), short enough that a
 # killed process's rows are picked up again quickly.
@@ -186,7 +189,7 @@ def claim(conn: Connection, worker: str, now: datetime, limit: int = 1) -> list[
         deliveries = _load(conn, ids)
         first = deliveries[0]
         message = None
-        if first.channel == SLACK and first.action == "resolve":
+        if first.channel == SLACK and first.action in THREADED_ACTIONS:
             message = slack_message_for(conn, first.alert_id)
         jobs.append(Job(first.channel, first.action, tuple(deliveries), message))
     return jobs

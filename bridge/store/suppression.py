@@ -3,28 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, select, update
 
-from bridge.db.models import AlertRow, DeliveryRow, TransitionRow
+from bridge.db.models import AlertRow
 from bridge.routing import HEARTBEAT, Routing
 from bridge.silences.matching import mutes
+from bridge.store.rows import add_delivery, add_transition
 from bridge.store.windows import active_windows
-
-
-def _snapshot(row: Any) -> dict[str, Any]:
-    return {
-        "status": row.status,
-        "labels": row.labels,
-        "annotations": row.annotations,
-        "starts_at": row.starts_at.isoformat(),
-        "ends_at": row.ends_at.isoformat() if row.ends_at else None,
-        "generator_url": row.generator_url,
-        "fingerprint": row.fingerprint,
-        "group_key": "",
-        "receiver": "",
-    }
 
 
 def release_suppressed(conn: Connection, routing: Routing, now: datetime) -> int:
@@ -50,37 +36,14 @@ def release_suppressed(conn: Connection, routing: Routing, now: datetime) -> int
                 suppressed_by=None,
                 channels=channels,
                 notified=bool(channels),
+                delivered_status="firing" if channels else None,
                 last_change_at=now,
             )
         )
         if won.rowcount != 1:
             continue
-        conn.execute(
-            insert(TransitionRow).values(
-                alert_id=row.id,
-                fingerprint=row.fingerprint,
-                alertname=row.alertname,
-                node=row.node,
-                severity=row.severity,
-                status="firing",
-                reason="window_ended_still_firing",
-                starts_at=row.starts_at,
-                at=now,
-            )
-        )
+        add_transition(conn, row, "firing", "window_ended_still_firing", now)
         for channel in channels:
-            conn.execute(
-                insert(DeliveryRow).values(
-                    alert_id=row.id,
-                    channel=channel,
-                    action="trigger",
-                    status="pending",
-                    starts_at=row.starts_at,
-                    snapshot=_snapshot(row),
-                    attempts=0,
-                    next_attempt_at=now,
-                    created_at=now,
-                )
-            )
+            add_delivery(conn, row, channel, "trigger", now)
         released += 1
     return released

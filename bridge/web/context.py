@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from flask import current_app
 
 from bridge.clock import Clock
 from bridge.config import BridgeConfig
+from bridge.flapping import FlapLimits
 from bridge.metrics import BridgeMetrics
 from bridge.settings import Settings
 from bridge.silences.service import WindowService
@@ -24,6 +26,15 @@ class BridgeContext:
     worker: DeliveryWorker
     clock: Clock
     windows: WindowService
+    started_at: datetime
+
+    @property
+    def flap_limits(self) -> FlapLimits:
+        return FlapLimits(
+            max_changes=self.settings.flap_max_changes,
+            window=timedelta(seconds=self.settings.flap_window_seconds),
+            stable=timedelta(seconds=self.settings.flap_stable_seconds),
+        )
 
 
 EXTENSION_KEY = "alert_bridge"

@@ -291,6 +291,40 @@ SPEC: dict[str, Any] = {
                 },
             }
         },
+        "/charts/{delivery_id}.png": {
+            "get": {
+                "summary": "The chart of a notification (PagerDuty image), at a stable URL",
+                "description": (
+                    "The alert's metric over the hour before enrichment, threshold drawn in, "
+                    "as stored with the delivery. No token: PagerDuty fetches it itself; the "
+                    "per-delivery key in the URL keeps charts from being enumerated."
+                ),
+                "parameters": [
+                    {
+                        "name": "delivery_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string", "pattern": "^[0-9]+$"},
+                    },
+                    {
+                        "name": "key",
+                        "in": "query",
+                        "description": "The chart key stored with the delivery's context",
+                        "schema": {"type": "string"},
+                    },
+                ],
+                "responses": {
+                    "200": {
+                        "description": "PNG image",
+                        "content": {
+                            "image/png": {"schema": {"type": "string", "format": "binary"}}
+                        },
+                    },
+                    "404": _error("No such delivery, no chart, or wrong key"),
+                    "503": _error("Chart data unavailable (Prometheus failed, or enrichment off)"),
+                },
+            }
+        },
         "/openapi.json": {
             "get": {
                 "summary": "This document",

@@ -68,8 +68,13 @@ def test_summary_reads_like_the_example_in_the_issue() -> None:
 def test_links_point_to_runbook_dashboard_silence_and_graph() -> None:
     links = {link["text"]: link["href"] for link in trigger_event(view(), LINKS)["links"]}
     assert links["Runbook"] == "https://runbooks/GPUTemperatureCritical.md"
-    assert links["Grafana dashboard"].startswith("http://grafana:3001/d/dgx-spark-gpu-details?")
-    assert "var-node=dgx-spark-01" in links["Grafana dashboard"]
+    panel = links["Grafana panel"]
+    assert panel.startswith("http://grafana:3001/d/dgx-spark-gpu-details?")
+    assert "var-node=dgx-spark-01" in panel and "var-gpu=0" in panel
+    assert "viewPanel=11" in panel  # GPU temperature
+    # From an hour before the alert started (03:00 UTC) to now.
+    assert f"from={int(datetime(2026, 11, 28, 2, 0, tzinfo=UTC).timestamp() * 1000)}" in panel
+    assert "to=now" in panel
     assert links["Silence in Alertmanager"].startswith("http://am:9093/#/silences/new?filter=")
     assert links["Prometheus graph"].startswith("http://prometheus:9090/graph")
 

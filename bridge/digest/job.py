@@ -1,0 +1,100 @@
+"""The scheduled summary: each configured slot is summarised once, whatever the number of replicas.
+
+Every replica runs `run_due` every 30 s. For each schedule it takes only the
+latest due slot (bridge/slots.py) and claims it in `job_runs`; the unique
+(job, slot) lets exactly one replica win. So a bridge that was down across
+several slots sends one summary when it is back, not one per missed slot, and
+that summary covers everything since the last summary that went out (at most
+MAX_PERIOD). A slot is sent however late it is (within slots.LOOKBACK): the one
+summary after an outage is the most useful one, and the message says it is late.
+A first start, or a new schedule, likewise sends the period that just closed.
+
+At most once per slot: a replica that dies between its claim and the post loses
+that slot's message; the next summary then covers the lost period.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, func, select
+
+from bridge.db.models import JobRunRow
+from bridge.digest.build import build_digest
+from bridge.digest.config import JOB_PREFIX, digest_channel, digest_schedules
+from bridge.digest.facts import read_facts
+from bridge.digest.send import SendOutcome, send_digest
+from bridge.slots import latest_slot, previous_slot
+from bridge.store.job_runs import claim_slot, finish_slot
+from bridge.web.context import BridgeContext
+
+log = logging.getLogger(__name__)
+
+# The longest period one summary covers, however long ago the last one went out.
+MAX_PERIOD = timedelta(days=7)
+
+
+def run_due(ctx: BridgeContext) -> int:
+    """Summarise every schedule's latest due slot that no replica has claimed; returns how many."""
+    now = ctx.clock()
+    ran = 0
+    for cron in digest_schedules(ctx.config.raw):
+        ran += run_slot(ctx, cron, now)
+    return ran
+
+
+def run_slot(ctx: BridgeContext, cron: str, now: datetime) -> bool:
+    """Claim and send the latest slot of `cron` due at `now`; False when there is nothing to do."""
+    timezone = ctx.settings.timezone
+    slot = latest_slot(cron, timezone, now)
+    if slot is None:
+        return False
+    job = f"{JOB_PREFIX}{cron}"
+    engine = ctx.store.engine
+    with engine.begin() as conn:
+        if not claim_slot(conn, job, slot, _worker_id(), now):
+            return False
+        start = period_start(conn, job, cron, timezone, slot)
+    try:
+        with engine.connect() as conn:
+            facts = read_facts(conn, start, slot, ctx.clock())
+        text, blocks = build_digest(facts, timezone)
+        result = send_digest(ctx.settings, text, blocks, digest_channel(ctx.config.raw))
+    except Exception as exc:
+        _finish(ctx, job, slot, SendOutcome("failed", f"{type(exc).__name__}: {exc}"))
+        raise
+    _finish(ctx, job, slot, result)
+    return True
+
+
+def period_start(conn: Connection, job: str, cron: str, timezone: str, slot: datetime) -> datetime:
+    """The previous slot, or the last summary sent if earlier (at most MAX_PERIOD back)."""
+    earliest = slot - MAX_PERIOD
+    previous = previous_slot(cron, timezone, slot)
+    start = max(previous, earliest) if previous is not None else earliest
+    last_sent = conn.execute(
+        select(func.max(JobRunRow.slot)).where(
+            JobRunRow.job == job, JobRunRow.slot < slot, JobRunRow.outcome == "ok"
+        )
+    ).scalar_one_or_none()
+    if last_sent is not None and last_sent < start:
+        start = max(last_sent, earliest)
+    return start
+
+
+def _finish(ctx: BridgeContext, job: str, slot: datetime, result: SendOutcome) -> None:
+    with ctx.store.engine.begin() as conn:
+        finish_slot(conn, job, slot, "ok" if result.ok else "failed", result.detail, ctx.clock())
+    if result.ok:
+        log.info("summary for %s (%s): %s", slot.isoformat(), job, result.detail)
+    else:
+        # Not retried: the next slot's summary covers this period too.
+        log.warning("summary for %s (%s) failed: %s", slot.isoformat(), job, result.detail)
+
+
+def _worker_id() -> str:
+    """Which replica sent a summary, for operators reading job_runs."""
+    return f"{socket.gethostname()}:{os.getpid()}"[:64]

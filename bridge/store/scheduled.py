@@ -1,0 +1,168 @@
+"""Database side of the periodic jobs: reminders, flap settling, retention.
+
+Every write is a compare-and-set on the row it acts for, so replicas running
+the same job at the same moment act once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, delete, or_, select, update
+
+from bridge.db.models import (
+    AlertRow,
+    DeliveryRow,
+    JobRunRow,
+    OccurrenceRow,
+    TransitionRow,
+    WindowRow,
+)
+from bridge.durations import format_duration
+from bridge.flapping import FlapLimits, catch_up_action
+from bridge.routing import HEARTBEAT, SLACK, Routing
+from bridge.store.rows import add_delivery, add_transition
+
+PURGE_BATCH = 500
+# Bound one retention run; the next run continues where this one stopped.
+PURGE_MAX_BATCHES = 200
+
+
+def _where(row: object) -> str:
+    labels = getattr(row, "labels", {}) or {}
+    parts = [labels.get("node", "")]
+    if labels.get("gpu"):
+        parts.append(f"GPU {labels['gpu']}")
+    text = " ".join(p for p in parts if p)
+    return f" on {text}" if text else ""
+
+
+def due_reminders(conn: Connection, now: datetime, after: timedelta) -> int:
+    """Critical alerts firing longer than `after` (and not reminded for as long) get one."""
+    due = conn.execute(
+        select(AlertRow.__table__).where(
+            AlertRow.status == "firing",
+            AlertRow.severity == "critical",
+            AlertRow.notified.is_(True),
+            AlertRow.flapping_since.is_(None),
+            AlertRow.starts_at <= now - after,
+        )
+    ).all()
+    created = 0
+    for row in due:
+        if SLACK not in (row.channels or []):
+            continue
+        if row.reminded_at is not None and row.reminded_at > now - after:
+            continue
+        guard = (
+            AlertRow.reminded_at.is_(None)
+            if row.reminded_at is None
+            else AlertRow.reminded_at == row.reminded_at
+        )
+        won = conn.execute(
+            update(AlertRow).where(AlertRow.id == row.id, guard).values(reminded_at=now)
+        )
+        if won.rowcount != 1:
+            continue
+        lasted = format_duration((now - row.starts_at).total_seconds())
+        note = f":alarm_clock: Still firing after {lasted}: {row.alertname}{_where(row)}."
+        add_delivery(conn, row, SLACK, "reminder", now, note)
+        created += 1
+    return created
+
+
+def settle_flapping(conn: Connection, routing: Routing, limits: FlapLimits, now: datetime) -> int:
+    """Alerts calm for `limits.stable` stop flapping: one message, and a catch-up if needed."""
+    calm = conn.execute(
+        select(AlertRow.__table__).where(
+            AlertRow.flapping_since.is_not(None),
+            AlertRow.last_change_at <= now - limits.stable,
+        )
+    ).all()
+    settled = 0
+    for row in calm:
+        won = conn.execute(
+            update(AlertRow)
+            .where(AlertRow.id == row.id, AlertRow.flapping_since == row.flapping_since)
+            .values(flapping_since=None)
+        )
+        if won.rowcount != 1:
+            continue
+        changes = conn.execute(
+            select(TransitionRow.id).where(
+                TransitionRow.alert_id == row.id, TransitionRow.at >= row.flapping_since
+            )
+        ).all()
+        channels = [c for c in routing.channels_for(row.labels) if c != HEARTBEAT]
+        action = catch_up_action(row.status, row.delivered_status)
+        if action is not None and channels:
+            for channel in channels:
+                add_delivery(conn, row, channel, action, now)
+            conn.execute(
+                update(AlertRow)
+                .where(AlertRow.id == row.id)
+                .values(
+                    delivered_status=row.status,
+                    channels=channels,
+                    notified=row.status == "firing",
+                )
+            )
+        add_transition(conn, row, row.status, "flapping_settled", now)
+        if SLACK in channels:
+            note = (
+                f":ok_hand: {row.alertname}{_where(row)} is stable again ({row.status}) after "
+                f"flapping: {len(changes)} state changes since "
+                f"{row.flapping_since.strftime('%Y-%m-%d %H:%M UTC')}; notifications resumed."
+            )
+            add_delivery(conn, row, SLACK, "flap_settled", now, note)
+        settled += 1
+    return settled
+
+
+def purge_old(engine: Engine, cutoff: datetime) -> dict[str, int]:
+    """Delete finished history older than `cutoff`, in small transactions."""
+    counts = {"deliveries": 0, "alerts": 0, "job_runs": 0, "windows": 0, "occurrences": 0}
+    targets = {
+        "deliveries": select(DeliveryRow.id).where(
+            DeliveryRow.status.in_(("delivered", "dry_run", "dead")),
+            DeliveryRow.finished_at < cutoff,
+        ),
+        # Resolved alerts whose outbox is finished; transitions go with them (cascade).
+        "alerts": select(AlertRow.id).where(
+            AlertRow.status.in_(("resolved", "")),
+            AlertRow.last_change_at < cutoff,
+            ~select(DeliveryRow.id)
+            .where(
+                DeliveryRow.alert_id == AlertRow.id,
+                DeliveryRow.status.in_(("pending", "in_flight")),
+            )
+            .exists(),
+        ),
+        "job_runs": select(JobRunRow.id).where(JobRunRow.slot < cutoff),
+        "windows": select(WindowRow.id).where(
+            or_(
+                WindowRow.expired_at < cutoff,
+                and_(WindowRow.cron.is_(None), WindowRow.ends_at < cutoff),
+            )
+        ),
+        # Past occurrences of recurring windows that go on.
+        "occurrences": select(OccurrenceRow.id).where(OccurrenceRow.ends_at < cutoff),
+    }
+    models: dict[str, Any] = {
+        "deliveries": DeliveryRow,
+        "alerts": AlertRow,
+        "job_runs": JobRunRow,
+        "windows": WindowRow,
+        "occurrences": OccurrenceRow,
+    }
+    for name, query in targets.items():
+        model = models[name]
+        for _ in range(PURGE_MAX_BATCHES):
+            with engine.begin() as conn:
+                ids = list(conn.execute(query.limit(PURGE_BATCH)).scalars())
+                if not ids:
+                    break
+                conn.execute(delete(model).where(model.id.in_(ids)))
+            counts[name] += len(ids)
+    return counts
