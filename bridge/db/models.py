@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
@@ -15,6 +15,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
@@ -217,3 +218,10 @@ class JobRunRow(Base):
     detail: Mapped[str] = mapped_column(Text, default="")
 
     __table_args__ = (UniqueConstraint("job", "slot"), Index(None, "job", "started_at"))
+
+
+# Core tables, typed as such, for statements built once and reused.
+ALERTS = cast(Table, AlertRow.__table__)
+TRANSITIONS = cast(Table, TransitionRow.__table__)
+DELIVERIES = cast(Table, DeliveryRow.__table__)
+ATTEMPTS = cast(Table, AttemptRow.__table__)

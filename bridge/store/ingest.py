@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bridge.alerts import Alert, WebhookPayload
-from bridge.db.models import AlertRow, DeliveryRow, TransitionRow
+from bridge.db.models import ALERTS, DELIVERIES, TRANSITIONS, AlertRow, TransitionRow
 from bridge.dedup import Action, Decision, PreviousState, decide
 from bridge.durations import format_duration
 from bridge.flapping import FlapLimits, starts_flapping
@@ -103,19 +103,47 @@ def _insert_placeholders(conn: Connection, alerts: list[Alert], now: datetime) -
     conn.execute(stmt, rows)
 
 
+_ALERTS = ALERTS
+# Columns an ingest may change; written together by one prepared UPDATE.
+_MUTABLE = (
+    "alertname",
+    "severity",
+    "node",
+    "status",
+    "starts_at",
+    "ends_at",
+    "labels",
+    "annotations",
+    "generator_url",
+    "channels",
+    "notified",
+    "last_seen_at",
+    "last_change_at",
+    "received_count",
+    "duplicate_count",
+    "slack_channel",
+    "slack_ts",
+    "suppressed_by",
+    "reminded_at",
+    "flapping_since",
+    "delivered_status",
+)
+# Built once: SQLAlchemy then reuses its compiled form (building statements per
+# call cost more than executing them).
+_UPDATE_ALERT = (
+    update(_ALERTS)
+    .where(_ALERTS.c.id == bindparam("b_id"))
+    .values({_ALERTS.c[name]: bindparam(f"b_{name}") for name in _MUTABLE})
+)
+_INSERT_TRANSITION = insert(TRANSITIONS)
+_INSERT_DELIVERY = insert(DELIVERIES)
+
+
 def _lock_rows(conn: Connection, fingerprints: list[str]) -> dict[str, dict[str, Any]]:
     query = (
-        select(
-            AlertRow.id,
-            AlertRow.fingerprint,
-            AlertRow.status,
-            AlertRow.starts_at,
-            AlertRow.notified,
-            AlertRow.channels,
-            AlertRow.flapping_since,
-        )
-        .where(AlertRow.fingerprint.in_(fingerprints))
-        .order_by(AlertRow.fingerprint)
+        select(_ALERTS)
+        .where(_ALERTS.c.fingerprint.in_(fingerprints))
+        .order_by(_ALERTS.c.fingerprint)
     )
     if conn.dialect.name == "postgresql":
         query = query.with_for_update()
@@ -189,11 +217,13 @@ def ingest(
 
     new = duplicates = resolved = suppressed = 0
     deliveries: list[dict[str, Any]] = []
+    transitions: list[dict[str, Any]] = []
     decisions: list[tuple[str, str]] = []
     windows: list[ActiveWindow] | None = None
     for alert in alerts:
         row = rows[alert.fingerprint]
-        decision = decide(_previous(row), alert)
+        previous = _previous(row)
+        decision = decide(previous, alert)
         muted_by = None
         if decision.action is Action.NOTIFY_FIRING:
             windows = active_windows(conn, now) if windows is None else windows
@@ -202,40 +232,41 @@ def ingest(
                 suppressed += 1
                 decision = Decision(Action.RECORD, f"suppressed_{decision.reason}")
         flap_changes = 0
-        if limits is not None and muted_by is None:
+        if limits is not None and muted_by is None and previous is not None:
             decision, flap_changes = _flap_check(conn, row, decision, limits, now)
         decisions.append((alert.fingerprint, decision.reason))
+        row["received_count"] += 1
+        row["last_seen_at"] = now
         if decision.action is Action.IGNORE:
             duplicates += 1
-            conn.execute(
-                update(AlertRow)
-                .where(AlertRow.id == row["id"])
-                .values(
-                    received_count=AlertRow.received_count + 1,
-                    duplicate_count=AlertRow.duplicate_count + 1,
-                    last_seen_at=now,
-                )
-            )
+            row["duplicate_count"] += 1
             continue
         new += decision.action is Action.NOTIFY_FIRING
         resolved += not alert.firing
         channels = _channels(decision, alert, row, routing)
-        _apply(conn, row, alert, decision, channels, now, muted_by)
+        _apply(row, alert, decision, channels, now, muted_by)
+        transitions.append(_transition(row, alert, decision, now))
         deliveries.extend(
             _delivery(row["id"], channel, decision, alert, payload, now) for channel in channels
         )
         if flap_changes and limits is not None:
-            conn.execute(
-                update(AlertRow).where(AlertRow.id == row["id"]).values(flapping_since=now)
-            )
             row["flapping_since"] = now
             if SLACK in routing.channels_for(alert.labels):
                 notice = _delivery(row["id"], SLACK, decision, alert, payload, now)
                 notice["snapshot"]["note"] = _flap_note(alert, flap_changes, limits)
                 deliveries.append({**notice, "action": "flapping"})
+    conn.execute(
+        _UPDATE_ALERT,
+        [
+            {"b_id": row["id"], **{f"b_{name}": row[name] for name in _MUTABLE}}
+            for row in rows.values()
+        ],
+    )
+    if transitions:
+        conn.execute(_INSERT_TRANSITION, transitions)
     _group_slack_triggers(deliveries)
     if deliveries:
-        conn.execute(insert(DeliveryRow), deliveries)
+        conn.execute(_INSERT_DELIVERY, deliveries)
     return IngestResult(
         received=len(alerts),
         new=new,
@@ -256,7 +287,6 @@ def _channels(decision: Decision, alert: Alert, row: dict[str, Any], routing: Ro
 
 
 def _apply(
-    conn: Connection,
     row: dict[str, Any],
     alert: Alert,
     decision: Decision,
@@ -264,53 +294,52 @@ def _apply(
     now: datetime,
     muted_by: str | None = None,
 ) -> None:
-    values: dict[str, Any] = {
-        "status": alert.status,
-        "starts_at": alert.starts_at,
-        "ends_at": alert.ends_at,
-        "alertname": alert.name,
-        "severity": alert.severity,
-        "node": alert.node,
-        "labels": alert.labels,
-        "annotations": alert.annotations,
-        "generator_url": alert.generator_url,
-        "last_seen_at": now,
-        "last_change_at": now,
-        "received_count": AlertRow.received_count + 1,
-    }
-    if decision.action is Action.NOTIFY_FIRING:
-        values.update(channels=channels, notified=bool(channels), slack_ts=None, slack_channel=None)
-        values.update(suppressed_by=None, reminded_at=None)
-        if channels:
-            values.update(delivered_status="firing")
-    elif decision.action is Action.NOTIFY_RESOLVED and channels:
-        values.update(delivered_status="resolved")
-    elif muted_by is not None:
-        # Held back by a maintenance window; released if it still fires afterwards.
-        values.update(channels=[], notified=False, suppressed_by=muted_by, slack_ts=None)
-    elif alert.firing is False and decision.action is Action.RECORD:
-        values.update(channels=[], notified=False, suppressed_by=None)
-    conn.execute(update(AlertRow).where(AlertRow.id == row["id"]).values(**values))
-    # Keep the in-memory view current for a second copy of the alert in this payload.
+    """The alert's new stored state after a state-changing decision (in place)."""
     row.update(
         status=alert.status,
         starts_at=alert.starts_at,
-        notified=values.get("notified", row["notified"]),
-        channels=values.get("channels", row["channels"]),
+        ends_at=alert.ends_at,
+        alertname=alert.name,
+        severity=alert.severity,
+        node=alert.node,
+        labels=alert.labels,
+        annotations=alert.annotations,
+        generator_url=alert.generator_url,
+        last_change_at=now,
     )
-    conn.execute(
-        insert(TransitionRow).values(
-            alert_id=row["id"],
-            fingerprint=alert.fingerprint,
-            alertname=alert.name,
-            node=alert.node,
-            severity=alert.severity,
-            status=alert.status,
-            reason=decision.reason,
-            starts_at=alert.starts_at,
-            at=now,
+    if decision.action is Action.NOTIFY_FIRING:
+        row.update(
+            channels=channels,
+            notified=bool(channels),
+            slack_ts=None,
+            slack_channel=None,
+            suppressed_by=None,
+            reminded_at=None,
+            delivered_status="firing" if channels else None,
         )
-    )
+    elif decision.action is Action.NOTIFY_RESOLVED and channels:
+        row.update(delivered_status="resolved")
+    elif muted_by is not None:
+        # Held back by a maintenance window; released if it still fires afterwards.
+        row.update(channels=[], notified=False, suppressed_by=muted_by, slack_ts=None)
+    elif not alert.firing and decision.action is Action.RECORD:
+        row.update(channels=[], notified=False, suppressed_by=None)
+
+
+def _transition(
+    row: dict[str, Any], alert: Alert, decision: Decision, now: datetime
+) -> dict[str, Any]:
+    return {
+        "alert_id": row["id"],
+        "fingerprint": alert.fingerprint,
+        "alertname": alert.name,
+        "node": alert.node,
+        "severity": alert.severity,
+        "status": alert.status,
+        "reason": decision.reason,
+        "starts_at": alert.starts_at,
+        "at": now,
+    }
 
 
 def _delivery(
