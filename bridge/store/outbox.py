@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, and_, exists, func, insert, select, update
-from sqlalchemy.orm import aliased
+from sqlalchemy import Connection, Integer, Update, bindparam, exists, func, insert, select, update
 
-from bridge.db.models import AlertRow, AttemptRow, DeliveryRow
+from bridge.db.models import ALERTS, ATTEMPTS, DELIVERIES, AlertRow, DeliveryRow
 from bridge.routing import SLACK
 
 UNFINISHED = ("pending", "in_flight")
@@ -67,54 +67,65 @@ class Job:
         return tuple(d.id for d in self.deliveries)
 
 
+_D = DELIVERIES
+_EARLIER = _D.alias("earlier")
+
+# Statements built once; SQLAlchemy reuses their compiled form on every call.
+_RELEASE_EXPIRED = (
+    update(_D)
+    .where(_D.c.status == "in_flight", _D.c.claimed_until < bindparam("now"))
+    .values(status="pending", claimed_by=None, claimed_until=None)
+)
+# A row waits while an earlier row of the same alert and channel is unfinished:
+# a resolve never overtakes its trigger.
+_BLOCKED = exists().where(
+    _EARLIER.c.alert_id == _D.c.alert_id,
+    _EARLIER.c.channel == _D.c.channel,
+    _EARLIER.c.id < _D.c.id,
+    _EARLIER.c.status.in_(UNFINISHED),
+)
+_CANDIDATES = (
+    select(_D.c.id, _D.c.batch_key)
+    .where(_D.c.status == "pending", _D.c.next_attempt_at <= bindparam("now"), ~_BLOCKED)
+    .order_by(_D.c.next_attempt_at, _D.c.id)
+    .limit(bindparam("limit", type_=Integer))
+)
+# Replicas skip rows another is claiming instead of queueing behind it.
+_CANDIDATES_PG = _CANDIDATES.with_for_update(skip_locked=True, of=_D)
+_CLAIM = (
+    update(_D)
+    .where(_D.c.id == bindparam("b_id"), _D.c.status == "pending")
+    .values(
+        status="in_flight",
+        claimed_by=bindparam("b_worker"),
+        claimed_until=bindparam("b_until"),
+        attempts=_D.c.attempts + 1,
+    )
+)
+_SIBLINGS = select(_D.c.id).where(
+    _D.c.batch_key == bindparam("key"), _D.c.id != bindparam("b_id"), _D.c.status == "pending"
+)
+# Another claimer may hold a sibling as its own candidate: skip it rather than
+# wait, or the two transactions deadlock on each other's rows.
+_SIBLINGS_PG = _SIBLINGS.with_for_update(skip_locked=True)
+_LOAD = select(_D).where(_D.c.id.in_(bindparam("ids", expanding=True))).order_by(_D.c.id)
+
+
 def release_expired(conn: Connection, now: datetime) -> int:
-    result = conn.execute(
-        update(DeliveryRow)
-        .where(DeliveryRow.status == "in_flight", DeliveryRow.claimed_until < now)
-        .values(status="pending", claimed_by=None, claimed_until=None)
-    )
-    return result.rowcount or 0
+    """Rows whose claimer died mid-delivery (lease over) become pending again."""
+    return conn.execute(_RELEASE_EXPIRED, {"now": now}).rowcount or 0
 
 
-def _candidates(conn: Connection, now: datetime, limit: int) -> list[int]:
-    earlier = aliased(DeliveryRow)
-    blocked = exists().where(
-        and_(
-            earlier.alert_id == DeliveryRow.alert_id,
-            earlier.channel == DeliveryRow.channel,
-            earlier.id < DeliveryRow.id,
-            earlier.status.in_(UNFINISHED),
-        )
-    )
-    query = (
-        select(DeliveryRow.id)
-        .where(DeliveryRow.status == "pending", DeliveryRow.next_attempt_at <= now, ~blocked)
-        .order_by(DeliveryRow.next_attempt_at, DeliveryRow.id)
-        .limit(limit)
-    )
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True, of=DeliveryRow)
-    return list(conn.execute(query).scalars())
+def _is_pg(conn: Connection) -> bool:
+    return conn.dialect.name == "postgresql"
 
 
 def _claim_one(conn: Connection, delivery_id: int, worker: str, now: datetime) -> bool:
-    result = conn.execute(
-        update(DeliveryRow)
-        .where(DeliveryRow.id == delivery_id, DeliveryRow.status == "pending")
-        .values(
-            status="in_flight",
-            claimed_by=worker,
-            claimed_until=now + LEASE,
-            attempts=DeliveryRow.attempts + 1,
-        )
-    )
+    result = conn.execute(_CLAIM, {"b_id": delivery_id, "b_worker": worker, "b_until": now + LEASE})
     return result.rowcount == 1
 
 
 def _load(conn: Connection, ids: list[int]) -> list[Delivery]:
-    rows = conn.execute(
-        select(DeliveryRow.__table__).where(DeliveryRow.id.in_(ids)).order_by(DeliveryRow.id)
-    )
     return [
         Delivery(
             id=r.id,
@@ -127,26 +138,15 @@ def _load(conn: Connection, ids: list[int]) -> list[Delivery]:
             snapshot=r.snapshot,
             context=r.context,
         )
-        for r in rows
+        for r in conn.execute(_LOAD, {"ids": ids})
     ]
 
 
-def _batch_siblings(conn: Connection, delivery_id: int, worker: str, now: datetime) -> list[int]:
-    key = conn.execute(
-        select(DeliveryRow.batch_key).where(DeliveryRow.id == delivery_id)
-    ).scalar_one()
-    if key is None:
-        return []
-    query = select(DeliveryRow.id).where(
-        DeliveryRow.batch_key == key,
-        DeliveryRow.id != delivery_id,
-        DeliveryRow.status == "pending",
-    )
-    if conn.dialect.name == "postgresql":
-        # Another claimer may hold a sibling as its own candidate: skip it rather
-        # than wait, or the two transactions deadlock on each other's rows.
-        query = query.with_for_update(skip_locked=True)
-    sibling_ids = list(conn.execute(query).scalars())
+def _batch_siblings(
+    conn: Connection, delivery_id: int, key: str, worker: str, now: datetime
+) -> list[int]:
+    query = _SIBLINGS_PG if _is_pg(conn) else _SIBLINGS
+    sibling_ids = list(conn.execute(query, {"key": key, "b_id": delivery_id}).scalars())
     return [i for i in sibling_ids if _claim_one(conn, i, worker, now)]
 
 
@@ -181,11 +181,14 @@ def slack_message_for(conn: Connection, alert_id: int) -> SlackMessage | None:
 
 def claim(conn: Connection, worker: str, now: datetime, limit: int = 1) -> list[Job]:
     """Claim up to `limit` due jobs inside the caller's transaction."""
+    query = _CANDIDATES_PG if _is_pg(conn) else _CANDIDATES
     jobs: list[Job] = []
-    for delivery_id in _candidates(conn, now, limit):
-        if not _claim_one(conn, delivery_id, worker, now):
+    for candidate in conn.execute(query, {"now": now, "limit": limit}).all():
+        if not _claim_one(conn, candidate.id, worker, now):
             continue  # another worker won the race
-        ids = [delivery_id, *_batch_siblings(conn, delivery_id, worker, now)]
+        ids = [candidate.id]
+        if candidate.batch_key is not None:
+            ids += _batch_siblings(conn, candidate.id, candidate.batch_key, worker, now)
         deliveries = _load(conn, ids)
         first = deliveries[0]
         message = None
@@ -209,6 +212,37 @@ class Finish:
     slack_ts: str | None = None
 
 
+@lru_cache(maxsize=8)
+def _finish_statement(finished: bool, with_context: bool) -> Update:
+    """The prepared UPDATE for one kind of outcome (built once per kind)."""
+    values: dict[str, Any] = {
+        "status": bindparam("b_status"),
+        "claimed_by": None,
+        "claimed_until": None,
+        "last_error": bindparam("b_error"),
+    }
+    if finished:
+        values.update(finished_at=bindparam("b_now"), external_ref=bindparam("b_ref"))
+    else:
+        values.update(next_attempt_at=bindparam("b_next"))
+    if with_context:
+        values["context"] = bindparam("b_context", type_=_D.c.context.type)
+    return (
+        update(_D)
+        .where(_D.c.id == bindparam("b_id"), _D.c.claimed_by == bindparam("b_worker"))
+        .values(values)
+    )
+
+
+_INSERT_ATTEMPT = insert(ATTEMPTS)
+# Only the episode the message was about: a re-fire since then has its own.
+_SET_SLACK_MESSAGE = (
+    update(ALERTS)
+    .where(ALERTS.c.id == bindparam("b_alert"), ALERTS.c.starts_at == bindparam("b_starts"))
+    .values(slack_channel=bindparam("b_channel"), slack_ts=bindparam("b_ts"))
+)
+
+
 def finish(
     conn: Connection,
     job: Job,
@@ -218,44 +252,43 @@ def finish(
     now: datetime,
     context: dict[str, Any] | None = None,
 ) -> None:
+    finished = result.status in FINISHED
+    statement = _finish_statement(finished, context is not None)
     duration_ms = int((now - started_at).total_seconds() * 1000)
     for delivery in job.deliveries:
-        values: dict[str, Any] = {
-            "status": result.status,
-            "claimed_by": None,
-            "claimed_until": None,
-            "last_error": None if result.outcome in ("delivered", "dry_run") else result.detail,
+        params: dict[str, Any] = {
+            "b_id": delivery.id,
+            "b_worker": worker,
+            "b_status": result.status,
+            "b_error": None if result.outcome in ("delivered", "dry_run") else result.detail,
+            "b_now": now,
+            "b_ref": result.external_ref,
+            "b_next": result.next_attempt_at or now,
         }
         if context is not None:
-            values["context"] = context
-        if result.status in FINISHED:
-            values["finished_at"] = now
-            values["external_ref"] = result.external_ref
-        else:
-            values["next_attempt_at"] = result.next_attempt_at or now
-        changed = conn.execute(
-            update(DeliveryRow)
-            .where(DeliveryRow.id == delivery.id, DeliveryRow.claimed_by == worker)
-            .values(**values)
-        )
-        if changed.rowcount != 1:
+            params["b_context"] = context
+        if conn.execute(statement, params).rowcount != 1:
             continue  # lease expired and someone else owns it now; their result counts
         conn.execute(
-            insert(AttemptRow).values(
-                delivery_id=delivery.id,
-                started_at=started_at,
-                duration_ms=duration_ms,
-                outcome=result.outcome,
-                http_status=result.http_status,
-                detail=result.detail[:2000],
-            )
+            _INSERT_ATTEMPT,
+            {
+                "delivery_id": delivery.id,
+                "started_at": started_at,
+                "duration_ms": duration_ms,
+                "outcome": result.outcome,
+                "http_status": result.http_status,
+                "detail": result.detail[:2000],
+            },
         )
         if result.slack_ts and job.action == "trigger":
-            # Only the episode the message was about: a re-fire since then has its own.
             conn.execute(
-                update(AlertRow)
-                .where(AlertRow.id == delivery.alert_id, AlertRow.starts_at == delivery.starts_at)
-                .values(slack_channel=result.slack_channel, slack_ts=result.slack_ts)
+                _SET_SLACK_MESSAGE,
+                {
+                    "b_alert": delivery.alert_id,
+                    "b_starts": delivery.starts_at,
+                    "b_channel": result.slack_channel,
+                    "b_ts": result.slack_ts,
+                },
             )
 
 

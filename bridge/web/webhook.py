@@ -67,5 +67,5 @@ def receive() -> Response | tuple[Response, int]:
         ctx.metrics.duplicates.inc(result.duplicates)
     ctx.metrics.webhook_requests.labels("200").inc()
     if result.notifications:
-        ctx.worker.wake()
+        ctx.worker.wake(result.notifications)
     return jsonify(result.as_json()), 200
