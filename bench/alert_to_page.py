@@ -3,7 +3,8 @@
 The PagerDuty Events API v2 replica (tests/fakes/pagerduty.py, HTTPS with a throwaway
 CA) runs in this process, so its `received_at` (time.monotonic()) and the send times
 taken here are on one clock. A real `alert-bridge serve` gets a 32-character routing key,
-the replica's URL and the CA bundle; Slack stays dry-run; no enrichment is configured.
+the replica's URL and the CA bundle; Slack stays dry-run; enrichment is off
+(BRIDGE_CONFIG).
 
 `--count` single critical alerts, each a new alert, are sent on a fixed schedule
 (`--interval` apart, open loop). Latency per alert: from just before its POST to the
@@ -78,10 +79,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     fake = FakePagerDuty(ca)
     try:
         fake.start()
+        # Without enrichment: bench/enrich_latency.py measures the path with it.
+        config = ca.directory / "bridge.yml"
+        config.write_text("enrichment:\n  enabled: false\n")
         env = {
             "BRIDGE_PAGERDUTY_ROUTING_KEY": ROUTING_KEY,
             "BRIDGE_PAGERDUTY_EVENTS_URL": fake.url,
             "BRIDGE_CA_BUNDLE": str(ca.ca_bundle),
+            "BRIDGE_CONFIG": str(config),
         }
         with running_bridge(
             database_url=args.database_url, env=env, log_level=args.log_level

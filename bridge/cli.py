@@ -29,7 +29,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         raise SystemExit(f"alert-bridge: {exc}") from None
     configure_logging(settings.log_level)
-    return serve(settings, migrate=not args.no_migrate)
+    return serve(settings, migrate=not args.no_migrate, single_process=args.single_process)
 
 
 def cmd_db(args: argparse.Namespace) -> int:
@@ -78,6 +78,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="run the bridge (WSGI server and delivery worker)")
     serve.add_argument("--no-migrate", action="store_true", help="do not apply migrations at start")
+    serve.add_argument(
+        "--single-process",
+        action="store_true",
+        help="run deliveries and jobs in the web process (default: a child process)",
+    )
     serve.set_defaults(func=cmd_serve)
 
     db = sub.add_parser("db", help="database schema")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -34,8 +34,16 @@ class _OutboxCollector(Collector):
 
 
 class BridgeMetrics:
+    """Two registries: what the web process counts, and what delivery and jobs count.
+
+    `alert-bridge serve` runs deliveries and jobs in a child process; the web
+    process then shows the child's part through `delivery_source`.
+    """
+
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self.delivery_registry = CollectorRegistry()
+        self.delivery_source: Callable[[], bytes] | None = None
         self.alerts_received = Counter(
             "alert_bridge_alerts_received",
             "Alerts received from Alertmanager, by status.",
@@ -57,39 +65,39 @@ class BridgeMetrics:
             "alert_bridge_notifications",
             "Delivery attempts by channel and outcome (delivered, dry_run, retry, dead).",
             ["channel", "outcome"],
-            registry=self.registry,
+            registry=self.delivery_registry,
         )
         self.delivery_latency = Histogram(
             "alert_bridge_delivery_latency_seconds",
             "Seconds from the alert being stored to its successful delivery.",
             ["channel"],
             buckets=LATENCY_BUCKETS,
-            registry=self.registry,
+            registry=self.delivery_registry,
         )
 
         self.job_last_run = Gauge(
             "alert_bridge_job_last_run_timestamp_seconds",
             "When each scheduled job last ran (Unix time).",
             ["job"],
-            registry=self.registry,
+            registry=self.delivery_registry,
         )
         self.job_duration = Gauge(
             "alert_bridge_job_last_duration_seconds",
             "How long each scheduled job's last run took.",
             ["job"],
-            registry=self.registry,
+            registry=self.delivery_registry,
         )
         self.job_success = Gauge(
             "alert_bridge_job_last_success",
             "1 when each scheduled job's last run succeeded, 0 when it failed.",
             ["job"],
-            registry=self.registry,
+            registry=self.delivery_registry,
         )
         self.job_runs = Counter(
             "alert_bridge_job_runs",
             "Scheduled job runs by outcome (ok, failed).",
             ["job", "outcome"],
-            registry=self.registry,
+            registry=self.delivery_registry,
         )
 
     def record_job(self, job: str, started: float, duration: float, ok: bool) -> None:
@@ -97,6 +105,15 @@ class BridgeMetrics:
         self.job_duration.labels(job).set(duration)
         self.job_success.labels(job).set(1 if ok else 0)
         self.job_runs.labels(job, "ok" if ok else "failed").inc()
+
+    def exposition(self) -> bytes:
+        """The text of /metrics: this process's part, then deliveries' and jobs'."""
+        delivery = (
+            self.delivery_source()
+            if self.delivery_source is not None
+            else generate_latest(self.delivery_registry)
+        )
+        return generate_latest(self.registry) + delivery
 
     def watch_outbox(self, depth: Callable[[], dict[str, int]]) -> None:
         self.registry.register(_OutboxCollector(depth))

@@ -12,8 +12,9 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from bridge.clock import Clock, utcnow
@@ -33,6 +34,8 @@ DEFAULT_THREADS = 4
 # Jobs a thread claims per transaction: fewer round trips under load, while a
 # batch is small enough that its last job is not held up behind the others.
 CLAIM_BATCH = 4
+# Longest a delivery thread waits for running webhook requests before it claims.
+GIVE_WAY_SECONDS = 0.02
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,10 @@ class DeliveryWorker:
         self._stopping = threading.Event()
         self._cond = threading.Condition()
         self._generation = 0
+        # Webhook requests in progress; deliveries give way to them (see _give_way).
+        self._ingesting = 0
+        self._ingest_done = threading.Condition()
+        self._forward: Callable[[int | None], None] | None = None
 
     # Lifecycle -----------------------------------------------------------
 
@@ -109,8 +116,15 @@ class DeliveryWorker:
             thread.start()
             self._threads.append(thread)
 
+    def forward_wakes(self, forward: Callable[[int | None], None]) -> None:
+        """Deliveries run elsewhere (the delivery process): pass wake-ups on to it."""
+        self._forward = forward
+
     def wake(self, jobs: int | None = None) -> None:
         """New rows are due: wake as many threads as there is work for (all if unknown)."""
+        if self._forward is not None:
+            self._forward(jobs)
+            return
         with self._cond:
             self._generation += 1
             if jobs is None:
@@ -126,6 +140,30 @@ class DeliveryWorker:
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         self._threads.clear()
+
+    @contextmanager
+    def ingesting(self) -> Iterator[None]:
+        """Mark a webhook request in progress: Alertmanager waits on its answer."""
+        with self._ingest_done:
+            self._ingesting += 1
+        try:
+            yield
+        finally:
+            with self._ingest_done:
+                self._ingesting -= 1
+                if not self._ingesting:
+                    self._ingest_done.notify_all()
+
+    def _give_way(self) -> None:
+        """Let a running webhook request finish before claiming more.
+
+        Both share one interpreter lock; a delivery thread that keeps it busy
+        adds its work to the webhook's answer time. Bounded, so a steady stream
+        of webhook posts slows deliveries down but never stops them.
+        """
+        with self._ingest_done:
+            if self._ingesting:
+                self._ingest_done.wait(GIVE_WAY_SECONDS)
 
     # Work ----------------------------------------------------------------
 
@@ -151,6 +189,7 @@ class DeliveryWorker:
         while not self._stopping.is_set():
             with self._cond:
                 seen = self._generation
+            self._give_way()
             try:
                 ran = self.run_once(limit=CLAIM_BATCH)
                 failures = 0
@@ -179,6 +218,12 @@ class DeliveryWorker:
         context = None
         if self.enrich is not None and job.action == "trigger":
             context = self._enrich(job)
+            if context is not None:
+                # The notifier renders what the row will store: the same context on
+                # this first attempt as on any retry.
+                job = replace(
+                    job, deliveries=tuple(replace(d, context=context) for d in job.deliveries)
+                )
         notifier = self.notifiers[job.channel]
         try:
             outcome = notifier.send(job)

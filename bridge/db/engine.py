@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -22,14 +24,15 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, background: bool = False) -> Engine:
+    """`background`: this process's SQLite writes yield to the web process's."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        return _sqlite_engine(url)
+        return _sqlite_engine(url, background)
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
 
 
-def _sqlite_engine(url: str) -> Engine:
+def _sqlite_engine(url: str, background: bool) -> Engine:
     parsed = make_url(url)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -48,10 +51,11 @@ def _sqlite_engine(url: str) -> Engine:
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.close()
 
-    # Threads of one process queue on this lock; SQLite's own busy handler
-    # (sleep-and-retry, up to 100 ms a step) is left for other processes only,
-    # which keeps the webhook's tail latency short under load.
-    write_lock = threading.Lock()
+    # Writers queue on a lock instead of SQLite's busy handler, which sleeps and
+    # retries in steps of up to 100 ms and made the webhook's tail latency: a
+    # thread lock for this process's threads, and flock on a file beside the
+    # database for the other processes (`serve` runs deliveries in a child).
+    write_lock = _WriteLock(parsed.database, background)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
@@ -83,3 +87,48 @@ def _sqlite_engine(url: str) -> Engine:
     event.listen(engine, "commit", lambda conn: _end(conn, "COMMIT"))
     event.listen(engine, "rollback", lambda conn: _end(conn, "ROLLBACK"))
     return engine
+
+
+class _WriteLock:
+    """Exclusive across threads (threading.Lock) and processes (flock).
+
+    The web process writes with priority: it announces itself on an intent
+    lock that background writers (the delivery process) must pass before each
+    transaction, so a webhook waits for at most the one transaction in
+    progress, not for a backlog of deliveries.
+    """
+
+    def __init__(self, database: str | None, background: bool) -> None:
+        self._thread_lock = threading.Lock()
+        self._background = background
+        self._write: int | None = None
+        self._intent: int | None = None
+        if database and database != ":memory:" and not database.startswith("file:"):
+            flags = os.O_CREAT | os.O_RDWR
+            self._write = os.open(f"{database}.writelock", flags, 0o600)
+            self._intent = os.open(f"{database}.intentlock", flags, 0o600)
+
+    def acquire(self) -> None:
+        self._thread_lock.acquire()
+        if self._write is None or self._intent is None:
+            return
+        try:
+            if self._background:
+                fcntl.flock(self._intent, fcntl.LOCK_SH)  # wait while a priority writer waits
+                try:
+                    fcntl.flock(self._write, fcntl.LOCK_EX)
+                finally:
+                    fcntl.flock(self._intent, fcntl.LOCK_UN)
+            else:
+                fcntl.flock(self._intent, fcntl.LOCK_EX)
+                fcntl.flock(self._write, fcntl.LOCK_EX)
+        except BaseException:
+            self._thread_lock.release()
+            raise
+
+    def release(self) -> None:
+        if self._write is not None and self._intent is not None:
+            fcntl.flock(self._write, fcntl.LOCK_UN)
+            if not self._background:
+                fcntl.flock(self._intent, fcntl.LOCK_UN)
+        self._thread_lock.release()

@@ -39,7 +39,8 @@ def _where(row: object) -> str:
 
 
 def due_reminders(conn: Connection, now: datetime, after: timedelta) -> int:
-    """Critical alerts firing longer than `after` (and not reminded for as long) get one."""
+    """Critical alerts firing longer than `after` (and not reminded for as long) get one
+    in their Slack thread."""
     due = conn.execute(
         select(AlertRow.__table__).where(
             AlertRow.status == "firing",
@@ -47,6 +48,11 @@ def due_reminders(conn: Connection, now: datetime, after: timedelta) -> int:
             AlertRow.notified.is_(True),
             AlertRow.flapping_since.is_(None),
             AlertRow.starts_at <= now - after,
+            # Counted from when the bridge raised it too: an alert that arrives already
+            # hours old (the bridge was down) is not reminded right after its first message.
+            AlertRow.last_change_at <= now - after,
+            # A reminder is a reply in the alert's thread: there must be one.
+            AlertRow.slack_ts.is_not(None),
         )
     ).all()
     created = 0

@@ -57,7 +57,8 @@ def receive() -> Response | tuple[Response, int]:
             {"field": exc.field, "message": exc.message},
         )
     try:
-        result = ctx.store.ingest(payload, ctx.config.routing, ctx.clock(), ctx.flap_limits)
+        with ctx.worker.ingesting():
+            result = ctx.store.ingest(payload, ctx.config.routing, ctx.clock(), ctx.flap_limits)
     except (OperationalError, DBAPIError) as exc:
         log.error("database unavailable, asking Alertmanager to retry: %s", type(exc).__name__)
         return _rejected(503, "database unavailable", "retry later", Retry_After="5")

@@ -278,3 +278,15 @@ def test_retention_deletes_exactly_what_is_old(settings: Settings, engine: Engin
     assert count(engine, AttemptRow) == 4
     assert count(engine, TransitionRow) == 3  # firing-for-long: 1, recent: 2
     assert purge_history(ctx(app)) == 0
+
+
+def test_an_alert_arriving_hours_old_is_not_reminded_right_after_its_first_message(
+    live_settings: Settings, engine: Engine, slack: FakeSlack
+) -> None:
+    clock = Clock(T0 + timedelta(hours=5))  # the bridge was down when it started
+    app = make(live_settings, engine, clock)
+    send(app, alert(starts_at=iso(T0)))
+    settle(app)
+    assert send_reminders(ctx(app)) == 0
+    clock.advance(hours=4, seconds=1)
+    assert send_reminders(ctx(app)) == 1

@@ -65,7 +65,16 @@ def test_sigkill_after_200_before_delivery_delivers_after_restart(
     bridge = start_bridge(tmp_path, env)
     try:
         assert send(bridge.url, payload(alert())).status_code == 200
-        wait_until(lambda: pagerduty.requests or None, timeout=10, what="a delivery attempt")
+        # Killed between attempts: answered 200, tried, not delivered, waiting to retry
+        # (a row killed mid-request would wait for its 60 s lease instead).
+        wait_until(
+            lambda: (
+                all(d["status"] == "pending" and d["attempts"] >= 1 for d in deliveries(engine))
+                or None
+            ),
+            timeout=15,
+            what="both deliveries failed once and pending",
+        )
     finally:
         bridge.popen.send_signal(signal.SIGKILL)
         bridge.popen.wait(timeout=10)
