@@ -34,7 +34,7 @@ def run_child(settings: Settings, conn: Connection) -> None:
     """The child's main: worker threads and scheduler until told to stop or orphaned."""
     from bridge import scheduler
     from bridge.app import context_of, create_app
-    from bridge.db.engine import make_engine
+    from bridge.db.engine import checkpoint_in_background, make_engine
     from bridge.logsetup import configure_logging
     from bridge.store import Store
 
@@ -47,6 +47,7 @@ def run_child(settings: Settings, conn: Connection) -> None:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     engine = make_engine(settings.database_url, background=True)
+    checkpoint_in_background(engine)
     ctx = context_of(create_app(settings, store=Store(engine)))
     ctx.worker.start()
     ctx.worker.wake()  # whatever a previous run left pending

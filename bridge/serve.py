@@ -18,7 +18,7 @@ from waitress import create_server
 
 from bridge import scheduler
 from bridge.app import context_of, create_app
-from bridge.db.engine import make_engine
+from bridge.db.engine import checkpoint_in_background, make_engine
 from bridge.db.migrate import upgrade
 from bridge.delivery_process import DeliveryProcess
 from bridge.settings import Settings
@@ -40,6 +40,7 @@ def _raise_stop(signum: int, _frame: FrameType | None) -> None:
 
 def serve(settings: Settings, *, migrate: bool = True, single_process: bool = False) -> int:
     engine = make_engine(settings.database_url)
+    checkpoints = checkpoint_in_background(engine)
     if migrate:
         upgrade(engine)
     app = create_app(settings, store=Store(engine))
@@ -86,6 +87,8 @@ def serve(settings: Settings, *, migrate: bool = True, single_process: bool = Fa
         if jobs is not None:
             jobs.shutdown(wait=True)
         ctx.worker.stop()
+        if checkpoints is not None:
+            checkpoints.set()
         engine.dispose()
     log.info("stopped")
     return 0
