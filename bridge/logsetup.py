@@ -15,5 +15,17 @@ def configure_logging(level: str = "INFO") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     # The HTTP clients log full URLs and, at debug level, request bodies.
-    for noisy in ("urllib3", "httpx2", "httpcore", "slack_sdk", "pagerduty", "waitress.queue"):
+    # APScheduler logs every run and alembic every /readyz check: the bridge
+    # records job outcomes in /metrics instead.
+    for noisy in (
+        "urllib3",
+        "httpx2",
+        "httpcore",
+        "httpcore2",
+        "slack_sdk",
+        "pagerduty",
+        "waitress.queue",
+        "apscheduler",
+        "alembic.runtime.migration",
+    ):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -53,6 +53,7 @@ def build_scheduler(ctx: BridgeContext) -> BackgroundScheduler:
             seconds=seconds,
             args=(name, job, ctx),
             id=name,
+            name=name,
             max_instances=1,
             coalesce=True,
             # First run at once: windows planned and synced, held alerts released.
