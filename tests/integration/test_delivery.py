@@ -3,40 +3,20 @@
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import replace
 from typing import Any
 
-from flask import Flask
 from sqlalchemy import Engine
 
 from bridge.notify.pagerduty_event import dedup_key
 from bridge.settings import Settings
 from tests.fakes.pagerduty import FakePagerDuty
 from tests.fakes.slack import FakeSlack
-from tests.support.bridge_app import ctx, deliveries, make_app
+from tests.support.bridge_app import ctx, deliver_until_settled, deliveries, make_app
+from tests.support.bridge_app import post_alerts as post
 from tests.support.payloads import alert, payload, resolved
 
 URL = "/webhook/alertmanager"
-
-
-def post(app: Flask, body: dict[str, Any]) -> Any:
-    response = app.test_client().post(URL, data=json.dumps(body), content_type="application/json")
-    assert response.status_code == 200, response.get_json()
-    return response.get_json()
-
-
-def deliver_until_settled(app: Flask, timeout: float = 15.0) -> None:
-    """Run the worker until no row is pending or in flight (retries come due quickly)."""
-    worker = ctx(app).worker
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        worker.drain()
-        depth = ctx(app).store.outbox_depth()
-        if depth["pending"] == 0 and depth["in_flight"] == 0:
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"outbox did not settle: {ctx(app).store.outbox_depth()}")
 
 
 def test_critical_alert_pages_once_and_resolves(

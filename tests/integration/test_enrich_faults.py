@@ -11,7 +11,6 @@ import http.server
 import json
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -25,6 +24,8 @@ from bridge.settings import Settings
 from tests.fakes.pagerduty import FakePagerDuty
 from tests.fakes.slack import FakeSlack
 from tests.support.bridge_app import ctx, make_app
+from tests.support.bridge_app import deliver_until_settled as settle
+from tests.support.bridge_app import post_alerts as post
 from tests.support.payloads import alert, payload
 from tests.support.procs import free_port, start_prometheus
 
@@ -34,25 +35,6 @@ HANG_BUDGET = 1.0
 BUDGET = 5.0
 # Generous: the budget plus delivery to two local replicas, on a busy 2-core machine.
 SLACK_FACTOR = 5
-
-
-def post(app: Flask, body: dict[str, Any]) -> None:
-    response = app.test_client().post(
-        "/webhook/alertmanager", data=json.dumps(body), content_type="application/json"
-    )
-    assert response.status_code == 200, response.get_json()
-
-
-def settle(app: Flask, timeout: float = 30.0) -> None:
-    worker = ctx(app).worker
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        worker.drain()
-        depth = ctx(app).store.outbox_depth()
-        if depth["pending"] == 0 and depth["in_flight"] == 0:
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"outbox did not settle: {ctx(app).store.outbox_depth()}")
 
 
 def page_with_prometheus_at(

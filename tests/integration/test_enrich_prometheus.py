@@ -35,7 +35,6 @@ from typing import Any
 
 import pytest
 import requests
-from flask import Flask
 from sqlalchemy import Engine
 
 from bridge.enrich.config import EnrichmentConfig, parse_enrichment
@@ -45,7 +44,9 @@ from bridge.enrich.service import Enricher
 from bridge.settings import Settings
 from tests.fakes.pagerduty import FakePagerDuty
 from tests.fakes.slack import FakeSlack
-from tests.support.bridge_app import ctx, deliveries, make_app
+from tests.support.bridge_app import deliver_until_settled as settle
+from tests.support.bridge_app import deliveries, make_app
+from tests.support.bridge_app import post_alerts as post
 from tests.support.payloads import alert, payload
 from tests.support.procs import (
     Proc,
@@ -579,25 +580,6 @@ def test_a_label_value_cannot_change_the_query(known: KnownPrometheus) -> None:
 
 
 # -- through the bridge: webhook → enrichment → PagerDuty and Slack replicas ----------------------
-
-
-def post(app: Flask, body: dict[str, Any]) -> None:
-    response = app.test_client().post(
-        "/webhook/alertmanager", data=json.dumps(body), content_type="application/json"
-    )
-    assert response.status_code == 200, response.get_json()
-
-
-def settle(app: Flask, timeout: float = 20.0) -> None:
-    worker = ctx(app).worker
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        worker.drain()
-        depth = ctx(app).store.outbox_depth()
-        if depth["pending"] == 0 and depth["in_flight"] == 0:
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"outbox did not settle: {ctx(app).store.outbox_depth()}")
 
 
 def test_the_page_and_the_slack_message_carry_the_context_and_the_chart(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import time
 from typing import Any
 
 from flask import Flask
@@ -39,3 +41,26 @@ def deliveries(engine: Engine) -> list[dict[str, Any]]:
     with engine.connect() as conn:
         rows = conn.execute(select(DeliveryRow.__table__).order_by(DeliveryRow.id))
         return [dict(r._mapping) for r in rows]
+
+
+def post_alerts(app: Flask, body: dict[str, Any]) -> dict[str, Any]:
+    """POST a webhook payload through the test client; it must be accepted."""
+    response = app.test_client().post(
+        "/webhook/alertmanager", data=json.dumps(body), content_type="application/json"
+    )
+    assert response.status_code == 200, response.get_json()
+    answer: dict[str, Any] = response.get_json()
+    return answer
+
+
+def deliver_until_settled(app: Flask, timeout: float = 20.0) -> None:
+    """Run the worker until no row is pending or in flight (retries come due quickly)."""
+    worker = ctx(app).worker
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        worker.drain()
+        depth = ctx(app).store.outbox_depth()
+        if depth["pending"] == 0 and depth["in_flight"] == 0:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"outbox did not settle: {ctx(app).store.outbox_depth()}")
