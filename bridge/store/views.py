@@ -13,6 +13,14 @@ from bridge.db.models import AlertRow, AttemptRow, DeliveryRow
 MAX_ALERTS_LISTED = 500
 
 
+def _public_context(context: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The stored context minus the chart's access key (the chart URL is a capability)."""
+    if not context or not isinstance(context.get("_chart"), dict):
+        return context
+    chart = {k: v for k, v in context["_chart"].items() if k != "key"}
+    return {**context, "_chart": chart}
+
+
 def _iso(value: Any) -> str | None:
     return value.isoformat() if value is not None else None
 
@@ -67,7 +75,7 @@ def list_alerts(
                 "next_attempt_at": _iso(d.next_attempt_at) if d.status == "pending" else None,
                 "finished_at": _iso(d.finished_at),
                 "last_error": d.last_error,
-                "context": d.context,
+                "context": _public_context(d.context),
                 "attempt_log": attempts[d.id],
             }
         )

@@ -618,6 +618,10 @@ def test_the_page_and_the_slack_message_carry_the_context_and_the_chart(
     assert served.status_code == 200 and served.mimetype == "image/png"
     assert served.data.startswith(b"\x89PNG\r\n\x1a\n")
     assert app.test_client().get(f"/charts/{pd_row['id']}.png?key=wrong").status_code == 404
+    # /alerts shows the context but not the key that opens the chart.
+    key = image["src"].rsplit("key=", 1)[1]
+    listed = app.test_client().get("/alerts").get_data(as_text=True)
+    assert "GPU temperature" in listed and key not in listed
 
     (message,) = slack.top_level()
     rendered = json.dumps(message.blocks, ensure_ascii=False)
