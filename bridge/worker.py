@@ -135,7 +135,8 @@ class DeliveryWorker:
     def stop(self, timeout: float = 30.0) -> None:
         """Finish in-flight deliveries, claim nothing new; pending rows stay pending."""
         self._stopping.set()
-        self.wake()
+        with self._cond:  # this process's threads only: never forwarded to a child
+            self._cond.notify_all()
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))

@@ -164,7 +164,9 @@ def _last_seen(facts: Facts, v: Values, down: Sequence[Sample]) -> str:
         when = seen.get((target.labels.get("job"), target.labels.get("instance")))
         job = target.labels.get("job", "?")
         if when is None:
-            parts.append(f"{job}: not seen for over {facts.last_seen_window}")
+            # The lookback samples every 30 s: a target up for less than that (just
+            # after a Prometheus restart) is missing from it too, so say only what is known.
+            parts.append(f"{job}: not up in the last {facts.last_seen_window} of samples")
         else:
             ago = max(0.0, facts.now.timestamp() - when)
             parts.append(f"{job}: {seconds(ago)} ago")

@@ -216,7 +216,7 @@ XID = Family(
 )
 
 # Last successful scrape per exporter: a subquery at 30 s resolution over 6 h, so "last seen"
-# is accurate to about 30 s and a node gone for longer reads "not seen for over 6h".
+# is accurate to about 30 s; a target absent from it reads "not up in the last 6h of samples".
 LAST_SEEN_WINDOW = "6h"
 NODE_DOWN = Family(
     "node_down",

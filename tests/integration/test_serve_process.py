@@ -119,6 +119,7 @@ def test_sigterm_finishes_in_flight_delivery_and_leaves_the_rest_pending(
     assert sum(d["status"] == "delivered" for d in rows) == len(pagerduty.triggers())
     assert "no longer accepting" in bridge.log(lines=100000)
     assert "Traceback" not in bridge.log(lines=100000)
+    assert " ERROR " not in bridge.log(lines=100000)  # a clean stop is not an error
 
 
 def test_secrets_never_appear_in_logs_or_api_output(

@@ -148,7 +148,7 @@ def test_node_down_lists_exporters_last_seen_and_tcp() -> None:
     assert lines(context) == {
         "exporters down": "dcgm (10.0.0.3:9400), node (10.0.0.3:9100)",
         "exporters up": "vllm (10.0.0.3:8000)",
-        "last seen": "dcgm: 4m 30s ago · node: not seen for over 6h",
+        "last seen": "dcgm: 4m 30s ago · node: not up in the last 6h of samples",
         "TCP from the bridge": (
             "10.0.0.3:9400 timeout (no answer within 1s) · 10.0.0.3:9100 refused"
         ),
