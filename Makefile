@@ -1,4 +1,4 @@
-.PHONY: setup run test lint bench
+.PHONY: setup run test lint bench demo
 
 setup:
 	bash scripts/setup.sh --dev
@@ -14,3 +14,6 @@ lint:
 
 bench:
 	.venv/bin/python bench/ingest.py && .venv/bin/python bench/alert_to_page.py
+
+demo:
+	.venv/bin/python scripts/demo.py
