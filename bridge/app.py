@@ -34,7 +34,7 @@ def create_app(
     app = Flask("bridge")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    store = store or Store(make_engine(settings.database_url))
+    store = store or Store(make_engine(settings.database_url), settings.pagerduty_events_per_minute)
     bridge_metrics = BridgeMetrics()
     bridge_metrics.watch_outbox(store.outbox_depth)
     config = config or load_config(settings.config_path)

@@ -48,7 +48,8 @@ def run_child(settings: Settings, conn: Connection) -> None:
     signal.signal(signal.SIGINT, _stop)
     engine = make_engine(settings.database_url, background=True)
     checkpoint_in_background(engine)
-    ctx = context_of(create_app(settings, store=Store(engine)))
+    store = Store(engine, settings.pagerduty_events_per_minute)
+    ctx = context_of(create_app(settings, store=store))
     ctx.worker.start()
     ctx.worker.wake()  # whatever a previous run left pending
     jobs = scheduler.start(ctx)

@@ -43,7 +43,7 @@ def serve(settings: Settings, *, migrate: bool = True, single_process: bool = Fa
     checkpoints = checkpoint_in_background(engine)
     if migrate:
         upgrade(engine)
-    app = create_app(settings, store=Store(engine))
+    app = create_app(settings, store=Store(engine, settings.pagerduty_events_per_minute))
     ctx = context_of(app)
     child = None if single_process else DeliveryProcess(settings)
     host, port = settings.listen_host_port

@@ -65,6 +65,9 @@ class Settings:
     flap_max_changes: int = 4
     flap_window_seconds: float = 30 * 60.0
     flap_stable_seconds: float = 15 * 60.0
+    # PagerDuty events per minute across all replicas (the Events API allows ~120
+    # per routing key); 0 turns pacing off.
+    pagerduty_events_per_minute: int = 100
     # Without any Watchdog since start-up, wait this long on top of the timeout.
     watchdog_grace_seconds: float = 120.0
     max_body_bytes: int = 5 * 1024 * 1024
@@ -162,6 +165,15 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     return int(raw)
 
 
+def _non_negative_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if not raw:
+        return default
+    if not raw.isdigit():
+        raise SettingsError(f"{name}: {raw!r} is not a whole number (0 turns it off)")
+    return int(raw)
+
+
 def _listen(value: str) -> str:
     _host, sep, port = value.rpartition(":")
     if not sep or not port.isdigit() or not 0 < int(port) < 65536:
@@ -247,6 +259,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         flap_window_seconds=_duration(env, "BRIDGE_FLAP_WINDOW", "30m"),
         flap_stable_seconds=_duration(env, "BRIDGE_FLAP_STABLE", "15m"),
         watchdog_grace_seconds=_duration(env, "BRIDGE_WATCHDOG_GRACE", "2m"),
+        pagerduty_events_per_minute=_non_negative_int(
+            env, "BRIDGE_PAGERDUTY_EVENTS_PER_MINUTE", 100
+        ),
         max_body_bytes=_positive_int(env, "BRIDGE_MAX_BODY_BYTES", 5 * 1024 * 1024),
         max_alerts_per_payload=_positive_int(env, "BRIDGE_MAX_ALERTS_PER_PAYLOAD", 1000),
         runbook_base_url=(env.get("BRIDGE_RUNBOOK_BASE_URL") or "").rstrip("/"),

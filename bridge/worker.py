@@ -207,7 +207,7 @@ class DeliveryWorker:
 
     def _idle_wait(self) -> float:
         try:
-            due = self.store.next_due()
+            due = self.store.next_due(self.clock())
         except Exception:
             return IDLE_POLL_SECONDS
         if due is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, text
@@ -13,7 +13,7 @@ from sqlalchemy import Connection, Engine, text
 from bridge.alerts import WebhookPayload
 from bridge.db.engine import READ_ONLY
 from bridge.flapping import FlapLimits
-from bridge.routing import Routing
+from bridge.routing import PAGERDUTY, Routing
 from bridge.store import outbox, views
 from bridge.store.ingest import IngestResult, ingest
 from bridge.store.outbox import Finish, Job
@@ -23,10 +23,33 @@ from bridge.store.outbox import Finish, Job
 RELEASE_EVERY_SECONDS = 5.0
 
 
+# How often the pacing decision is re-read from the database.
+PACING_CHECK_SECONDS = 1.0
+
+
 class Store:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, pagerduty_events_per_minute: int = 0) -> None:
         self.engine = engine
         self._released_at = 0.0
+        self._pd_limit = pagerduty_events_per_minute
+        self._pd_used = 0
+        self._paced_at = 0.0
+
+    def budgets(self, now: datetime) -> dict[str, int]:
+        """Requests each paced channel may still make now (PagerDuty: per minute).
+
+        PagerDuty accepts about 120 events a minute per routing key and answers 429
+        beyond; pacing below that keeps a storm's pages queued in the outbox, in
+        order, instead of spent on 429 retries. Counted from the attempts of every
+        replica (re-read every second), so replicas share one budget.
+        """
+        if not self._pd_limit:
+            return {}
+        if time.monotonic() - self._paced_at >= PACING_CHECK_SECONDS:
+            self._paced_at = time.monotonic()
+            with self.read() as conn:
+                self._pd_used = outbox.recent_attempts(conn, PAGERDUTY, now - timedelta(minutes=1))
+        return {PAGERDUTY: max(0, self._pd_limit - self._pd_used)}
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -49,7 +72,10 @@ class Store:
             if time.monotonic() - self._released_at > RELEASE_EVERY_SECONDS:
                 self._released_at = time.monotonic()
                 outbox.release_expired(conn, now)
-            return outbox.claim(conn, worker, now, limit)
+            jobs = outbox.claim(conn, worker, now, limit, self.budgets(now))
+        # Count this process's claims until the next read of every replica's.
+        self._pd_used += sum(job.channel == PAGERDUTY for job in jobs)
+        return jobs
 
     def finish(
         self,
@@ -63,9 +89,10 @@ class Store:
         with self.engine.begin() as conn:
             outbox.finish(conn, job, worker, result, started_at, now, context)
 
-    def next_due(self) -> datetime | None:
+    def next_due(self, now: datetime) -> datetime | None:
         with self.read() as conn:
-            return outbox.next_due(conn)
+            paused = [c for c, left in self.budgets(now).items() if left <= 0]
+            return outbox.next_due(conn, paused)
 
     def outbox_depth(self) -> dict[str, int]:
         with self.read() as conn:

@@ -10,6 +10,7 @@ unfinished: a resolve never overtakes its trigger. A lease that runs out
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -85,8 +86,14 @@ _BLOCKED = exists().where(
     _EARLIER.c.status.in_(UNFINISHED),
 )
 _CANDIDATES = (
-    select(_D.c.id, _D.c.batch_key)
-    .where(_D.c.status == "pending", _D.c.next_attempt_at <= bindparam("now"), ~_BLOCKED)
+    select(_D.c.id, _D.c.batch_key, _D.c.channel)
+    .where(
+        _D.c.status == "pending",
+        _D.c.next_attempt_at <= bindparam("now"),
+        # Channels paced to their vendor's rate limit wait in the outbox (see pacing).
+        _D.c.channel.not_in(bindparam("paused", expanding=True)),
+        ~_BLOCKED,
+    )
     .order_by(_D.c.next_attempt_at, _D.c.id)
     .limit(bindparam("limit", type_=Integer))
 )
@@ -179,11 +186,27 @@ def slack_message_for(conn: Connection, alert_id: int) -> SlackMessage | None:
     )
 
 
-def claim(conn: Connection, worker: str, now: datetime, limit: int = 1) -> list[Job]:
-    """Claim up to `limit` due jobs inside the caller's transaction."""
+def claim(
+    conn: Connection,
+    worker: str,
+    now: datetime,
+    limit: int = 1,
+    budgets: Mapping[str, int] | None = None,
+) -> list[Job]:
+    """Claim up to `limit` due jobs inside the caller's transaction.
+
+    `budgets`: at most this many jobs of a channel (0: none), for rate pacing.
+    """
+    budgets = dict(budgets or {})
+    paused = [channel for channel, left in budgets.items() if left <= 0]
     query = _CANDIDATES_PG if _is_pg(conn) else _CANDIDATES
     jobs: list[Job] = []
-    for candidate in conn.execute(query, {"now": now, "limit": limit}).all():
+    params = {"now": now, "limit": limit, "paused": paused}
+    for candidate in conn.execute(query, params).all():
+        if candidate.channel in budgets:
+            if budgets[candidate.channel] <= 0:
+                continue
+            budgets[candidate.channel] -= 1
         if not _claim_one(conn, candidate.id, worker, now):
             continue  # another worker won the race
         ids = [candidate.id]
@@ -303,8 +326,22 @@ def outbox_depth(conn: Connection) -> dict[str, int]:
     return depth
 
 
-def next_due(conn: Connection) -> datetime | None:
+def next_due(conn: Connection, paused: Sequence[str] = ()) -> datetime | None:
     value: datetime | None = conn.execute(
-        select(func.min(DeliveryRow.next_attempt_at)).where(DeliveryRow.status == "pending")
+        select(func.min(DeliveryRow.next_attempt_at)).where(
+            DeliveryRow.status == "pending", DeliveryRow.channel.not_in(list(paused))
+        )
     ).scalar()
     return value
+
+
+_RECENT_ATTEMPTS = (
+    select(func.count())
+    .select_from(ATTEMPTS.join(_D, ATTEMPTS.c.delivery_id == _D.c.id))
+    .where(_D.c.channel == bindparam("channel"), ATTEMPTS.c.started_at >= bindparam("since"))
+)
+
+
+def recent_attempts(conn: Connection, channel: str, since: datetime) -> int:
+    """Requests made to `channel` since `since`, by every replica."""
+    return int(conn.execute(_RECENT_ATTEMPTS, {"channel": channel, "since": since}).scalar_one())
