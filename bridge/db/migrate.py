@@ -9,7 +9,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 
 def migrations_dir() -> Path:
@@ -27,8 +27,26 @@ def alembic_config(engine: Engine) -> Config:
     return config
 
 
+# Any constant: the key of the PostgreSQL advisory lock that serialises migrations.
+MIGRATION_LOCK_KEY = 7_243_001
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    command.upgrade(alembic_config(engine), revision)
+    """Apply migrations; replicas starting together take turns (PostgreSQL advisory lock)."""
+    with engine.connect() as conn:
+        postgres = conn.dialect.name == "postgresql"
+        if postgres:
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+            conn.commit()
+        try:
+            config = alembic_config(engine)
+            config.attributes["connection"] = conn
+            command.upgrade(config, revision)
+        finally:
+            if postgres:
+                conn.rollback()
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
+                conn.commit()
 
 
 def head_revision() -> str | None:
