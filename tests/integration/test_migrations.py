@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 from sqlalchemy import Engine, inspect
 
 from bridge.db.engine import make_engine
@@ -12,6 +13,9 @@ from bridge.db.models import Base
 
 
 def test_replicas_upgrading_one_empty_database_at_once_all_succeed(db_url: str) -> None:
+    if db_url.startswith("sqlite"):
+        # SQLite serves one process: serve migrates before it starts its delivery process.
+        pytest.skip("replicas share PostgreSQL, not SQLite")
     errors: list[str] = []
 
     def start_replica() -> None:
