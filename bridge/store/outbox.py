@@ -85,6 +85,15 @@ _BLOCKED = exists().where(
     _EARLIER.c.id < _D.c.id,
     _EARLIER.c.status.in_(UNFINISHED),
 )
+_SIBLING = _D.alias("sibling")
+# Only the first pending row of a Slack batch is a candidate: whoever claims it
+# claims the rest, so one notification's alerts stay one message however many
+# workers and replicas claim at once.
+_BATCH_FOLLOWER = exists().where(
+    _SIBLING.c.batch_key == _D.c.batch_key,
+    _SIBLING.c.id < _D.c.id,
+    _SIBLING.c.status == "pending",
+)
 _CANDIDATES = (
     select(_D.c.id, _D.c.batch_key, _D.c.channel)
     .where(
@@ -93,6 +102,7 @@ _CANDIDATES = (
         # Channels paced to their vendor's rate limit wait in the outbox (see pacing).
         _D.c.channel.not_in(bindparam("paused", expanding=True)),
         ~_BLOCKED,
+        ~_BATCH_FOLLOWER,
     )
     .order_by(_D.c.next_attempt_at, _D.c.id)
     .limit(bindparam("limit", type_=Integer))

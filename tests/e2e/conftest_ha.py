@@ -111,25 +111,23 @@ def live_env(
     # Channel summaries off: a first start posts one, and every Slack top-level message in
     # these tests must be an alert's.
     config.write_text("digest:\n  schedules: []\n", encoding="utf-8")
-    return bridge_env(
-        tmp_path,
-        database_url,
-        BRIDGE_PAGERDUTY_ROUTING_KEY=ROUTING_KEY,
-        BRIDGE_PAGERDUTY_EVENTS_URL=pagerduty.url,
-        BRIDGE_SLACK_BOT_TOKEN=SLACK_TOKEN,
-        BRIDGE_SLACK_CHANNEL=SLACK_CHANNEL,
-        BRIDGE_SLACK_API_URL=slack.api_url,
-        BRIDGE_CA_BUNDLE=str(ca.ca_bundle),
-        BRIDGE_WEBHOOK_TOKEN=WEBHOOK_TOKEN,
-        BRIDGE_CONFIG=str(config),
+    settings = {
+        "BRIDGE_PAGERDUTY_ROUTING_KEY": ROUTING_KEY,
+        "BRIDGE_PAGERDUTY_EVENTS_URL": pagerduty.url,
+        "BRIDGE_SLACK_BOT_TOKEN": SLACK_TOKEN,
+        "BRIDGE_SLACK_CHANNEL": SLACK_CHANNEL,
+        "BRIDGE_SLACK_API_URL": slack.api_url,
+        "BRIDGE_CA_BUNDLE": str(ca.ca_bundle),
+        "BRIDGE_WEBHOOK_TOKEN": WEBHOOK_TOKEN,
+        "BRIDGE_CONFIG": str(config),
         # Nothing listens there: enrichment fails at once instead of waiting out its budget,
         # and no test depends on a Prometheus that happens to run on this machine.
-        BRIDGE_PROMETHEUS_URL=f"http://127.0.0.1:{closed_port()}",
-        BRIDGE_ALERTMANAGER_URL=f"http://127.0.0.1:{closed_port()}",
-        BRIDGE_WATCHDOG_TIMEOUT="1h",
-        BRIDGE_LOG_LEVEL="INFO",
-        **overrides,
-    )
+        "BRIDGE_PROMETHEUS_URL": f"http://127.0.0.1:{closed_port()}",
+        "BRIDGE_ALERTMANAGER_URL": f"http://127.0.0.1:{closed_port()}",
+        "BRIDGE_WATCHDOG_TIMEOUT": "1h",
+        "BRIDGE_LOG_LEVEL": "INFO",
+    }
+    return bridge_env(tmp_path, database_url, **{**settings, **overrides})
 
 
 def closed_port() -> int:
@@ -158,15 +156,17 @@ def _process_tree(root: int) -> list[int]:
     return tree
 
 
-def delivering_bridge(engine: Engine, bridges: Sequence[Proc]) -> Proc | None:
-    """A bridge whose delivery process holds a claimed (in-flight) row right now, if any.
+def delivering_bridge(engine: Engine, bridges: Sequence[Proc], channel: str) -> Proc | None:
+    """A bridge whose delivery process has a `channel` row in flight right now, if any.
 
     A row's `claimed_by` is `<host>-<pid>-<random>` of the claiming process, which is the
     bridge's delivery child: found among each bridge's process tree.
     """
     with engine.connect() as conn:
         claimers = conn.execute(
-            select(DeliveryRow.claimed_by).where(DeliveryRow.status == "in_flight")
+            select(DeliveryRow.claimed_by).where(
+                DeliveryRow.status == "in_flight", DeliveryRow.channel == channel
+            )
         ).scalars()
         pids = {int(c.rsplit("-", 2)[1]) for c in claimers if c}
     return next((b for b in bridges if b.alive and pids & set(_process_tree(b.popen.pid))), None)
@@ -293,19 +293,6 @@ def post_to_alertmanagers(
         assert response.status_code == 200, (url, response.status_code, response.text)
 
 
-def webhook_notifications_sent(am_url: str) -> float:
-    """Webhook notifications this Alertmanager sent successfully (its own counter)."""
-    total = failed = 0.0
-    for line in requests.get(f"{am_url}/metrics", timeout=10).text.splitlines():
-        if 'integration="webhook"' not in line:
-            continue
-        if line.startswith("alertmanager_notifications_total"):
-            total += float(line.rsplit(" ", 1)[1])
-        elif line.startswith("alertmanager_notifications_failed_total"):
-            failed += float(line.rsplit(" ", 1)[1])
-    return total - failed
-
-
 # -- what the bridge stored --------------------------------------------------------------------
 
 
@@ -335,14 +322,18 @@ def all_delivered(engine: Engine, expected: int) -> bool:
     return len(rows) == expected and all(r["status"] == "delivered" for r in rows)
 
 
-def abandoned(rows: Sequence[dict[str, Any]]) -> set[str]:
-    """Fingerprints of deliveries a killed process claimed without recording an outcome.
+def abandoned(rows: Sequence[dict[str, Any]], channel: str) -> set[str]:
+    """Fingerprints whose `channel` delivery a killed process claimed without an outcome.
 
     A claim counts an attempt at once; the outcome is recorded after the vendor answered.
     Only such a row can have reached the vendor without the bridge knowing, so only it may
     be sent again (at-least-once, after its lease ran out). Nothing else may arrive twice.
     """
-    return {r["snapshot"]["fingerprint"] for r in rows if r["attempts"] > r["recorded_attempts"]}
+    return {
+        r["snapshot"]["fingerprint"]
+        for r in rows
+        if r["channel"] == channel and r["attempts"] > r["recorded_attempts"]
+    }
 
 
 # -- what the replicas saw ---------------------------------------------------------------------
