@@ -108,7 +108,21 @@ def parse_time(value: Any, field_name: str) -> datetime | None:
         raise PayloadError(field_name, f"is not an RFC 3339 timestamp: {value[:40]!r}") from None
     if parsed.tzinfo is None:
         raise PayloadError(field_name, "timestamp needs a timezone offset")
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # e.g. year 1 with a positive offset: before year 1 in UTC
+        raise PayloadError(field_name, f"timestamp out of range: {value[:40]!r}") from None
+
+
+def _encodable(value: str, field_name: str) -> str:
+    """JSON may carry lone surrogates (`"\\ud800"`) or NUL characters that databases refuse."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise PayloadError(field_name, "contains an invalid Unicode escape") from None
+    if "\x00" in value:
+        raise PayloadError(field_name, "contains a NUL character")
+    return value
 
 
 def _string(obj: dict[str, Any], key: str, where: str, *, required: bool = True) -> str:
@@ -119,7 +133,7 @@ def _string(obj: dict[str, Any], key: str, where: str, *, required: bool = True)
     value = obj[key]
     if not isinstance(value, str):
         raise PayloadError(f"{where}{key}", "must be a string")
-    return value
+    return _encodable(value, f"{where}{key}")
 
 
 def _string_map(obj: dict[str, Any], key: str, where: str, max_value: int) -> dict[str, str]:
@@ -137,7 +151,8 @@ def _string_map(obj: dict[str, Any], key: str, where: str, max_value: int) -> di
             raise PayloadError(f"{name}.{k}", "must be a string")
         if len(v) > max_value:
             raise PayloadError(f"{name}.{k}", f"is longer than {max_value} characters")
-        out[k] = v
+        _encodable(k, name)
+        out[k] = _encodable(v, f"{name}.{k}")
     return out
 
 

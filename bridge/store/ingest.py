@@ -29,6 +29,9 @@ from bridge.store.windows import ActiveWindow, active_windows
 # A row the upsert created but no alert has filled yet.
 _PLACEHOLDER_STATUS = ""
 _PLACEHOLDER_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+# Widths of the columns that copy labels for indexing; the full labels are kept in JSON.
+NAME_CHARS = 255
+SEVERITY_CHARS = 32
 # More Slack triggers than this in one post become one message listing them.
 SLACK_GROUP_MIN_ALERTS = 4
 
@@ -73,9 +76,9 @@ def _insert_placeholders(conn: Connection, alerts: list[Alert], now: datetime) -
     rows = [
         {
             "fingerprint": a.fingerprint,
-            "alertname": a.name,
-            "severity": a.severity,
-            "node": a.node,
+            "alertname": a.name[:NAME_CHARS],
+            "severity": a.severity[:SEVERITY_CHARS],
+            "node": a.node[:NAME_CHARS],
             "status": _PLACEHOLDER_STATUS,
             "starts_at": _PLACEHOLDER_TIME,
             "labels": a.labels,
@@ -299,9 +302,9 @@ def _apply(
         status=alert.status,
         starts_at=alert.starts_at,
         ends_at=alert.ends_at,
-        alertname=alert.name,
-        severity=alert.severity,
-        node=alert.node,
+        alertname=alert.name[:NAME_CHARS],
+        severity=alert.severity[:SEVERITY_CHARS],
+        node=alert.node[:NAME_CHARS],
         labels=alert.labels,
         annotations=alert.annotations,
         generator_url=alert.generator_url,
@@ -332,9 +335,9 @@ def _transition(
     return {
         "alert_id": row["id"],
         "fingerprint": alert.fingerprint,
-        "alertname": alert.name,
-        "node": alert.node,
-        "severity": alert.severity,
+        "alertname": alert.name[:NAME_CHARS],
+        "node": alert.node[:NAME_CHARS],
+        "severity": alert.severity[:SEVERITY_CHARS],
         "status": alert.status,
         "reason": decision.reason,
         "starts_at": alert.starts_at,

@@ -49,6 +49,10 @@ def create() -> Response | tuple[Response, int]:
         return json_error(415, "unsupported media type", "Content-Type must be application/json")
     try:
         body = json.loads(request.get_data(cache=False))
+    except RecursionError:
+        return json_error(
+            400, "invalid JSON body", {"field": "body", "message": "nested too deeply"}
+        )
     except (ValueError, UnicodeDecodeError) as exc:
         return json_error(400, "invalid JSON body", {"field": "body", "message": str(exc)[:200]})
     ctx = bridge_context()

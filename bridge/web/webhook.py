@@ -10,7 +10,7 @@ import json
 import logging
 
 from flask import Blueprint, Response, jsonify, request
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 
 from bridge.alerts import PayloadError, parse_payload
 from bridge.web.auth import bearer_token, token_matches
@@ -46,6 +46,10 @@ def receive() -> Response | tuple[Response, int]:
         return _rejected(413, "payload too large", f"limit is {settings.max_body_bytes} bytes")
     try:
         body = json.loads(raw)
+    except RecursionError:
+        return _rejected(
+            400, "invalid JSON body", {"field": "body", "message": "nested too deeply"}
+        )
     except (ValueError, UnicodeDecodeError) as exc:
         return _rejected(400, "invalid JSON body", {"field": "body", "message": str(exc)[:200]})
     try:
@@ -59,6 +63,10 @@ def receive() -> Response | tuple[Response, int]:
     try:
         with ctx.worker.ingesting():
             result = ctx.store.ingest(payload, ctx.config.routing, ctx.clock(), ctx.flap_limits)
+    except DataError as exc:
+        # A value the database refuses (and the parser let through): retrying cannot help.
+        log.warning("database refused a value of the payload: %s", type(exc.orig).__name__)
+        return _rejected(400, "invalid payload: a value cannot be stored", {"field": "alerts"})
     except (OperationalError, DBAPIError) as exc:
         log.error("database unavailable, asking Alertmanager to retry: %s", type(exc).__name__)
         return _rejected(503, "database unavailable", "retry later", Retry_After="5")

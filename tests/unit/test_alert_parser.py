@@ -62,3 +62,17 @@ def test_bad_payload_names_the_field(mutate: object, field: str) -> None:
 def test_payload_over_the_alert_limit_is_rejected() -> None:
     with pytest.raises(PayloadError, match="limit is 2"):
         parse_payload(payload(alert(), alert(node="b"), alert(node="c")), max_alerts=2)
+
+
+def test_timestamp_that_leaves_the_calendar_in_utc_is_a_named_error() -> None:
+    with pytest.raises(PayloadError) as err:
+        parse_time("9999-12-31T23:00:00-05:00", "alerts[0].startsAt")
+    assert err.value.field == "alerts[0].startsAt"
+
+
+def test_lone_surrogate_escape_is_a_named_error_not_a_server_error() -> None:
+    body = payload(alert())
+    body["alerts"][0]["labels"]["node"] = "dgx\ud800"
+    with pytest.raises(PayloadError) as err:
+        parse_payload(body)
+    assert err.value.field == "alerts[0].labels.node"
