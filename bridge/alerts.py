@@ -199,7 +199,7 @@ def parse_payload(obj: Any, *, max_alerts: int = 1000) -> WebhookPayload:
     if version is None:
         raise PayloadError("version", "is required")
     if version != SUPPORTED_VERSION:
-        raise PayloadError("version", f"unsupported version {version!r}; expected '4'")
+        raise PayloadError("version", f"unsupported version {str(version)[:20]!r}; expected '4'")
     raw_alerts = obj.get("alerts")
     if raw_alerts is None:
         raise PayloadError("alerts", "is required")
