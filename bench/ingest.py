@@ -52,12 +52,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--seconds", type=float, default=15.0, help="per closed-loop run")
     parser.add_argument("--clients", type=int, default=4, help="closed-loop client threads")
-    parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
+    parser.add_argument(
+        "--sizes", type=int, nargs="*", default=list(SIZES), help="none: open loop only"
+    )
     parser.add_argument("--max-requests", type=int, default=100_000, help="per closed-loop run")
     parser.add_argument("--rate", type=float, default=50.0, help="open loop: requests/s")
     parser.add_argument("--rate-size", type=int, default=10, help="open loop: alerts/payload")
     parser.add_argument("--rate-seconds", type=float, default=20.0, help="open loop duration")
     parser.add_argument("--rate-threads", type=int, default=8, help="open loop: sender threads")
+    parser.add_argument(
+        "--rate-runs", type=int, default=1, help="open loop: repeat (fresh bridge each time)"
+    )
     parser.add_argument("--severity", default="critical", help="critical: PagerDuty + Slack")
     parser.add_argument(
         "--repeats", action="store_true", help="also measure repeated (duplicate) alerts"
@@ -160,31 +165,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print("each row: a fresh bridge and database; ack = POST until HTTP answer")
     print()
-    print(
-        f"closed loop: {args.clients} clients, {args.seconds:g} s per row, every alert new"
-        + (f"; repeats cycle {REPEAT_POOL} already-sent payloads" if args.repeats else "")
-    )
     rows = []
     for size in args.sizes:
         rows.append(closed_loop_row(args, size, repeats=False))
         if args.repeats:
             rows.append(closed_loop_row(args, size, repeats=True))
-    print_table(
-        [
-            "payload size",
-            "requests",
-            "alerts/s",
-            "ack p50 ms",
-            "ack p99 ms",
-            "ack max ms",
-            "errors",
-            "bridge CPU",
-            "client CPU",
-            "outbox left",
-        ],
-        rows,
-    )
-    print()
+    if rows:
+        print(
+            f"closed loop: {args.clients} clients, {args.seconds:g} s per row, every alert new"
+            + (f"; repeats cycle {REPEAT_POOL} already-sent payloads" if args.repeats else "")
+        )
+        print_table(
+            [
+                "payload size",
+                "requests",
+                "alerts/s",
+                "ack p50 ms",
+                "ack p99 ms",
+                "ack max ms",
+                "errors",
+                "bridge CPU",
+                "client CPU",
+                "outbox left",
+            ],
+            rows,
+        )
+        print()
     print(
         f"open loop: {args.rate:g} requests/s of {args.rate_size}-alert payloads for "
         f"{args.rate_seconds:g} s, {args.rate_threads} sender threads; "
@@ -205,7 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "bridge CPU",
             "outbox left",
         ],
-        [fixed_rate_row(args)],
+        [fixed_rate_row(args) for _ in range(args.rate_runs)],
     )
     print()
     print(
