@@ -19,6 +19,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -114,6 +115,13 @@ class TransitionRow(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
 
 
+# The predicates of the partial indexes below. A query uses such an index only
+# when its WHERE says the same with a literal (`literal_column`), not a parameter.
+PENDING_SQL = "status = 'pending'"
+IN_FLIGHT_SQL = "status = 'in_flight'"
+DEAD_SQL = "status = 'dead'"
+
+
 class DeliveryRow(Base):
     """The transactional outbox: one notification for one channel."""
 
@@ -140,7 +148,29 @@ class DeliveryRow(Base):
     external_ref: Mapped[str | None] = mapped_column(String(255), nullable=True)
 
     __table_args__ = (
-        Index(None, "status", "next_attempt_at"),
+        # The queue: claims scan one channel's due rows at a time (store/outbox).
+        # Partial indexes over the few rows in each state, so that no index leads
+        # with `status`: without statistics SQLite took such an index for every
+        # `status = ?` and scanned all pending rows to claim rows it knew by id.
+        Index(
+            "ix_deliveries_pending",
+            "channel",
+            "next_attempt_at",
+            sqlite_where=text(PENDING_SQL),
+            postgresql_where=text(PENDING_SQL),
+        ),
+        Index(
+            "ix_deliveries_in_flight",
+            "claimed_until",
+            sqlite_where=text(IN_FLIGHT_SQL),
+            postgresql_where=text(IN_FLIGHT_SQL),
+        ),
+        Index(
+            "ix_deliveries_dead",
+            "finished_at",
+            sqlite_where=text(DEAD_SQL),
+            postgresql_where=text(DEAD_SQL),
+        ),
         Index(None, "alert_id", "channel", "status"),
     )
 

@@ -16,10 +16,29 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Integer, Update, bindparam, exists, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Integer,
+    Update,
+    bindparam,
+    exists,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 
-from bridge.db.models import ALERTS, ATTEMPTS, DELIVERIES, AlertRow, DeliveryRow
-from bridge.routing import SLACK
+from bridge.db.models import (
+    ALERTS,
+    ATTEMPTS,
+    DEAD_SQL,
+    DELIVERIES,
+    IN_FLIGHT_SQL,
+    PENDING_SQL,
+    AlertRow,
+)
+from bridge.routing import CHANNELS, SLACK
 
 UNFINISHED = ("pending", "in_flight")
 # Slack actions that belong in (or update) the alert's existing message thread.
@@ -72,9 +91,13 @@ _D = DELIVERIES
 _EARLIER = _D.alias("earlier")
 
 # Statements built once; SQLAlchemy reuses their compiled form on every call.
+# Literal state predicates, as the partial indexes say them (see models).
+_IS_PENDING = text(PENDING_SQL)
+_IS_IN_FLIGHT = text(IN_FLIGHT_SQL)
+_IS_DEAD = text(DEAD_SQL)
 _RELEASE_EXPIRED = (
     update(_D)
-    .where(_D.c.status == "in_flight", _D.c.claimed_until < bindparam("now"))
+    .where(_IS_IN_FLIGHT, _D.c.claimed_until < bindparam("now"))
     .values(status="pending", claimed_by=None, claimed_until=None)
 )
 # A row waits while an earlier row of the same alert and channel is unfinished:
@@ -95,12 +118,14 @@ _BATCH_FOLLOWER = exists().where(
     _SIBLING.c.status == "pending",
 )
 _CANDIDATES = (
-    select(_D.c.id, _D.c.batch_key, _D.c.channel)
+    select(_D.c.id, _D.c.batch_key, _D.c.next_attempt_at)
     .where(
-        _D.c.status == "pending",
+        _IS_PENDING,
+        # One channel per query: the scan walks that channel's part of the
+        # pending index only, so a backlog paced in another channel's queue (a
+        # storm's pages) is never read.
+        _D.c.channel == bindparam("channel"),
         _D.c.next_attempt_at <= bindparam("now"),
-        # Channels paced to their vendor's rate limit wait in the outbox (see pacing).
-        _D.c.channel.not_in(bindparam("paused", expanding=True)),
         ~_BLOCKED,
         ~_BATCH_FOLLOWER,
     )
@@ -111,17 +136,16 @@ _CANDIDATES = (
 _CANDIDATES_PG = _CANDIDATES.with_for_update(skip_locked=True, of=_D)
 _CLAIM = (
     update(_D)
-    .where(_D.c.id == bindparam("b_id"), _D.c.status == "pending")
+    .where(_D.c.id.in_(bindparam("ids", expanding=True)), _D.c.status == "pending")
     .values(
         status="in_flight",
         claimed_by=bindparam("b_worker"),
         claimed_until=bindparam("b_until"),
         attempts=_D.c.attempts + 1,
     )
+    .returning(_D.c.id)
 )
-_SIBLINGS = select(_D.c.id).where(
-    _D.c.batch_key == bindparam("key"), _D.c.id != bindparam("b_id"), _D.c.status == "pending"
-)
+_SIBLINGS = select(_D.c.id).where(_D.c.batch_key == bindparam("key"), _D.c.status == "pending")
 # Another claimer may hold a sibling as its own candidate: skip it rather than
 # wait, or the two transactions deadlock on each other's rows.
 _SIBLINGS_PG = _SIBLINGS.with_for_update(skip_locked=True)
@@ -137,9 +161,12 @@ def _is_pg(conn: Connection) -> bool:
     return conn.dialect.name == "postgresql"
 
 
-def _claim_one(conn: Connection, delivery_id: int, worker: str, now: datetime) -> bool:
-    result = conn.execute(_CLAIM, {"b_id": delivery_id, "b_worker": worker, "b_until": now + LEASE})
-    return result.rowcount == 1
+def _claim_ids(conn: Connection, ids: list[int], worker: str, now: datetime) -> list[int]:
+    """Compare-and-set: those of `ids` that were still pending are now ours."""
+    if not ids:
+        return []
+    params = {"ids": ids, "b_worker": worker, "b_until": now + LEASE}
+    return list(conn.execute(_CLAIM, params).scalars())
 
 
 def _load(conn: Connection, ids: list[int]) -> list[Delivery]:
@@ -159,12 +186,10 @@ def _load(conn: Connection, ids: list[int]) -> list[Delivery]:
     ]
 
 
-def _batch_siblings(
-    conn: Connection, delivery_id: int, key: str, worker: str, now: datetime
-) -> list[int]:
+def _siblings(conn: Connection, key: str) -> list[int]:
+    """The other pending rows of a Slack batch (whoever claims the first claims these)."""
     query = _SIBLINGS_PG if _is_pg(conn) else _SIBLINGS
-    sibling_ids = list(conn.execute(query, {"key": key, "b_id": delivery_id}).scalars())
-    return [i for i in sibling_ids if _claim_one(conn, i, worker, now)]
+    return list(conn.execute(query, {"key": key}).scalars())
 
 
 def slack_message_for(conn: Connection, alert_id: int) -> SlackMessage | None:
@@ -196,6 +221,21 @@ def slack_message_for(conn: Connection, alert_id: int) -> SlackMessage | None:
     )
 
 
+def _candidates(
+    conn: Connection, now: datetime, limit: int, budgets: Mapping[str, int]
+) -> list[Any]:
+    """The next due rows, oldest first, from every channel with budget left."""
+    query = _CANDIDATES_PG if _is_pg(conn) else _CANDIDATES
+    rows: list[Any] = []
+    for channel in CHANNELS:
+        room = min(limit, budgets.get(channel, limit))
+        if room > 0:
+            params = {"now": now, "limit": room, "channel": channel}
+            rows.extend(conn.execute(query, params).all())
+    rows.sort(key=lambda r: (r.next_attempt_at, r.id))
+    return rows[:limit]
+
+
 def claim(
     conn: Connection,
     worker: str,
@@ -207,21 +247,13 @@ def claim(
 
     `budgets`: at most this many jobs of a channel (0: none), for rate pacing.
     """
-    budgets = dict(budgets or {})
-    paused = [channel for channel, left in budgets.items() if left <= 0]
-    query = _CANDIDATES_PG if _is_pg(conn) else _CANDIDATES
     jobs: list[Job] = []
-    params = {"now": now, "limit": limit, "paused": paused}
-    for candidate in conn.execute(query, params).all():
-        if candidate.channel in budgets:
-            if budgets[candidate.channel] <= 0:
-                continue
-            budgets[candidate.channel] -= 1
-        if not _claim_one(conn, candidate.id, worker, now):
+    for candidate in _candidates(conn, now, limit, budgets or {}):
+        if not _claim_ids(conn, [candidate.id], worker, now):
             continue  # another worker won the race
         ids = [candidate.id]
         if candidate.batch_key is not None:
-            ids += _batch_siblings(conn, candidate.id, candidate.batch_key, worker, now)
+            ids += _claim_ids(conn, _siblings(conn, candidate.batch_key), worker, now)
         deliveries = _load(conn, ids)
         first = deliveries[0]
         message = None
@@ -262,8 +294,12 @@ def _finish_statement(finished: bool, with_context: bool) -> Update:
         values["context"] = bindparam("b_context", type_=_D.c.context.type)
     return (
         update(_D)
-        .where(_D.c.id == bindparam("b_id"), _D.c.claimed_by == bindparam("b_worker"))
+        .where(
+            _D.c.id.in_(bindparam("ids", expanding=True)),
+            _D.c.claimed_by == bindparam("b_worker"),
+        )
         .values(values)
+        .returning(_D.c.id)
     )
 
 
@@ -286,63 +322,77 @@ def finish(
     context: dict[str, Any] | None = None,
 ) -> None:
     finished = result.status in FINISHED
+    params: dict[str, Any] = {
+        "ids": list(job.ids),
+        "b_worker": worker,
+        "b_status": result.status,
+        "b_error": None if result.outcome in ("delivered", "dry_run") else result.detail,
+        "b_now": now,
+        "b_ref": result.external_ref,
+        "b_next": result.next_attempt_at or now,
+    }
+    if context is not None:
+        params["b_context"] = context
     statement = _finish_statement(finished, context is not None)
+    # A row whose lease ran out belongs to whoever claimed it next: their result counts.
+    owned = set(conn.execute(statement, params).scalars())
+    mine = [d for d in job.deliveries if d.id in owned]
+    if not mine:
+        return
     duration_ms = int((now - started_at).total_seconds() * 1000)
-    for delivery in job.deliveries:
-        params: dict[str, Any] = {
-            "b_id": delivery.id,
-            "b_worker": worker,
-            "b_status": result.status,
-            "b_error": None if result.outcome in ("delivered", "dry_run") else result.detail,
-            "b_now": now,
-            "b_ref": result.external_ref,
-            "b_next": result.next_attempt_at or now,
-        }
-        if context is not None:
-            params["b_context"] = context
-        if conn.execute(statement, params).rowcount != 1:
-            continue  # lease expired and someone else owns it now; their result counts
-        conn.execute(
-            _INSERT_ATTEMPT,
+    conn.execute(
+        _INSERT_ATTEMPT,
+        [
             {
-                "delivery_id": delivery.id,
+                "delivery_id": d.id,
                 "started_at": started_at,
                 "duration_ms": duration_ms,
                 "outcome": result.outcome,
                 "http_status": result.http_status,
                 "detail": result.detail[:2000],
-            },
-        )
-        if result.slack_ts and job.action == "trigger":
-            conn.execute(
-                _SET_SLACK_MESSAGE,
+            }
+            for d in mine
+        ],
+    )
+    if result.slack_ts and job.action == "trigger":
+        conn.execute(
+            _SET_SLACK_MESSAGE,
+            [
                 {
-                    "b_alert": delivery.alert_id,
-                    "b_starts": delivery.starts_at,
+                    "b_alert": d.alert_id,
+                    "b_starts": d.starts_at,
                     "b_channel": result.slack_channel,
                     "b_ts": result.slack_ts,
-                },
-            )
+                }
+                for d in mine
+            ],
+        )
 
 
 def outbox_depth(conn: Connection) -> dict[str, int]:
-    rows = conn.execute(
-        select(DeliveryRow.status, func.count())
-        .where(DeliveryRow.status.in_((*UNFINISHED, "dead")))
-        .group_by(DeliveryRow.status)
-    )
-    depth = {"pending": 0, "in_flight": 0, "dead": 0}
-    depth.update({status: count for status, count in rows})
-    return depth
+    return {
+        state: int(conn.execute(select(func.count()).select_from(_D).where(where)).scalar_one())
+        for state, where in (
+            ("pending", _IS_PENDING),
+            ("in_flight", _IS_IN_FLIGHT),
+            ("dead", _IS_DEAD),
+        )
+    }
+
+
+_NEXT_DUE = select(func.min(_D.c.next_attempt_at)).where(
+    _IS_PENDING, _D.c.channel == bindparam("channel")
+)
 
 
 def next_due(conn: Connection, paused: Sequence[str] = ()) -> datetime | None:
-    value: datetime | None = conn.execute(
-        select(func.min(DeliveryRow.next_attempt_at)).where(
-            DeliveryRow.status == "pending", DeliveryRow.channel.not_in(list(paused))
-        )
-    ).scalar()
-    return value
+    """When the earliest pending row of a channel that is not paused comes due."""
+    due = [
+        conn.execute(_NEXT_DUE, {"channel": channel}).scalar()
+        for channel in CHANNELS
+        if channel not in paused
+    ]
+    return min((d for d in due if d is not None), default=None)
 
 
 _RECENT_ATTEMPTS = (
