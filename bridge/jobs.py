@@ -10,6 +10,7 @@ import logging
 from datetime import timedelta
 
 from bridge import watchdog
+from bridge.store.ingest import InsertRace
 from bridge.store.scheduled import due_reminders, purge_old, settle_flapping
 from bridge.store.suppression import release_suppressed
 from bridge.web.context import BridgeContext
@@ -43,15 +44,19 @@ def release_held_alerts(ctx: BridgeContext) -> int:
 def check_watchdog(ctx: BridgeContext) -> int:
     """Page once when the Watchdog stops arriving; resolve when it is back."""
     settings = ctx.settings
-    with ctx.store.engine.begin() as conn:
-        result = watchdog.check(
-            conn,
-            ctx.config.routing,
-            started_at=ctx.started_at,
-            now=ctx.clock(),
-            timeout=timedelta(seconds=settings.watchdog_timeout_seconds),
-            grace=timedelta(seconds=settings.watchdog_grace_seconds),
-        )
+    try:
+        with ctx.store.engine.begin() as conn:
+            result = watchdog.check(
+                conn,
+                ctx.config.routing,
+                started_at=ctx.started_at,
+                now=ctx.clock(),
+                timeout=timedelta(seconds=settings.watchdog_timeout_seconds),
+                grace=timedelta(seconds=settings.watchdog_grace_seconds),
+            )
+    except InsertRace:
+        log.info("dead-man's switch: another replica raised it at the same moment")
+        return 0
     if result is not None and result.notifications:
         log.warning("dead-man's switch: %s", "Watchdog missing" if result.new else "Watchdog back")
         ctx.worker.wake()

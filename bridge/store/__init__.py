@@ -15,12 +15,15 @@ from bridge.db.engine import READ_ONLY
 from bridge.flapping import FlapLimits
 from bridge.routing import PAGERDUTY, Routing
 from bridge.store import outbox, views
-from bridge.store.ingest import IngestResult, ingest
+from bridge.store.ingest import IngestResult, InsertRace, ingest
 from bridge.store.outbox import Finish, Job
 
 # Expired leases are rare (a process died); looking for them on every claim
 # would cost a write per claim for nothing.
 RELEASE_EVERY_SECONDS = 5.0
+# A replica that loses the race to create an alert runs its transaction again and
+# finds the row; more than one loss in a row would take a third replica.
+INSERT_RACE_ATTEMPTS = 3
 
 
 # How often the pacing decision is re-read from the database.
@@ -64,8 +67,15 @@ class Store:
         now: datetime,
         limits: FlapLimits | None = None,
     ) -> IngestResult:
-        with self.engine.begin() as conn:
-            return ingest(conn, payload, routing, now, limits)
+        attempts_left = INSERT_RACE_ATTEMPTS
+        while True:
+            attempts_left -= 1
+            try:
+                with self.engine.begin() as conn:
+                    return ingest(conn, payload, routing, now, limits)
+            except InsertRace:
+                if not attempts_left:
+                    raise
 
     def claim(self, worker: str, now: datetime, limit: int = 1) -> list[Job]:
         with self.engine.begin() as conn:

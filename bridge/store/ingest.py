@@ -1,10 +1,15 @@
 """Record one webhook payload: state, transitions and outbox rows in one transaction.
 
-Concurrency safety comes from the database: rows are created with an upsert
-that does nothing on conflict, then locked (`FOR UPDATE` on PostgreSQL;
-SQLite's `BEGIN IMMEDIATE` serialises writers) before the pure dedup decision.
-Alerts are handled in fingerprint order so two payloads never lock in
-opposite orders.
+Known alerts are read and locked first (`FOR UPDATE` on PostgreSQL; SQLite's
+`BEGIN IMMEDIATE` already serialises writers), in fingerprint order so two
+payloads never lock in opposite orders. Then the pure dedup decision runs for
+every alert, and the store is written once: new alerts inserted in their
+final state, known ones updated in the columns that changed, transitions and
+outbox rows appended.
+
+Two replicas may both see an alert as new. The insert skips a fingerprint
+that exists by then and `InsertRace` asks the caller to run the transaction
+again, when the row is there to lock (PostgreSQL only: SQLite has one writer).
 """
 
 from __future__ import annotations
@@ -12,13 +17,14 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Insert, Update, bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bridge.alerts import Alert, WebhookPayload
-from bridge.db.models import ALERTS, DELIVERIES, TRANSITIONS, AlertRow, TransitionRow
+from bridge.db.models import ALERTS, DELIVERIES, TRANSITIONS, TransitionRow
 from bridge.dedup import Action, Decision, PreviousState, decide
 from bridge.durations import format_duration
 from bridge.flapping import FlapLimits, starts_flapping
@@ -26,88 +32,15 @@ from bridge.routing import HEARTBEAT, SLACK, Routing
 from bridge.silences.matching import mutes
 from bridge.store.windows import ActiveWindow, active_windows
 
-# A row the upsert created but no alert has filled yet.
-_PLACEHOLDER_STATUS = ""
-_PLACEHOLDER_TIME = datetime(1970, 1, 1, tzinfo=UTC)
 # Widths of the columns that copy labels for indexing; the full labels are kept in JSON.
 NAME_CHARS = 255
 SEVERITY_CHARS = 32
 # More Slack triggers than this in one post become one message listing them.
 SLACK_GROUP_MIN_ALERTS = 4
-
-
-@dataclass(frozen=True)
-class IngestResult:
-    received: int
-    new: int
-    duplicates: int
-    resolved: int
-    notifications: int
-    decisions: tuple[tuple[str, str], ...]  # (fingerprint, reason)
-    suppressed: int = 0
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "received": self.received,
-            "new": self.new,
-            "duplicates": self.duplicates,
-            "resolved": self.resolved,
-            "notifications": self.notifications,
-            "suppressed": self.suppressed,
-        }
-
-
-def snapshot(alert: Alert, payload: WebhookPayload) -> dict[str, Any]:
-    """What a notifier needs later, frozen at the moment of the transition."""
-    return {
-        "status": alert.status,
-        "labels": alert.labels,
-        "annotations": alert.annotations,
-        "starts_at": alert.starts_at.isoformat(),
-        "ends_at": alert.ends_at.isoformat() if alert.ends_at else None,
-        "generator_url": alert.generator_url,
-        "fingerprint": alert.fingerprint,
-        "group_key": payload.group_key,
-        "receiver": payload.receiver,
-    }
-
-
-def _insert_placeholders(conn: Connection, alerts: list[Alert], now: datetime) -> None:
-    rows = [
-        {
-            "fingerprint": a.fingerprint,
-            "alertname": a.name[:NAME_CHARS],
-            "severity": a.severity[:SEVERITY_CHARS],
-            "node": a.node[:NAME_CHARS],
-            "status": _PLACEHOLDER_STATUS,
-            "starts_at": _PLACEHOLDER_TIME,
-            "labels": a.labels,
-            "annotations": a.annotations,
-            "generator_url": a.generator_url,
-            "channels": [],
-            "notified": False,
-            "first_seen_at": now,
-            "last_seen_at": now,
-            "last_change_at": now,
-            "received_count": 0,
-            "duplicate_count": 0,
-        }
-        for a in alerts
-    ]
-    dialect = conn.dialect.name
-    if dialect == "postgresql":
-        stmt: Any = postgresql.insert(AlertRow).on_conflict_do_nothing(
-            index_elements=["fingerprint"]
-        )
-    elif dialect == "sqlite":
-        stmt = sqlite.insert(AlertRow).on_conflict_do_nothing(index_elements=["fingerprint"])
-    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
-        raise RuntimeError(f"unsupported database {dialect}")
-    conn.execute(stmt, rows)
-
-
-_ALERTS = ALERTS
-# Columns an ingest may change; written together by one prepared UPDATE.
+# The state of an alert no payload has filled yet (never stored as such).
+_UNSEEN = ""
+_UNSEEN_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+# Columns an ingest may change.
 _MUTABLE = (
     "alertname",
     "severity",
@@ -131,36 +64,105 @@ _MUTABLE = (
     "flapping_since",
     "delivered_status",
 )
-# Built once: SQLAlchemy then reuses its compiled form (building statements per
-# call cost more than executing them).
-_UPDATE_ALERT = (
-    update(_ALERTS)
-    .where(_ALERTS.c.id == bindparam("b_id"))
-    .values({_ALERTS.c[name]: bindparam(f"b_{name}") for name in _MUTABLE})
-)
 _INSERT_TRANSITION = insert(TRANSITIONS)
+_LOCK = (
+    select(ALERTS)
+    .where(ALERTS.c.fingerprint.in_(bindparam("fps", expanding=True)))
+    .order_by(ALERTS.c.fingerprint)
+)
+_LOCK_PG = _LOCK.with_for_update()
 _INSERT_DELIVERY = insert(DELIVERIES)
 
 
+class InsertRace(Exception):
+    """Another transaction created one of these alerts first: run this one again."""
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    received: int
+    new: int
+    duplicates: int
+    resolved: int
+    notifications: int
+    decisions: tuple[tuple[str, str], ...]  # (fingerprint, reason)
+    suppressed: int = 0
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "received": self.received,
+            "new": self.new,
+            "duplicates": self.duplicates,
+            "resolved": self.resolved,
+            "notifications": self.notifications,
+            "suppressed": self.suppressed,
+        }
+
+
+@dataclass
+class _Change:
+    """One alert of the payload that changed its row: what to append for it."""
+
+    row: dict[str, Any]
+    alert: Alert
+    decision: Decision
+    channels: list[str]
+    flap_note: str | None = None
+
+
+def snapshot(alert: Alert, payload: WebhookPayload) -> dict[str, Any]:
+    """What a notifier needs later, frozen at the moment of the transition."""
+    return {
+        "status": alert.status,
+        "labels": alert.labels,
+        "annotations": alert.annotations,
+        "starts_at": alert.starts_at.isoformat(),
+        "ends_at": alert.ends_at.isoformat() if alert.ends_at else None,
+        "generator_url": alert.generator_url,
+        "fingerprint": alert.fingerprint,
+        "group_key": payload.group_key,
+        "receiver": payload.receiver,
+    }
+
+
 def _lock_rows(conn: Connection, fingerprints: list[str]) -> dict[str, dict[str, Any]]:
-    query = (
-        select(_ALERTS)
-        .where(_ALERTS.c.fingerprint.in_(fingerprints))
-        .order_by(_ALERTS.c.fingerprint)
-    )
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update()
-    return {row.fingerprint: dict(row._mapping) for row in conn.execute(query)}
+    query = _LOCK_PG if conn.dialect.name == "postgresql" else _LOCK
+    return {
+        row.fingerprint: dict(row._mapping) for row in conn.execute(query, {"fps": fingerprints})
+    }
 
 
-def lock_alert(conn: Connection, alert: Alert, now: datetime) -> dict[str, Any]:
-    """Create (if needed) and lock the row of `alert`: for jobs that read, then ingest."""
-    _insert_placeholders(conn, [alert], now)
-    return _lock_rows(conn, [alert.fingerprint])[alert.fingerprint]
+def _unseen_row(alert: Alert, now: datetime) -> dict[str, Any]:
+    return {
+        "id": None,
+        "fingerprint": alert.fingerprint,
+        "alertname": alert.name[:NAME_CHARS],
+        "severity": alert.severity[:SEVERITY_CHARS],
+        "node": alert.node[:NAME_CHARS],
+        "status": _UNSEEN,
+        "starts_at": _UNSEEN_TIME,
+        "ends_at": None,
+        "labels": alert.labels,
+        "annotations": alert.annotations,
+        "generator_url": alert.generator_url,
+        "channels": [],
+        "notified": False,
+        "first_seen_at": now,
+        "last_seen_at": now,
+        "last_change_at": now,
+        "received_count": 0,
+        "duplicate_count": 0,
+        "slack_channel": None,
+        "slack_ts": None,
+        "suppressed_by": None,
+        "reminded_at": None,
+        "flapping_since": None,
+        "delivered_status": None,
+    }
 
 
 def _previous(row: dict[str, Any]) -> PreviousState | None:
-    if row["status"] == _PLACEHOLDER_STATUS:
+    if row["status"] == _UNSEEN:
         return None
     return PreviousState(row["status"], row["starts_at"], bool(row["notified"]))
 
@@ -215,12 +217,13 @@ def ingest(
     if not alerts:
         return IngestResult(0, 0, 0, 0, 0, ())
     unique = list({a.fingerprint: a for a in alerts}.values())
-    _insert_placeholders(conn, unique, now)
     rows = _lock_rows(conn, [a.fingerprint for a in unique])
+    stored = {fingerprint: dict(row) for fingerprint, row in rows.items()}
+    for alert in unique:
+        rows.setdefault(alert.fingerprint, _unseen_row(alert, now))
 
     new = duplicates = resolved = suppressed = 0
-    deliveries: list[dict[str, Any]] = []
-    transitions: list[dict[str, Any]] = []
+    changes: list[_Change] = []
     decisions: list[tuple[str, str]] = []
     windows: list[ActiveWindow] | None = None
     for alert in alerts:
@@ -248,25 +251,17 @@ def ingest(
         resolved += not alert.firing
         channels = _channels(decision, alert, row, routing)
         _apply(row, alert, decision, channels, now, muted_by)
-        transitions.append(_transition(row, alert, decision, now))
-        deliveries.extend(
-            _delivery(row["id"], channel, decision, alert, payload, now) for channel in channels
-        )
+        change = _Change(row, alert, decision, channels)
         if flap_changes and limits is not None:
             row["flapping_since"] = now
             if SLACK in routing.channels_for(alert.labels):
-                notice = _delivery(row["id"], SLACK, decision, alert, payload, now)
-                notice["snapshot"]["note"] = _flap_note(alert, flap_changes, limits)
-                deliveries.append({**notice, "action": "flapping"})
-    conn.execute(
-        _UPDATE_ALERT,
-        [
-            {"b_id": row["id"], **{f"b_{name}": row[name] for name in _MUTABLE}}
-            for row in rows.values()
-        ],
-    )
-    if transitions:
-        conn.execute(_INSERT_TRANSITION, transitions)
+                change.flap_note = _flap_note(alert, flap_changes, limits)
+        changes.append(change)
+
+    _write_rows(conn, rows, stored)
+    if changes:
+        conn.execute(_INSERT_TRANSITION, [_transition(c, now) for c in changes])
+    deliveries = [d for c in changes for d in _deliveries(c, payload, now)]
     _group_slack_triggers(deliveries)
     if deliveries:
         conn.execute(_INSERT_DELIVERY, deliveries)
@@ -278,6 +273,52 @@ def ingest(
         notifications=len(deliveries),
         decisions=tuple(decisions),
         suppressed=suppressed,
+    )
+
+
+def _write_rows(
+    conn: Connection, rows: dict[str, dict[str, Any]], stored: dict[str, dict[str, Any]]
+) -> None:
+    """Insert the new rows (their ids go into `rows`), update what changed in the others."""
+    created = [row for fingerprint, row in rows.items() if fingerprint not in stored]
+    if created:
+        inserts = [{k: v for k, v in row.items() if k != "id"} for row in created]
+        ids = {r.fingerprint: r.id for r in conn.execute(_insert_new(conn.dialect.name), inserts)}
+        if len(ids) < len(created):
+            raise InsertRace("an alert of this payload was created concurrently")
+        for row in created:
+            row["id"] = ids[row["fingerprint"]]
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for fingerprint, before in stored.items():
+        after = rows[fingerprint]
+        changed = tuple(name for name in _MUTABLE if after[name] != before[name])
+        if changed:
+            values = {f"b_{name}": after[name] for name in changed}
+            by_columns.setdefault(changed, []).append({"b_id": after["id"], **values})
+    for columns, updates in by_columns.items():
+        conn.execute(_update_columns(columns), updates)
+
+
+@lru_cache(maxsize=4)
+def _insert_new(dialect: str) -> Insert:
+    if dialect == "postgresql":
+        stmt: Any = postgresql.insert(ALERTS)
+    elif dialect == "sqlite":
+        stmt = sqlite.insert(ALERTS)
+    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
+        raise RuntimeError(f"unsupported database {dialect}")
+    stmt = stmt.on_conflict_do_nothing(index_elements=["fingerprint"])
+    result: Insert = stmt.returning(ALERTS.c.id, ALERTS.c.fingerprint)
+    return result
+
+
+@lru_cache(maxsize=64)
+def _update_columns(columns: tuple[str, ...]) -> Update:
+    """One prepared UPDATE per set of changed columns (SQLAlchemy caches its compiled form)."""
+    return (
+        update(ALERTS)
+        .where(ALERTS.c.id == bindparam("b_id"))
+        .values({ALERTS.c[name]: bindparam(f"b_{name}") for name in columns})
     )
 
 
@@ -329,38 +370,42 @@ def _apply(
         row.update(channels=[], notified=False, suppressed_by=None)
 
 
-def _transition(
-    row: dict[str, Any], alert: Alert, decision: Decision, now: datetime
-) -> dict[str, Any]:
+def _transition(change: _Change, now: datetime) -> dict[str, Any]:
+    alert = change.alert
     return {
-        "alert_id": row["id"],
+        "alert_id": change.row["id"],
         "fingerprint": alert.fingerprint,
         "alertname": alert.name[:NAME_CHARS],
         "node": alert.node[:NAME_CHARS],
         "severity": alert.severity[:SEVERITY_CHARS],
         "status": alert.status,
-        "reason": decision.reason,
+        "reason": change.decision.reason,
         "starts_at": alert.starts_at,
         "at": now,
     }
 
 
+def _deliveries(change: _Change, payload: WebhookPayload, now: datetime) -> list[dict[str, Any]]:
+    action = "trigger" if change.decision.action is Action.NOTIFY_FIRING else "resolve"
+    rows = [_delivery(change, channel, action, payload, now) for channel in change.channels]
+    if change.flap_note is not None:
+        notice = _delivery(change, SLACK, "flapping", payload, now)
+        notice["snapshot"]["note"] = change.flap_note
+        rows.append(notice)
+    return rows
+
+
 def _delivery(
-    alert_id: int,
-    channel: str,
-    decision: Decision,
-    alert: Alert,
-    payload: WebhookPayload,
-    now: datetime,
+    change: _Change, channel: str, action: str, payload: WebhookPayload, now: datetime
 ) -> dict[str, Any]:
     return {
-        "alert_id": alert_id,
+        "alert_id": change.row["id"],
         "channel": channel,
-        "action": "trigger" if decision.action is Action.NOTIFY_FIRING else "resolve",
+        "action": action,
         "status": "pending",
         "batch_key": None,
-        "starts_at": alert.starts_at,
-        "snapshot": snapshot(alert, payload),
+        "starts_at": change.alert.starts_at,
+        "snapshot": snapshot(change.alert, payload),
         "context": None,
         "attempts": 0,
         "next_attempt_at": now,
