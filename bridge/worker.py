@@ -199,8 +199,8 @@ class DeliveryWorker:
                 log.exception("delivery loop failed (database unavailable?)")
                 self._stopping.wait(min(30.0, 0.5 * 2**failures))
                 continue
-            if ran:
-                continue
+            if ran == CLAIM_BATCH:
+                continue  # perhaps more due; fewer means the outbox had no more for now
             with self._cond:
                 if self._generation == seen and not self._stopping.is_set():
                     self._cond.wait(self._idle_wait())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,6 +38,7 @@ class Store:
         self._pd_limit = pagerduty_events_per_minute
         self._pd_used = 0
         self._paced_at = 0.0
+        self._claiming = threading.Lock()
 
     def budgets(self, now: datetime) -> dict[str, int]:
         """Requests each paced channel may still make now (PagerDuty: per minute).
@@ -78,11 +80,25 @@ class Store:
                     raise
 
     def claim(self, worker: str, now: datetime, limit: int = 1) -> list[Job]:
+        # One claim at a time per process: threads woken together for one new job
+        # would otherwise all queue for the write lock, and all but one find nothing.
+        with self._claiming:
+            return self._claim(worker, now, limit)
+
+    def _claim(self, worker: str, now: datetime, limit: int) -> list[Job]:
+        budgets = self.budgets(now)
+        release = time.monotonic() - self._released_at > RELEASE_EVERY_SECONDS
+        if not release:
+            # Most claims of an idle or paced outbox find nothing: look first without
+            # taking the write lock the webhook needs.
+            with self.read() as conn:
+                if not outbox.any_due(conn, now, budgets):
+                    return []
         with self.engine.begin() as conn:
-            if time.monotonic() - self._released_at > RELEASE_EVERY_SECONDS:
+            if release:
                 self._released_at = time.monotonic()
                 outbox.release_expired(conn, now)
-            jobs = outbox.claim(conn, worker, now, limit, self.budgets(now))
+            jobs = outbox.claim(conn, worker, now, limit, budgets)
         # Count this process's claims until the next read of every replica's.
         self._pd_used += sum(job.channel == PAGERDUTY for job in jobs)
         return jobs

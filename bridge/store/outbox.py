@@ -221,11 +221,16 @@ def slack_message_for(conn: Connection, alert_id: int) -> SlackMessage | None:
     )
 
 
+def any_due(conn: Connection, now: datetime, budgets: Mapping[str, int] | None = None) -> bool:
+    """Is a row claimable now? A read, so an idle poll never queues for the write lock."""
+    return bool(_candidates(conn, now, 1, budgets or {}, lock=False))
+
+
 def _candidates(
-    conn: Connection, now: datetime, limit: int, budgets: Mapping[str, int]
+    conn: Connection, now: datetime, limit: int, budgets: Mapping[str, int], lock: bool = True
 ) -> list[Any]:
     """The next due rows, oldest first, from every channel with budget left."""
-    query = _CANDIDATES_PG if _is_pg(conn) else _CANDIDATES
+    query = _CANDIDATES_PG if lock and _is_pg(conn) else _CANDIDATES
     rows: list[Any] = []
     for channel in CHANNELS:
         room = min(limit, budgets.get(channel, limit))
