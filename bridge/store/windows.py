@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bridge.db.models import OccurrenceRow, WindowRow
@@ -102,16 +102,20 @@ def plan_recurring(conn: Connection, now: datetime) -> int:
     return sum(plan_window(conn, window_id, now) for window_id in list(ids))
 
 
-def active_windows(conn: Connection, now: datetime) -> list[ActiveWindow]:
-    rows = conn.execute(
-        select(WindowRow.id, WindowRow.matchers, OccurrenceRow.ends_at)
-        .join(OccurrenceRow, OccurrenceRow.window_id == WindowRow.id)
-        .where(
-            WindowRow.expired_at.is_(None),
-            OccurrenceRow.starts_at <= now,
-            OccurrenceRow.ends_at > now,
-        )
+# Built once: every webhook post with a new firing alert asks.
+_ACTIVE = (
+    select(WindowRow.id, WindowRow.matchers, OccurrenceRow.ends_at)
+    .join(OccurrenceRow, OccurrenceRow.window_id == WindowRow.id)
+    .where(
+        WindowRow.expired_at.is_(None),
+        OccurrenceRow.starts_at <= bindparam("now"),
+        OccurrenceRow.ends_at > bindparam("now"),
     )
+)
+
+
+def active_windows(conn: Connection, now: datetime) -> list[ActiveWindow]:
+    rows = conn.execute(_ACTIVE, {"now": now})
     return [
         ActiveWindow(r.id, tuple(Matcher.from_api(m) for m in r.matchers), r.ends_at) for r in rows
     ]
