@@ -59,7 +59,7 @@ def run_slot(ctx: BridgeContext, cron: str, now: datetime) -> bool:
             return False
         start = period_start(conn, job, cron, timezone, slot)
     try:
-        with engine.connect() as conn:
+        with ctx.store.read() as conn:  # never holds up the webhook's writes
             facts = read_facts(conn, start, slot, ctx.clock())
         text, blocks = build_digest(facts, timezone)
         result = send_digest(ctx.settings, text, blocks, digest_channel(ctx.config.raw))

@@ -398,3 +398,23 @@ def test_digest_command_errors_are_one_line(
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1
     assert lines[0].startswith(expected)
+
+
+def test_digest_command_reads_while_a_writer_holds_the_database(
+    engine: Engine, db_url: str
+) -> None:
+    """A summary reads history; it must never wait for (nor hold up) the webhook's writes."""
+    if not db_url.startswith("sqlite"):
+        pytest.skip("SQLite serialises writers with a lock; PostgreSQL readers never wait")
+    base = {k: v for k, v in os.environ.items() if not k.startswith("BRIDGE_")}
+    with engine.begin():  # holds the write lock until the command is done
+        printed = subprocess.run(
+            [sys.executable, "-m", "bridge", "digest", "--period", "1h"],
+            cwd=REPO_ROOT,
+            env={**base, "BRIDGE_DATABASE_URL": db_url},
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    assert printed.returncode == 0, printed.stderr
+    assert "All quiet" in printed.stdout
