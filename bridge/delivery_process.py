@@ -35,6 +35,7 @@ def run_child(settings: Settings, conn: Connection) -> None:
     from bridge import scheduler
     from bridge.app import context_of, create_app
     from bridge.db.engine import checkpoint_in_background, make_engine
+    from bridge.heap import freeze_startup_objects
     from bridge.logsetup import configure_logging
     from bridge.store import Store
 
@@ -53,6 +54,7 @@ def run_child(settings: Settings, conn: Connection) -> None:
     ctx.worker.start()
     ctx.worker.wake()  # whatever a previous run left pending
     jobs = scheduler.start(ctx)
+    freeze_startup_objects()
     try:
         while not stopping.is_set():
             try:

@@ -21,6 +21,7 @@ from bridge.app import context_of, create_app
 from bridge.db.engine import checkpoint_in_background, make_engine
 from bridge.db.migrate import upgrade
 from bridge.delivery_process import DeliveryProcess
+from bridge.heap import freeze_startup_objects
 from bridge.settings import Settings
 from bridge.store import Store
 
@@ -76,6 +77,7 @@ def serve(settings: Settings, *, migrate: bool = True, single_process: bool = Fa
     )
     signal.signal(signal.SIGTERM, _raise_stop)
     signal.signal(signal.SIGINT, _raise_stop)
+    freeze_startup_objects()
     try:
         server.run()
     except _Stop as stop:
