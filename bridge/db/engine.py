@@ -8,16 +8,23 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 # Writers queue behind each other instead of failing at once with "database is locked".
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # Execution option for connections that only read: a deferred BEGIN on SQLite, so
-# readers (WAL) never wait for writers. `with engine.connect().execution_options(
-# **READ_ONLY) as conn:`
+# readers (WAL) never wait for writers (see read_connection).
 READ_ONLY = {"bridge_read_only": True}
 _LOCK_KEY = "bridge_write_lock"
+
+
+def read_connection(engine: Engine) -> Connection:
+    """A connection for reads only: on SQLite it never takes (nor waits for) the write lock.
+
+    `with read_connection(engine) as conn:`
+    """
+    return engine.connect().execution_options(**READ_ONLY)
 
 
 def is_sqlite(engine: Engine) -> bool:

@@ -11,6 +11,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, text
 
+from bridge.db.engine import read_connection
+
 
 def migrations_dir() -> Path:
     """`migrations/` beside the package, or `BRIDGE_MIGRATIONS_DIR` for other layouts."""
@@ -61,7 +63,7 @@ def alembic_config_without_engine() -> Config:
 
 
 def current_revision(engine: Engine) -> str | None:
-    with engine.connect() as conn:
+    with read_connection(engine) as conn:
         return MigrationContext.configure(conn).get_current_revision()
 
 

@@ -14,7 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bridge.clock import utcnow
 from bridge.config import ConfigError, load_config
-from bridge.db.engine import READ_ONLY, make_engine
+from bridge.db.engine import make_engine, read_connection
 from bridge.digest.build import as_text, build_digest
 from bridge.digest.config import digest_channel
 from bridge.digest.facts import read_facts
@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     now = utcnow()
     engine = make_engine(settings.database_url)
     try:
-        with engine.connect().execution_options(**READ_ONLY) as conn:
+        with read_connection(engine) as conn:
             facts = read_facts(conn, now - period, now, now)
     except SQLAlchemyError as exc:
         # One line: the driver's message can span many and may echo the URL.

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from bridge.clock import Clock
+from bridge.db.engine import read_connection
 from bridge.silences.alertmanager import AlertmanagerClient
 from bridge.silences.model import WindowSpec
 from bridge.silences.sync import sync_occurrence
@@ -52,7 +53,7 @@ class WindowService:
         return self.get(window_id)
 
     def get(self, window_id: str) -> dict[str, Any] | None:
-        with self.engine.connect() as conn:
+        with read_connection(self.engine) as conn:
             rows = store.window_rows(conn, [window_id])
         if not rows:
             return None
@@ -61,7 +62,7 @@ class WindowService:
 
     def list(self, *, state: str | None = None, node: str | None = None) -> list[dict[str, Any]]:
         now = self.clock()
-        with self.engine.connect() as conn:
+        with read_connection(self.engine) as conn:
             rows = store.window_rows(conn)
         shown = []
         for window, occurrences in rows:

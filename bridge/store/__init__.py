@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, text
 
 from bridge.alerts import WebhookPayload
-from bridge.db.engine import READ_ONLY
+from bridge.db.engine import read_connection
 from bridge.flapping import FlapLimits
 from bridge.routing import PAGERDUTY, Routing
 from bridge.store import outbox, views
@@ -59,7 +59,7 @@ class Store:
     @contextmanager
     def read(self) -> Iterator[Connection]:
         """A connection for reads only (never waits for writers on SQLite)."""
-        with self.engine.connect().execution_options(**READ_ONLY) as conn:
+        with read_connection(self.engine) as conn:
             yield conn
 
     def ingest(
@@ -119,6 +119,11 @@ class Store:
         with self.read() as conn:
             paused = [c for c, left in self.budgets(now).items() if left <= 0]
             return outbox.next_due(conn, paused)
+
+    def delivery_context(self, delivery_id: int) -> dict[str, Any] | None:
+        """The context (enrichment) stored with a delivery, if any."""
+        with self.read() as conn:
+            return outbox.delivery_context(conn, delivery_id)
 
     def outbox_depth(self) -> dict[str, int]:
         with self.read() as conn:

@@ -374,6 +374,11 @@ def finish(
         )
 
 
+def delivery_context(conn: Connection, delivery_id: int) -> dict[str, Any] | None:
+    context = conn.execute(select(_D.c.context).where(_D.c.id == delivery_id)).scalar_one_or_none()
+    return context if isinstance(context, dict) else None
+
+
 def outbox_depth(conn: Connection) -> dict[str, int]:
     return {
         state: int(conn.execute(select(func.count()).select_from(_D).where(where)).scalar_one())

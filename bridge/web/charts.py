@@ -14,9 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request
-from sqlalchemy import select
 
-from bridge.db.models import DeliveryRow
 from bridge.enrich.chart import render_chart
 from bridge.enrich.context import chart_spec_with_series
 from bridge.enrich.prometheus import PrometheusError
@@ -35,13 +33,8 @@ QUERY_TIMEOUT_SECONDS = 5.0
 
 
 def _stored_chart(delivery_id: int) -> Mapping[str, Any] | None:
-    # A read of one column; the store's write paths are not involved.
-    engine = bridge_context().store.engine
-    with engine.connect() as conn:
-        context = conn.execute(
-            select(DeliveryRow.context).where(DeliveryRow.id == delivery_id)
-        ).scalar_one_or_none()
-    return chart_of(context) if isinstance(context, Mapping) else None
+    context = bridge_context().store.delivery_context(delivery_id)
+    return chart_of(context) if context is not None else None
 
 
 @blueprint.get("/charts/<delivery_id>.png")
