@@ -33,8 +33,9 @@ if str(REPO_ROOT) not in sys.path:
     # The scripts run as `python bench/<name>.py`; the bridge's test helpers live in `tests/`.
     sys.path.insert(0, str(REPO_ROOT))
 
+from tests.support.bridge_proc import start_bridge  # noqa: E402
 from tests.support.payloads import alert, payload  # noqa: E402
-from tests.support.procs import Proc, free_port, wait_http  # noqa: E402
+from tests.support.procs import Proc  # noqa: E402
 
 JSON_HEADERS = {"Content-Type": "application/json"}
 WEBHOOK_PATH = "/webhook/alertmanager"
@@ -131,29 +132,15 @@ def running_bridge(
     try:
         if database_url and not database_url.startswith("sqlite"):
             reset_postgres(database_url)
-        port = free_port()
         child_env = {k: v for k, v in os.environ.items() if not k.startswith("BRIDGE_")}
         child_env.update(
-            BRIDGE_LISTEN=f"127.0.0.1:{port}",
             BRIDGE_STATE_DIR=str(state_dir),
             BRIDGE_LOG_LEVEL=log_level,
             **(env or {}),
         )
         if database_url:
             child_env["BRIDGE_DATABASE_URL"] = database_url
-        log_path = workdir / f"{name}.log"
-        log_file = log_path.open("wb")
-        popen = subprocess.Popen(
-            [sys.executable, "-m", "bridge", "serve"],
-            cwd=REPO_ROOT,
-            env=child_env,
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-        proc = Proc(name, popen, log_path, f"http://127.0.0.1:{port}", _log_file=log_file)
-        # On failure this raises with the tail of the bridge's log in the message.
-        wait_http(proc.url + "/readyz", timeout=STARTUP_TIMEOUT_S, proc=proc)
+        proc = start_bridge(workdir, child_env, name, timeout=STARTUP_TIMEOUT_S)
         try:
             yield Bridge(proc, state_dir, database_url or f"sqlite:///{state_dir / 'bridge.db'}")
         except BaseException:

@@ -25,8 +25,12 @@ def bridge_env(tmp_path: Path, database_url: str, **overrides: str) -> dict[str,
     return env
 
 
-def start_bridge(tmp_path: Path, env: dict[str, str], name: str = "bridge") -> Proc:
-    """Start `python -m bridge serve` on a free port and wait until it is ready."""
+def start_bridge(
+    tmp_path: Path, env: dict[str, str], name: str = "bridge", timeout: float = 30.0
+) -> Proc:
+    """Start `python -m bridge serve` on a free port and wait until it is ready.
+
+    Its output goes to `tmp_path/<name>.log`; on failure the log is printed."""
     port = free_port()
     env = {**env, "BRIDGE_LISTEN": f"127.0.0.1:{port}"}
     log_path = tmp_path / f"{name}.log"
@@ -42,7 +46,7 @@ def start_bridge(tmp_path: Path, env: dict[str, str], name: str = "bridge") -> P
     proc = Proc(name=name, popen=popen, log_path=log_path, url=f"http://127.0.0.1:{port}")
     proc._log_file = log_file
     try:
-        wait_http(proc.url + "/readyz", timeout=30, proc=proc)
+        wait_http(proc.url + "/readyz", timeout=timeout, proc=proc)
     except BaseException:
         proc.dump_log()
         proc.stop()
