@@ -204,9 +204,13 @@ def test_clearing_the_fault_resolves_the_page_and_updates_the_slack_message(
     def resolved_in_place() -> dict[str, Any] | None:
         return next((u for u in slack.updates(message.ts) if "RESOLVED" in u["text"]), None)
 
+    def resolved_reply() -> str | None:
+        replies = [r.text or "" for r in slack.replies(message.ts)]
+        return next((text for text in replies if "resolved after" in text), None)
+
     faults.wait(resolved_in_place, f"chat.update of the message about {case.alertname}")
-    replies = [r.text or "" for r in slack.replies(message.ts)]
-    assert any("resolved after" in text for text in replies), replies
+    # The thread reply is the resolve's second call, a moment after the update.
+    faults.wait(resolved_reply, f"a 'resolved after' reply in the thread of {case.alertname}")
     # Updated in place: still one message about the alert, no second post.
     assert len(slack_messages(faults, case.alertname, case.node)) == 1
     if page is not None:
