@@ -10,6 +10,7 @@ stored range queried again, from the configured Prometheus and nowhere else.
 from __future__ import annotations
 
 import hmac
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,6 +31,9 @@ ENRICHER_KEY = "alert_bridge_enricher"
 STORED_MAX_AGE = 86400
 QUERIED_MAX_AGE = 60
 QUERY_TIMEOUT_SECONDS = 5.0
+# ASCII digits only (str.isdigit() accepts '¹', which int() refuses), and short enough
+# for the database's integer column.
+_DELIVERY_ID = re.compile(r"[0-9]{1,18}")
 
 
 def _stored_chart(delivery_id: int) -> Mapping[str, Any] | None:
@@ -40,7 +44,7 @@ def _stored_chart(delivery_id: int) -> Mapping[str, Any] | None:
 @blueprint.get("/charts/<delivery_id>.png")
 def chart_png(delivery_id: str) -> Response:
     # A plain string route (not <int:…>) keeps the URL rule identical to the documented path.
-    chart = _stored_chart(int(delivery_id)) if delivery_id.isdigit() else None
+    chart = _stored_chart(int(delivery_id)) if _DELIVERY_ID.fullmatch(delivery_id) else None
     key = request.args.get("key", "")
     stored_key = chart.get("key") if chart is not None else None
     if chart is None or not isinstance(stored_key, str) or not hmac.compare_digest(key, stored_key):
