@@ -138,4 +138,4 @@ class Store:
             conn.execute(text("SELECT 1"))
 
 
-__all__ = ["Finish", "IngestResult", "Job", "Store"]
+__all__ = ["INSERT_RACE_ATTEMPTS", "Finish", "IngestResult", "InsertRace", "Job", "Store"]

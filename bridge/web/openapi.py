@@ -231,7 +231,9 @@ SPEC: dict[str, Any] = {
                     "401": _error("Missing or wrong bearer token"),
                     "413": _error("Body over the configured cap"),
                     "415": _error("Content-Type is not application/json"),
-                    "503": _error("Database unavailable; Alertmanager retries"),
+                    "503": _error(
+                        "Database unavailable, or a concurrent update won; Alertmanager retries"
+                    ),
                 },
             }
         },

@@ -13,6 +13,7 @@ from flask import Blueprint, Response, jsonify, request
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 
 from bridge.alerts import PayloadError, parse_payload
+from bridge.store import INSERT_RACE_ATTEMPTS, InsertRace
 from bridge.web.auth import bearer_token, token_matches
 from bridge.web.context import bridge_context
 from bridge.web.errors import json_error
@@ -70,6 +71,13 @@ def receive() -> Response | tuple[Response, int]:
     except (OperationalError, DBAPIError) as exc:
         log.error("database unavailable, asking Alertmanager to retry: %s", type(exc).__name__)
         return _rejected(503, "database unavailable", "retry later", Retry_After="5")
+    except InsertRace:
+        # Other replicas kept creating this payload's alerts first: its next try finds them.
+        log.warning(
+            "lost the race to create an alert %d times, asking Alertmanager to retry",
+            INSERT_RACE_ATTEMPTS,
+        )
+        return _rejected(503, "concurrent update", "retry later", Retry_After="1")
     for alert in payload.alerts:
         ctx.metrics.alerts_received.labels(alert.status).inc()
     if result.duplicates:
