@@ -152,10 +152,13 @@ class DeliveryRow(Base):
         # Partial indexes over the few rows in each state, so that no index leads
         # with `status`: without statistics SQLite took such an index for every
         # `status = ?` and scanned all pending rows to claim rows it knew by id.
+        # `id` too: the claim's order is (next_attempt_at, id), and an index
+        # that gives only part of it makes PostgreSQL sort the whole backlog.
         Index(
             "ix_deliveries_pending",
             "channel",
             "next_attempt_at",
+            "id",
             sqlite_where=text(PENDING_SQL),
             postgresql_where=text(PENDING_SQL),
         ),
