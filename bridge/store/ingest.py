@@ -133,32 +133,28 @@ def _lock_rows(conn: Connection, fingerprints: list[str]) -> dict[str, dict[str,
 
 
 def _unseen_row(alert: Alert, now: datetime) -> dict[str, Any]:
-    return {
-        "id": None,
-        "fingerprint": alert.fingerprint,
-        "alertname": alert.name[:NAME_CHARS],
-        "severity": alert.severity[:SEVERITY_CHARS],
-        "node": alert.node[:NAME_CHARS],
-        "status": _UNSEEN,
-        "starts_at": _UNSEEN_TIME,
-        "ends_at": None,
-        "labels": alert.labels,
-        "annotations": alert.annotations,
-        "generator_url": alert.generator_url,
-        "channels": [],
-        "notified": False,
-        "first_seen_at": now,
-        "last_seen_at": now,
-        "last_change_at": now,
-        "received_count": 0,
-        "duplicate_count": 0,
-        "slack_channel": None,
-        "slack_ts": None,
-        "suppressed_by": None,
-        "reminded_at": None,
-        "flapping_since": None,
-        "delivered_status": None,
-    }
+    # Every column present (None unless set here), so a column added to the
+    # table needs no change here unless it must start with another value.
+    row: dict[str, Any] = dict.fromkeys(ALERTS.c.keys())
+    row.update(
+        fingerprint=alert.fingerprint,
+        alertname=alert.name[:NAME_CHARS],
+        severity=alert.severity[:SEVERITY_CHARS],
+        node=alert.node[:NAME_CHARS],
+        status=_UNSEEN,
+        starts_at=_UNSEEN_TIME,
+        labels=alert.labels,
+        annotations=alert.annotations,
+        generator_url=alert.generator_url,
+        channels=[],
+        notified=False,
+        first_seen_at=now,
+        last_seen_at=now,
+        last_change_at=now,
+        received_count=0,
+        duplicate_count=0,
+    )
+    return row
 
 
 def _previous(row: dict[str, Any]) -> PreviousState | None:
