@@ -160,7 +160,7 @@ def alertmanager_config(
 @contextlib.contextmanager
 def running_alertmanager(config_text: str, workdir: Path, port: int) -> Iterator[str]:
     """A lone Alertmanager (clustering off) on 127.0.0.1:`port`; stopped on exit."""
-    from tests.support.procs import start_alertmanager
+    from tests.support.stack_procs import start_alertmanager
 
     config = workdir / "alertmanager.yml"
     config.write_text(config_text, encoding="utf-8")

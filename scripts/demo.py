@@ -45,19 +45,18 @@ from tests.fakes.pagerduty import FakePagerDuty  # noqa: E402
 from tests.fakes.slack import FakeSlack  # noqa: E402
 from tests.fakes.tls import TestCA  # noqa: E402
 from tests.support.bridge_proc import bridge_env, start_bridge  # noqa: E402
-from tests.support.procs import (  # noqa: E402
+from tests.support.procs import Proc, ProcessDiedError, free_port, wait_until  # noqa: E402
+from tests.support.stack_config import (  # noqa: E402
     TEST_WEBHOOK_TOKEN,
-    Proc,
-    ProcessDiedError,
-    SimulatorProc,
     alertmanager_test_config,
-    free_port,
-    prom_query,
     prometheus_test_config,
+)
+from tests.support.stack_procs import (  # noqa: E402
+    SimulatorProc,
+    prom_query,
     start_alertmanager,
     start_prometheus,
     start_simulator,
-    wait_until,
 )
 
 T = TypeVar("T")

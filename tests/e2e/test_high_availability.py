@@ -53,7 +53,8 @@ from tests.fakes.pagerduty import FakePagerDuty
 from tests.fakes.slack import FakeSlack
 from tests.fakes.tls import TestCA
 from tests.support.bridge_proc import start_bridge
-from tests.support.procs import REPO_ROOT, Proc, free_port, start_alertmanager, wait_until
+from tests.support.procs import REPO_ROOT, Proc, free_port, wait_until
+from tests.support.stack_procs import start_alertmanager
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 

@@ -27,7 +27,8 @@ from tests.support.bridge_app import ctx, make_app
 from tests.support.bridge_app import deliver_until_settled as settle
 from tests.support.bridge_app import post_alerts as post
 from tests.support.payloads import alert, payload
-from tests.support.procs import free_port, start_prometheus
+from tests.support.procs import free_port
+from tests.support.stack_procs import start_prometheus
 
 # Short where the test waits it out (a hanging Prometheus); roomy where Prometheus answers
 # at once, so a loaded machine cannot turn a quick error answer into "no answer in time".

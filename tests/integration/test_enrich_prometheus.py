@@ -48,13 +48,8 @@ from tests.support.bridge_app import deliver_until_settled as settle
 from tests.support.bridge_app import deliveries, make_app
 from tests.support.bridge_app import post_alerts as post
 from tests.support.payloads import alert, payload
-from tests.support.procs import (
-    Proc,
-    free_port,
-    prom_query,
-    require_binary,
-    wait_http,
-)
+from tests.support.procs import Proc, free_port, require_binary, wait_http
+from tests.support.stack_procs import prom_query
 
 pytestmark = pytest.mark.slow
 

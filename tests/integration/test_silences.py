@@ -22,7 +22,8 @@ from bridge.settings import Settings
 from bridge.store import Store
 from tests.support.bridge_app import ctx, deliveries
 from tests.support.payloads import alert, payload, resolved
-from tests.support.procs import Proc, free_port, start_alertmanager, wait_until
+from tests.support.procs import Proc, free_port, wait_until
+from tests.support.stack_procs import start_alertmanager
 
 TOKEN = "api-token-for-tests"
 AM_CONFIG = """

@@ -30,26 +30,24 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.support.procs import (
+from tests.support.procs import REPO_ROOT, Proc, free_port, require_binary, wait_until
+from tests.support.stack_config import (
     ALERTMANAGER_CONFIG,
     PROMETHEUS_DIR,
-    REPO_ROOT,
     AlertmanagerTestConfig,
-    Proc,
-    SimulatorProc,
-    WebhookRecorder,
     alertmanager_test_config,
+    prometheus_test_config,
+)
+from tests.support.stack_procs import (
+    SimulatorProc,
     am_alerts,
-    free_port,
     prom_alerts,
     prom_query,
-    prometheus_test_config,
-    require_binary,
     start_alertmanager,
     start_prometheus,
     start_simulator,
-    wait_until,
 )
+from tests.support.webhook_recorder import WebhookRecorder
 
 pytestmark = pytest.mark.slow
 
