@@ -25,14 +25,13 @@ from common import (
     UNSENT,
     CpuMeter,
     PayloadFactory,
-    check_database_url,
-    code_line,
+    add_bridge_args,
     machine_line,
     ms,
     open_loop,
     percentile,
+    print_header,
     print_table,
-    redact,
     running_bridge,
     warm_up,
 )
@@ -47,17 +46,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--count", type=int, default=300, help="alerts to send")
     parser.add_argument("--interval", type=float, default=0.02, help="seconds between sends")
     parser.add_argument("--threads", type=int, default=4, help="sender threads")
-    parser.add_argument(
-        "--database-url",
-        help="SQLAlchemy URL (default: SQLite in a temporary directory). A PostgreSQL "
-        "database on 127.0.0.1 has its schema public DROPPED at the bridge's start.",
-    )
-    parser.add_argument("--log-level", default="INFO", help="the bridge's BRIDGE_LOG_LEVEL")
+    add_bridge_args(parser)
     parser.add_argument("--quick", action="store_true", help="50 alerts (smoke test)")
     args = parser.parse_args(argv)
     if args.quick:
         args.count = min(args.count, 50)
-    args.database_url = check_database_url(args.database_url)
     return args
 
 
@@ -67,9 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from tests.fakes.pagerduty import FakePagerDuty
     from tests.fakes.tls import TestCA
 
-    print(code_line())
-    print(machine_line())
-    print(f"database: {redact(args.database_url) if args.database_url else 'SQLite (default)'}")
+    print_header(args.database_url)
     print(
         "PagerDuty: HTTPS replica in the benchmark process, pacing off; Slack: dry-run; "
         "enrichment: none; severity=critical (PagerDuty + Slack outbox rows per alert)"

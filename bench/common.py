@@ -6,6 +6,7 @@ context manager that started it. Benchmarks print numbers; they never pass or fa
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import http.client
 import itertools
@@ -238,32 +239,46 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> Non
     sys.stdout.flush()
 
 
-def code_line() -> str:
-    """The commit under test, and whether bridge/ has uncommitted changes (read-only git)."""
+def _git(*args: str) -> str:
     # No optional locks: `git status` must never hold index.lock while someone commits.
     env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}
+    return subprocess.run(
+        ["git", *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=True,
+        env=env,
+    ).stdout.strip()
+
+
+def code_line() -> str:
+    """The commit under test, and whether bridge/ has uncommitted changes (read-only git)."""
     try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-            env=env,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "bridge", "migrations"],
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-            env=env,
-        ).stdout.strip()
+        head = _git("rev-parse", "--short", "HEAD")
+        dirty = _git("status", "--porcelain", "--", "bridge", "migrations")
     except (OSError, subprocess.SubprocessError):
         return "code: unknown (no git)"
     return f"code: {head}" + (" + uncommitted changes in bridge/" if dirty else "")
+
+
+def add_bridge_args(parser: argparse.ArgumentParser, log_level: str = "INFO") -> None:
+    """The options of every script that starts its own bridge."""
+    parser.add_argument(
+        "--database-url",
+        type=check_database_url,
+        help="SQLAlchemy URL (default: SQLite in a temporary directory). A PostgreSQL "
+        "database on 127.0.0.1 has its schema public DROPPED at every bridge start.",
+    )
+    parser.add_argument("--log-level", default=log_level, help="the bridge's BRIDGE_LOG_LEVEL")
+
+
+def print_header(database_url: str | None = None) -> None:
+    """What was measured where: commit, machine, and the database when the bridge has one."""
+    print(code_line())
+    print(machine_line())
+    print(f"database: {redact(database_url) if database_url else 'SQLite (default)'}")
 
 
 def machine_line() -> str:

@@ -26,15 +26,14 @@ from common import (
     CpuMeter,
     PayloadFactory,
     Sample,
-    check_database_url,
+    add_bridge_args,
     closed_loop,
-    code_line,
     machine_line,
     ms,
     open_loop,
     percentile,
+    print_header,
     print_table,
-    redact,
     running_bridge,
     warm_up,
 )
@@ -45,11 +44,6 @@ REPEAT_POOL = 20  # distinct payloads cycled through by the repeat run
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--database-url",
-        help="SQLAlchemy URL (default: SQLite in a temporary directory). A PostgreSQL "
-        "database on 127.0.0.1 has its schema public DROPPED at every bridge start.",
-    )
     parser.add_argument("--seconds", type=float, default=15.0, help="per closed-loop run")
     parser.add_argument("--clients", type=int, default=4, help="closed-loop client threads")
     parser.add_argument(
@@ -67,13 +61,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--repeats", action="store_true", help="also measure repeated (duplicate) alerts"
     )
-    parser.add_argument("--log-level", default="INFO", help="the bridge's BRIDGE_LOG_LEVEL")
+    add_bridge_args(parser)
     parser.add_argument("--quick", action="store_true", help="short runs (smoke test)")
     args = parser.parse_args(argv)
     if args.quick:
         args.seconds = min(args.seconds, 2.0)
         args.rate_seconds = min(args.rate_seconds, 4.0)
-    args.database_url = check_database_url(args.database_url)
     return args
 
 
@@ -155,9 +148,7 @@ def fixed_rate_row(args: argparse.Namespace) -> list[object]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    print(code_line())
-    print(machine_line())
-    print(f"database: {redact(args.database_url) if args.database_url else 'SQLite (default)'}")
+    print_header(args.database_url)
     print(
         f"delivery: dry-run (no PagerDuty/Slack credentials); severity={args.severity} alerts, "
         "each new alert queues its outbox rows, which the bridge's own worker claims and "
