@@ -554,10 +554,10 @@ def report(
         ],
         channel_rows,
     )
-    for channel, queued, rate, span, eta in projections:
-        if not queued:
+    for channel, queued_count, rate, span, eta in projections:
+        if not queued_count:
             continue
-        line = f"{channel}: {queued} alerts still queued at the bound"
+        line = f"{channel}: {queued_count} alerts still queued at the bound"
         if span >= MIN_RATE_SPAN_S:
             line += (
                 f". At the rate delivered over the last {span / 60:.1f} min of the run "
@@ -565,7 +565,7 @@ def report(
                 f"{fmt_minutes(bound_at + eta)} from the first POST"
             )
         if channel == "pagerduty" and pacing:
-            paced = queued / (pacing / 60.0)
+            paced = queued_count / (pacing / 60.0)
             line += (
                 f"; at the pacing setting ({pacing}/min): {fmt_minutes(paced)} more, "
                 f"{fmt_minutes(bound_at + paced)} from the first POST"

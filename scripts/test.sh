@@ -47,5 +47,7 @@ fi
 echo "== ruff check"; .venv/bin/ruff check .
 echo "== ruff format --check"; .venv/bin/ruff format --check .
 echo "== mypy bridge/"; .venv/bin/mypy bridge
+# The benchmarks too: their numbers go into the README, so they must at least type-check.
+echo "== mypy bench/"; .venv/bin/mypy bench
 echo "== pytest"
 exec .venv/bin/pytest "$@"
