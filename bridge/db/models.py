@@ -14,6 +14,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -114,6 +115,9 @@ class TransitionRow(Base):
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
     at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
 
+    # Recent changes of one alert name: is it storming? (store/ingest)
+    __table_args__ = (Index(None, "alertname", "at"),)
+
 
 # The predicates of the partial indexes below. A query uses such an index only
 # when its WHERE says the same with a literal (`literal_column`), not a parameter.
@@ -140,6 +144,8 @@ class DeliveryRow(Base):
     context: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Claims take lower first: 0 normally, 1 for the storm lane (store/ingest).
+    priority: Mapped[int] = mapped_column(SmallInteger, default=0, server_default=text("0"))
     claimed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -152,11 +158,12 @@ class DeliveryRow(Base):
         # Partial indexes over the few rows in each state, so that no index leads
         # with `status`: without statistics SQLite took such an index for every
         # `status = ?` and scanned all pending rows to claim rows it knew by id.
-        # `id` too: the claim's order is (next_attempt_at, id), and an index
-        # that gives only part of it makes PostgreSQL sort the whole backlog.
+        # The claim's whole order (priority, next_attempt_at, id): an index that
+        # gives only part of it makes PostgreSQL sort the whole backlog.
         Index(
             "ix_deliveries_pending",
             "channel",
+            "priority",
             "next_attempt_at",
             "id",
             sqlite_where=text(PENDING_SQL),

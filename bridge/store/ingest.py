@@ -20,7 +20,18 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Insert, Update, bindparam, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Insert,
+    Integer,
+    Update,
+    bindparam,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bridge.alerts import Alert, WebhookPayload
@@ -31,6 +42,7 @@ from bridge.flapping import FlapLimits, starts_flapping
 from bridge.routing import HEARTBEAT, SLACK, Routing
 from bridge.silences.matching import mutes
 from bridge.store.windows import ActiveWindow, active_windows
+from bridge.storms import StormLimits, lanes
 
 # Widths of the columns that copy labels for indexing; the full labels are kept in JSON.
 NAME_CHARS = 255
@@ -72,6 +84,16 @@ _LOCK = (
 )
 _LOCK_PG = _LOCK.with_for_update()
 _INSERT_DELIVERY = insert(DELIVERIES)
+_T = TRANSITIONS.c
+# Changes of one alert name since a time, counted up to a cap: the scan stops at
+# the cap however big the storm.
+_RECENT_CHANGES_OF_NAME = select(func.count()).select_from(
+    select(literal(1))
+    .where(_T.alertname == bindparam("name"), _T.at >= bindparam("since"))
+    .limit(bindparam("cap", type_=Integer))
+    .subquery()
+)
+STORM_LIMITS = StormLimits()
 
 
 class InsertRace(Exception):
@@ -108,6 +130,7 @@ class _Change:
     decision: Decision
     channels: list[str]
     flap_note: str | None = None
+    priority: int = 0
 
 
 def snapshot(alert: Alert, payload: WebhookPayload) -> dict[str, Any]:
@@ -255,6 +278,7 @@ def ingest(
         changes.append(change)
 
     _write_rows(conn, rows, stored)
+    _assign_lanes(conn, changes, now)
     if changes:
         conn.execute(_INSERT_TRANSITION, [_transition(c, now) for c in changes])
     deliveries = [d for c in changes for d in _deliveries(c, payload, now)]
@@ -270,6 +294,24 @@ def ingest(
         decisions=tuple(decisions),
         suppressed=suppressed,
     )
+
+
+def _assign_lanes(conn: Connection, changes: list[_Change], now: datetime) -> None:
+    """Storm-lane the changes of an alert name that is storming (bridge/storms.py)."""
+    names = [c.row["alertname"] for c in changes if c.channels or c.flap_note]
+    if not names:
+        return
+    since = now - STORM_LIMITS.window
+    earlier = {
+        name: conn.execute(
+            _RECENT_CHANGES_OF_NAME,
+            {"name": name, "since": since, "cap": STORM_LIMITS.max_changes},
+        ).scalar_one()
+        for name in set(names)
+    }
+    notifying = [c for c in changes if c.channels or c.flap_note]
+    for change, lane in zip(notifying, lanes(names, earlier, STORM_LIMITS), strict=True):
+        change.priority = lane
 
 
 def _write_rows(
@@ -406,6 +448,7 @@ def _delivery(
         "attempts": 0,
         "next_attempt_at": now,
         "created_at": now,
+        "priority": change.priority,
     }
 
 

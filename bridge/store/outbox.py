@@ -118,7 +118,7 @@ _BATCH_FOLLOWER = exists().where(
     _SIBLING.c.status == "pending",
 )
 _CANDIDATES = (
-    select(_D.c.id, _D.c.batch_key, _D.c.next_attempt_at)
+    select(_D.c.id, _D.c.batch_key, _D.c.priority, _D.c.next_attempt_at)
     .where(
         _IS_PENDING,
         # One channel per query: the scan walks that channel's part of the
@@ -129,7 +129,8 @@ _CANDIDATES = (
         ~_BLOCKED,
         ~_BATCH_FOLLOWER,
     )
-    .order_by(_D.c.next_attempt_at, _D.c.id)
+    # The storm lane (priority 1) only when nothing else is due (bridge/storms.py).
+    .order_by(_D.c.priority, _D.c.next_attempt_at, _D.c.id)
     .limit(bindparam("limit", type_=Integer))
 )
 # Replicas skip rows another is claiming instead of queueing behind it.
@@ -229,7 +230,7 @@ def any_due(conn: Connection, now: datetime, budgets: Mapping[str, int] | None =
 def _candidates(
     conn: Connection, now: datetime, limit: int, budgets: Mapping[str, int], lock: bool = True
 ) -> list[Any]:
-    """The next due rows, oldest first, from every channel with budget left."""
+    """The next due rows, normal lane first, oldest first, from every channel with budget left."""
     query = _CANDIDATES_PG if lock and _is_pg(conn) else _CANDIDATES
     rows: list[Any] = []
     for channel in CHANNELS:
@@ -237,7 +238,7 @@ def _candidates(
         if room > 0:
             params = {"now": now, "limit": room, "channel": channel}
             rows.extend(conn.execute(query, params).all())
-    rows.sort(key=lambda r: (r.next_attempt_at, r.id))
+    rows.sort(key=lambda r: (r.priority, r.next_attempt_at, r.id))
     return rows[:limit]
 
 

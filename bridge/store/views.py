@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from bridge.db.models import AlertRow, AttemptRow, DeliveryRow
+from bridge.storms import LANE_NAMES
 
 MAX_ALERTS_LISTED = 500
 
@@ -73,6 +74,7 @@ def list_alerts(
                 "attempts": d.attempts,
                 "created_at": _iso(d.created_at),
                 "next_attempt_at": _iso(d.next_attempt_at) if d.status == "pending" else None,
+                "lane": LANE_NAMES.get(d.priority, str(d.priority)),
                 "finished_at": _iso(d.finished_at),
                 "last_error": d.last_error,
                 "context": _public_context(d.context),

@@ -39,7 +39,10 @@ def _candidate_queries(engine: Engine, store: Store) -> list[tuple[str, Any]]:
     seen: list[tuple[str, Any]] = []
 
     def catch(_conn: Any, _cursor: Any, statement: str, params: Any, *_: Any) -> None:
-        if "FROM deliveries" in statement and "ORDER BY deliveries.next_attempt_at" in statement:
+        if (
+            "FROM deliveries" in statement
+            and "ORDER BY deliveries.priority, deliveries.next_attempt_at" in statement
+        ):
             seen.append((statement, params))
 
     event.listen(engine, "before_cursor_execute", catch)

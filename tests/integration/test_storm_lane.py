@@ -1,0 +1,80 @@
+"""A storm's pages queue behind a new problem's (bridge/storms.py), on both databases."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from flask import Flask
+from sqlalchemy import Engine
+
+from bridge.alerts import parse_payload
+from bridge.routing import PAGERDUTY, Routing
+from bridge.settings import Settings
+from bridge.store import Store
+from bridge.store.ingest import STORM_LIMITS
+from tests.support.bridge_app import make_app, post_alerts
+from tests.support.payloads import alert, payload
+
+NOW = datetime(2026, 11, 28, 20, 0, tzinfo=UTC)
+STORM = STORM_LIMITS.max_changes + 20
+
+
+def _storm(count: int, name: str = "GPUTemperatureCritical") -> dict[str, object]:
+    return payload(
+        *(alert(name, node=f"dgx-{n:03}", fingerprint=f"{name}-{n}") for n in range(count))
+    )
+
+
+def _page_order(store: Store, now: datetime, key: str = "alertname") -> list[str]:
+    """PagerDuty jobs in the order the worker would claim them: alert names or fingerprints."""
+    order = []
+    while jobs := store.claim("test", now, limit=1):
+        for job in jobs:
+            if job.channel == PAGERDUTY:
+                snapshot = job.deliveries[0].snapshot
+                order.append(snapshot["labels"][key] if key != "fingerprint" else snapshot[key])
+    return order
+
+
+def test_a_new_problem_is_paged_before_the_rest_of_a_storm(store: Store) -> None:
+    store.ingest(parse_payload(_storm(STORM)), Routing(), NOW)
+    later = NOW + timedelta(seconds=30)
+    store.ingest(parse_payload(payload(alert("DGXSparkNodeDown", gpu=None))), Routing(), later)
+
+    order = _page_order(store, later)
+
+    first = STORM_LIMITS.max_changes
+    assert order[:first] == ["GPUTemperatureCritical"] * first
+    assert order[first] == "DGXSparkNodeDown"
+    assert order[first + 1 :] == ["GPUTemperatureCritical"] * (STORM - first)
+
+
+def test_below_the_storm_threshold_pages_go_oldest_first(store: Store) -> None:
+    few = STORM_LIMITS.max_changes - 1
+    store.ingest(parse_payload(_storm(few)), Routing(), NOW)
+    store.ingest(parse_payload(payload(alert("DGXSparkNodeDown", gpu=None))), Routing(), NOW)
+
+    assert _page_order(store, NOW) == ["GPUTemperatureCritical"] * few + ["DGXSparkNodeDown"]
+
+
+def test_a_name_stops_storming_once_its_window_has_passed(store: Store) -> None:
+    store.ingest(parse_payload(_storm(STORM)), Routing(), NOW)
+    after = NOW + STORM_LIMITS.window + timedelta(seconds=1)
+    late = parse_payload(payload(alert(node="dgx-late", fingerprint="late")))
+    store.ingest(late, Routing(), after)
+
+    order = _page_order(store, after, key="fingerprint")
+
+    # A normal page again: right after the storm's first ten, before the rest of it.
+    assert order.index("late") == STORM_LIMITS.max_changes
+    assert len(order) == STORM + 1
+
+
+def test_alerts_api_shows_which_deliveries_wait_in_the_storm_lane(
+    settings: Settings, engine: Engine
+) -> None:
+    app: Flask = make_app(settings, engine)
+    post_alerts(app, _storm(STORM_LIMITS.max_changes + 1))
+    listed = app.test_client().get("/alerts?limit=500").get_json()["alerts"]
+    lanes = sorted(d["lane"] for a in listed for d in a["deliveries"] if d["channel"] == PAGERDUTY)
+    assert lanes == ["normal"] * STORM_LIMITS.max_changes + ["storm"]
