@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import math
 import os
 import shutil
@@ -58,6 +59,7 @@ ROUTING_KEY = "stormstormstormstormstormstorm01"
 SLACK_TOKEN = "xoxb-storm-bench-token"
 SLACK_CHANNEL = "#alerts"
 DEDUP_PREFIX = "dgx-spark-bridge/"
+NEWCOMER = "DGXSparkNodeDown"
 PACING_VARIABLE = "BRIDGE_PAGERDUTY_EVENTS_PER_MINUTE"
 PD_LIMIT_PER_MINUTE = 120
 SLACK_LIMIT_PER_SECOND = 1
@@ -366,8 +368,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
                 acked_seqs = [s.seq for s in samples if s.status == 200]
                 acked_alerts = len(acked_seqs) * args.alerts_per_post
+                # A new problem right after the storm: how long until it pages?
+                newcomer = Newcomer(factory.run)
+                [newcomer.sample] = open_loop(
+                    bridge.webhook_url, [newcomer.body()], rate=1.0, threads=1, start_delay=0.0
+                )
                 deadline = time.monotonic() + args.drain
-                expected = {"pagerduty": acked_alerts, "slack": acked_alerts}
+                expected = {"pagerduty": acked_alerts + 1, "slack": acked_alerts + 1}
                 while time.monotonic() < deadline:
                     time.sleep(2.0)
                     snap = monitor.latest
@@ -416,7 +423,49 @@ def main(argv: Sequence[str] | None = None) -> int:
         drained_at=drained_at,
         bound_at=bound_at,
     )
+    report_newcomer(newcomer, pd_events)
     return 0
+
+
+@dataclass
+class Newcomer:
+    """One critical alert of another name, posted right after the storm's last POST."""
+
+    run: str
+    sample: Any = None
+
+    @property
+    def fingerprint(self) -> str:
+        return f"{self.run}-newcomer"
+
+    def body(self) -> bytes:
+        from tests.support.payloads import alert, payload
+
+        probe = alert(NEWCOMER, node="dgx-newcomer", gpu=None, fingerprint=self.fingerprint)
+        return json.dumps(payload(probe)).encode()
+
+
+def report_newcomer(newcomer: Newcomer, pd_events: list[dict[str, Any]]) -> None:
+    print()
+    what = f"new problem after the storm ({NEWCOMER}, posted after the last storm POST)"
+    sample = newcomer.sample
+    if sample is None or sample.status != 200:
+        print(f"{what}: not acked")
+        return
+    paged = [
+        e["received_at"]
+        for e in pd_events
+        if e.get("dedup_key", "").removeprefix(DEDUP_PREFIX) == newcomer.fingerprint
+    ]
+    if not paged:
+        print(f"{what}: not paged within the drain bound")
+        return
+    # Storm pages the replica accepted between its POST and its page.
+    ahead = sum(1 for e in pd_events if sample.sent <= e["received_at"] < paged[0])
+    print(
+        f"{what}: paged {paged[0] - sample.sent:.1f} s after its POST; "
+        f"{ahead} storm pages went out in between"
+    )
 
 
 @dataclass(frozen=True)
