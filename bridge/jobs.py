@@ -10,7 +10,7 @@ import logging
 from datetime import timedelta
 
 from bridge import watchdog
-from bridge.store.ingest import InsertRace
+from bridge.store.alert_rows import InsertRace
 from bridge.store.scheduled import due_reminders, purge_old, settle_flapping
 from bridge.store.suppression import release_suppressed
 from bridge.web.context import BridgeContext

@@ -16,7 +16,8 @@ from bridge.db.engine import read_connection
 from bridge.flapping import FlapLimits
 from bridge.routing import PAGERDUTY, Routing
 from bridge.store import outbox, views
-from bridge.store.ingest import IngestResult, InsertRace, ingest
+from bridge.store.alert_rows import InsertRace
+from bridge.store.ingest import IngestResult, ingest
 from bridge.store.outbox import Finish, Job
 
 # Expired leases are rare (a process died); looking for them on every claim

@@ -1,88 +1,49 @@
 """Record one webhook payload: state, transitions and outbox rows in one transaction.
 
-Known alerts are read and locked first (`FOR UPDATE` on PostgreSQL; SQLite's
-`BEGIN IMMEDIATE` already serialises writers), in fingerprint order so two
-payloads never lock in opposite orders. Then the pure dedup decision runs for
-every alert, and the store is written once: new alerts inserted in their
-final state, known ones updated in the columns that changed, transitions and
-outbox rows appended.
-
-Two replicas may both see an alert as new. The insert skips a fingerprint
-that exists by then and `InsertRace` asks the caller to run the transaction
-again, when the row is there to lock (PostgreSQL only: SQLite has one writer).
+The payload's known alerts are locked first (store/alert_rows). Then, for every alert,
+the pure dedup decision, maintenance windows and flap control decide what happens; the
+alerts table is written once, and transitions and outbox rows are appended. `InsertRace`
+(another replica created one of these alerts first) asks the caller to run it again.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from functools import lru_cache
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
     Connection,
-    Insert,
     Integer,
-    Update,
     bindparam,
     func,
     insert,
     literal,
     select,
-    update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 
 from bridge.alerts import Alert, WebhookPayload
-from bridge.db.models import ALERTS, DELIVERIES, TRANSITIONS, TransitionRow
-from bridge.dedup import Action, Decision, PreviousState, decide
+from bridge.db.models import DELIVERIES, TRANSITIONS, TransitionRow
+from bridge.dedup import Action, Decision, decide
 from bridge.durations import format_duration
 from bridge.flapping import FlapLimits, starts_flapping
 from bridge.routing import HEARTBEAT, SLACK, Routing
 from bridge.silences.matching import mutes
+from bridge.store.alert_rows import (
+    NAME_CHARS,
+    SEVERITY_CHARS,
+    lock_rows,
+    previous_state,
+    unseen_row,
+    write_rows,
+)
 from bridge.store.windows import ActiveWindow, active_windows
 from bridge.storms import StormLimits, lanes
 
-# Widths of the columns that copy labels for indexing; the full labels are kept in JSON.
-NAME_CHARS = 255
-SEVERITY_CHARS = 32
 # More Slack triggers than this in one post become one message listing them.
 SLACK_GROUP_MIN_ALERTS = 4
-# The state of an alert no payload has filled yet (never stored as such).
-_UNSEEN = ""
-_UNSEEN_TIME = datetime(1970, 1, 1, tzinfo=UTC)
-# Columns an ingest may change.
-_MUTABLE = (
-    "alertname",
-    "severity",
-    "node",
-    "status",
-    "starts_at",
-    "ends_at",
-    "labels",
-    "annotations",
-    "generator_url",
-    "channels",
-    "notified",
-    "last_seen_at",
-    "last_change_at",
-    "received_count",
-    "duplicate_count",
-    "slack_channel",
-    "slack_ts",
-    "suppressed_by",
-    "reminded_at",
-    "flapping_since",
-    "delivered_status",
-)
 _INSERT_TRANSITION = insert(TRANSITIONS)
-_LOCK = (
-    select(ALERTS)
-    .where(ALERTS.c.fingerprint.in_(bindparam("fps", expanding=True)))
-    .order_by(ALERTS.c.fingerprint)
-)
-_LOCK_PG = _LOCK.with_for_update()
 _INSERT_DELIVERY = insert(DELIVERIES)
 _T = TRANSITIONS.c
 # Changes of one alert name since a time, counted up to a cap: the scan stops at
@@ -94,10 +55,6 @@ _RECENT_CHANGES_OF_NAME = select(func.count()).select_from(
     .subquery()
 )
 STORM_LIMITS = StormLimits()
-
-
-class InsertRace(Exception):
-    """Another transaction created one of these alerts first: run this one again."""
 
 
 @dataclass(frozen=True)
@@ -146,44 +103,6 @@ def snapshot(alert: Alert, payload: WebhookPayload) -> dict[str, Any]:
         "group_key": payload.group_key,
         "receiver": payload.receiver,
     }
-
-
-def _lock_rows(conn: Connection, fingerprints: list[str]) -> dict[str, dict[str, Any]]:
-    query = _LOCK_PG if conn.dialect.name == "postgresql" else _LOCK
-    return {
-        row.fingerprint: dict(row._mapping) for row in conn.execute(query, {"fps": fingerprints})
-    }
-
-
-def _unseen_row(alert: Alert, now: datetime) -> dict[str, Any]:
-    # Every column present (None unless set here), so a column added to the
-    # table needs no change here unless it must start with another value.
-    row: dict[str, Any] = dict.fromkeys(ALERTS.c.keys())
-    row.update(
-        fingerprint=alert.fingerprint,
-        alertname=alert.name[:NAME_CHARS],
-        severity=alert.severity[:SEVERITY_CHARS],
-        node=alert.node[:NAME_CHARS],
-        status=_UNSEEN,
-        starts_at=_UNSEEN_TIME,
-        labels=alert.labels,
-        annotations=alert.annotations,
-        generator_url=alert.generator_url,
-        channels=[],
-        notified=False,
-        first_seen_at=now,
-        last_seen_at=now,
-        last_change_at=now,
-        received_count=0,
-        duplicate_count=0,
-    )
-    return row
-
-
-def _previous(row: dict[str, Any]) -> PreviousState | None:
-    if row["status"] == _UNSEEN:
-        return None
-    return PreviousState(row["status"], row["starts_at"], bool(row["notified"]))
 
 
 def _recent_changes(conn: Connection, alert_id: int, since: datetime) -> int:
@@ -236,10 +155,10 @@ def ingest(
     if not alerts:
         return IngestResult(0, 0, 0, 0, 0, ())
     unique = list({a.fingerprint: a for a in alerts}.values())
-    rows = _lock_rows(conn, [a.fingerprint for a in unique])
+    rows = lock_rows(conn, [a.fingerprint for a in unique])
     stored = {fingerprint: dict(row) for fingerprint, row in rows.items()}
     for alert in unique:
-        rows.setdefault(alert.fingerprint, _unseen_row(alert, now))
+        rows.setdefault(alert.fingerprint, unseen_row(alert, now))
 
     new = duplicates = resolved = suppressed = 0
     changes: list[_Change] = []
@@ -247,7 +166,7 @@ def ingest(
     windows: list[ActiveWindow] | None = None
     for alert in alerts:
         row = rows[alert.fingerprint]
-        previous = _previous(row)
+        previous = previous_state(row)
         decision = decide(previous, alert)
         muted_by = None
         if decision.action is Action.NOTIFY_FIRING:
@@ -277,7 +196,7 @@ def ingest(
                 change.flap_note = _flap_note(alert, flap_changes, limits)
         changes.append(change)
 
-    _write_rows(conn, rows, stored)
+    write_rows(conn, rows, stored)
     _assign_lanes(conn, changes, now)
     if changes:
         conn.execute(_INSERT_TRANSITION, [_transition(c, now) for c in changes])
@@ -298,9 +217,10 @@ def ingest(
 
 def _assign_lanes(conn: Connection, changes: list[_Change], now: datetime) -> None:
     """Storm-lane the changes of an alert name that is storming (bridge/storms.py)."""
-    names = [c.row["alertname"] for c in changes if c.channels or c.flap_note]
-    if not names:
+    notifying = [c for c in changes if c.channels or c.flap_note]
+    if not notifying:
         return
+    names = [c.row["alertname"] for c in notifying]
     since = now - STORM_LIMITS.window
     earlier = {
         name: conn.execute(
@@ -309,55 +229,8 @@ def _assign_lanes(conn: Connection, changes: list[_Change], now: datetime) -> No
         ).scalar_one()
         for name in set(names)
     }
-    notifying = [c for c in changes if c.channels or c.flap_note]
     for change, lane in zip(notifying, lanes(names, earlier, STORM_LIMITS), strict=True):
         change.priority = lane
-
-
-def _write_rows(
-    conn: Connection, rows: dict[str, dict[str, Any]], stored: dict[str, dict[str, Any]]
-) -> None:
-    """Insert the new rows (their ids go into `rows`), update what changed in the others."""
-    created = [row for fingerprint, row in rows.items() if fingerprint not in stored]
-    if created:
-        inserts = [{k: v for k, v in row.items() if k != "id"} for row in created]
-        ids = {r.fingerprint: r.id for r in conn.execute(_insert_new(conn.dialect.name), inserts)}
-        if len(ids) < len(created):
-            raise InsertRace("an alert of this payload was created concurrently")
-        for row in created:
-            row["id"] = ids[row["fingerprint"]]
-    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for fingerprint, before in stored.items():
-        after = rows[fingerprint]
-        changed = tuple(name for name in _MUTABLE if after[name] != before[name])
-        if changed:
-            values = {f"b_{name}": after[name] for name in changed}
-            by_columns.setdefault(changed, []).append({"b_id": after["id"], **values})
-    for columns, updates in by_columns.items():
-        conn.execute(_update_columns(columns), updates)
-
-
-@lru_cache(maxsize=4)
-def _insert_new(dialect: str) -> Insert:
-    if dialect == "postgresql":
-        stmt: Any = postgresql.insert(ALERTS)
-    elif dialect == "sqlite":
-        stmt = sqlite.insert(ALERTS)
-    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
-        raise RuntimeError(f"unsupported database {dialect}")
-    stmt = stmt.on_conflict_do_nothing(index_elements=["fingerprint"])
-    result: Insert = stmt.returning(ALERTS.c.id, ALERTS.c.fingerprint)
-    return result
-
-
-@lru_cache(maxsize=64)
-def _update_columns(columns: tuple[str, ...]) -> Update:
-    """One prepared UPDATE per set of changed columns (SQLAlchemy caches its compiled form)."""
-    return (
-        update(ALERTS)
-        .where(ALERTS.c.id == bindparam("b_id"))
-        .values({ALERTS.c[name]: bindparam(f"b_{name}") for name in columns})
-    )
 
 
 def _channels(decision: Decision, alert: Alert, row: dict[str, Any], routing: Routing) -> list[str]:

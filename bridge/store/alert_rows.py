@@ -1,0 +1,150 @@
+"""The alerts table's side of an ingest: lock the known rows, insert the new, update the changed.
+
+Known alerts are read and locked (`FOR UPDATE` on PostgreSQL; SQLite's `BEGIN IMMEDIATE`
+already serialises writers) in fingerprint order, so two payloads never lock in opposite
+orders. A new alert starts as an *unseen* row in memory and is inserted once, in its final
+state; a known one is updated only in the columns that changed.
+
+Two replicas may both see an alert as new. The insert skips a fingerprint that exists by
+then and `InsertRace` asks the caller to run the transaction again, when the row is there
+to lock (PostgreSQL only: SQLite has one writer).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import Connection, Insert, Update, bindparam, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from bridge.alerts import Alert
+from bridge.db.models import ALERTS
+from bridge.dedup import PreviousState
+
+# Widths of the columns that copy labels for indexing; the full labels are kept in JSON.
+NAME_CHARS = 255
+SEVERITY_CHARS = 32
+# The state of an alert no payload has filled yet (never stored as such).
+_UNSEEN = ""
+_UNSEEN_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+# Columns an ingest may change.
+_MUTABLE = (
+    "alertname",
+    "severity",
+    "node",
+    "status",
+    "starts_at",
+    "ends_at",
+    "labels",
+    "annotations",
+    "generator_url",
+    "channels",
+    "notified",
+    "last_seen_at",
+    "last_change_at",
+    "received_count",
+    "duplicate_count",
+    "slack_channel",
+    "slack_ts",
+    "suppressed_by",
+    "reminded_at",
+    "flapping_since",
+    "delivered_status",
+)
+_LOCK = (
+    select(ALERTS)
+    .where(ALERTS.c.fingerprint.in_(bindparam("fps", expanding=True)))
+    .order_by(ALERTS.c.fingerprint)
+)
+_LOCK_PG = _LOCK.with_for_update()
+
+
+class InsertRace(Exception):
+    """Another transaction created one of these alerts first: run this one again."""
+
+
+def lock_rows(conn: Connection, fingerprints: list[str]) -> dict[str, dict[str, Any]]:
+    query = _LOCK_PG if conn.dialect.name == "postgresql" else _LOCK
+    return {
+        row.fingerprint: dict(row._mapping) for row in conn.execute(query, {"fps": fingerprints})
+    }
+
+
+def unseen_row(alert: Alert, now: datetime) -> dict[str, Any]:
+    # Every column present (None unless set here), so a column added to the
+    # table needs no change here unless it must start with another value.
+    row: dict[str, Any] = dict.fromkeys(ALERTS.c.keys())
+    row.update(
+        fingerprint=alert.fingerprint,
+        alertname=alert.name[:NAME_CHARS],
+        severity=alert.severity[:SEVERITY_CHARS],
+        node=alert.node[:NAME_CHARS],
+        status=_UNSEEN,
+        starts_at=_UNSEEN_TIME,
+        labels=alert.labels,
+        annotations=alert.annotations,
+        generator_url=alert.generator_url,
+        channels=[],
+        notified=False,
+        first_seen_at=now,
+        last_seen_at=now,
+        last_change_at=now,
+        received_count=0,
+        duplicate_count=0,
+    )
+    return row
+
+
+def previous_state(row: dict[str, Any]) -> PreviousState | None:
+    """What dedup knows of the alert: nothing for an unseen row."""
+    if row["status"] == _UNSEEN:
+        return None
+    return PreviousState(row["status"], row["starts_at"], bool(row["notified"]))
+
+
+def write_rows(
+    conn: Connection, rows: dict[str, dict[str, Any]], stored: dict[str, dict[str, Any]]
+) -> None:
+    """Insert the new rows (their ids go into `rows`), update what changed in the others."""
+    created = [row for fingerprint, row in rows.items() if fingerprint not in stored]
+    if created:
+        inserts = [{k: v for k, v in row.items() if k != "id"} for row in created]
+        ids = {r.fingerprint: r.id for r in conn.execute(_insert_new(conn.dialect.name), inserts)}
+        if len(ids) < len(created):
+            raise InsertRace("an alert of this payload was created concurrently")
+        for row in created:
+            row["id"] = ids[row["fingerprint"]]
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for fingerprint, before in stored.items():
+        after = rows[fingerprint]
+        changed = tuple(name for name in _MUTABLE if after[name] != before[name])
+        if changed:
+            values = {f"b_{name}": after[name] for name in changed}
+            by_columns.setdefault(changed, []).append({"b_id": after["id"], **values})
+    for columns, updates in by_columns.items():
+        conn.execute(_update_columns(columns), updates)
+
+
+@lru_cache(maxsize=4)
+def _insert_new(dialect: str) -> Insert:
+    if dialect == "postgresql":
+        stmt: Any = postgresql.insert(ALERTS)
+    elif dialect == "sqlite":
+        stmt = sqlite.insert(ALERTS)
+    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
+        raise RuntimeError(f"unsupported database {dialect}")
+    stmt = stmt.on_conflict_do_nothing(index_elements=["fingerprint"])
+    result: Insert = stmt.returning(ALERTS.c.id, ALERTS.c.fingerprint)
+    return result
+
+
+@lru_cache(maxsize=64)
+def _update_columns(columns: tuple[str, ...]) -> Update:
+    """One prepared UPDATE per set of changed columns (SQLAlchemy caches its compiled form)."""
+    return (
+        update(ALERTS)
+        .where(ALERTS.c.id == bindparam("b_id"))
+        .values({ALERTS.c[name]: bindparam(f"b_{name}") for name in columns})
+    )
