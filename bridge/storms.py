@@ -19,6 +19,7 @@ from datetime import timedelta
 
 NORMAL = 0
 STORM = 1
+LANES = (NORMAL, STORM)
 LANE_NAMES = {NORMAL: "normal", STORM: "storm"}
 
 

@@ -39,6 +39,7 @@ from bridge.db.models import (
     AlertRow,
 )
 from bridge.routing import CHANNELS, SLACK
+from bridge.storms import LANES
 
 UNFINISHED = ("pending", "in_flight")
 # Slack actions that belong in (or update) the alert's existing message thread.
@@ -391,17 +392,26 @@ def outbox_depth(conn: Connection) -> dict[str, int]:
     }
 
 
-_NEXT_DUE = select(func.min(_D.c.next_attempt_at)).where(
-    _IS_PENDING, _D.c.channel == bindparam("channel")
+# Per channel and lane, so the earliest is the first entry of the pending index.
+# ORDER BY + LIMIT rather than min(): PostgreSQL without statistics (right after a
+# storm) aggregates min() over every row of the lane.
+_NEXT_DUE = (
+    select(_D.c.next_attempt_at)
+    .where(
+        _IS_PENDING, _D.c.channel == bindparam("channel"), _D.c.priority == bindparam("priority")
+    )
+    .order_by(_D.c.next_attempt_at)
+    .limit(1)
 )
 
 
 def next_due(conn: Connection, paused: Sequence[str] = ()) -> datetime | None:
     """When the earliest pending row of a channel that is not paused comes due."""
     due = [
-        conn.execute(_NEXT_DUE, {"channel": channel}).scalar()
+        conn.execute(_NEXT_DUE, {"channel": channel, "priority": lane}).scalar()
         for channel in CHANNELS
         if channel not in paused
+        for lane in LANES
     ]
     return min((d for d in due if d is not None), default=None)
 

@@ -73,3 +73,30 @@ def test_claiming_from_a_large_backlog_never_sorts_the_backlog(
         # PostgreSQL: a Sort node above the scan; SQLite: a temporary B-tree.
         assert "Sort" not in plan, plan
         assert "TEMP B-TREE" not in plan, plan
+
+
+def test_the_worker_finds_the_next_due_time_without_reading_the_backlog(
+    engine: Engine, store: Store
+) -> None:
+    _fill_backlog(store)
+    seen: list[tuple[str, Any]] = []
+
+    def catch(_conn: Any, _cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        if statement.startswith("SELECT deliveries.next_attempt_at"):
+            seen.append((statement, params))
+
+    event.listen(engine, "before_cursor_execute", catch)
+    try:
+        assert store.next_due(NOW) is not None
+    finally:
+        event.remove(engine, "before_cursor_execute", catch)
+    assert seen, "next_due sent no query"
+    for statement, params in seen:
+        plan = _plan(engine, statement, params)
+        # Every column before next_attempt_at in the index is fixed by the query, so the
+        # earliest is the first index entry: no sort, no aggregate over the lane.
+        assert "ix_deliveries_pending" in plan, plan
+        assert "Sort" not in plan and "Aggregate" not in plan, plan
+        assert "TEMP B-TREE" not in plan, plan
+        if engine.dialect.name == "sqlite":
+            assert "channel=? AND priority=?" in plan, plan
