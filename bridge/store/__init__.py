@@ -15,10 +15,11 @@ from bridge.alerts import WebhookPayload
 from bridge.db.engine import read_connection
 from bridge.flapping import FlapLimits
 from bridge.routing import PAGERDUTY, Routing
-from bridge.store import outbox, views
+from bridge.store import attempts, outbox, views
 from bridge.store.alert_rows import InsertRace
+from bridge.store.attempts import Finish
 from bridge.store.ingest import IngestResult, ingest
-from bridge.store.outbox import Finish, Job
+from bridge.store.outbox import Job
 
 # Expired leases are rare (a process died); looking for them on every claim
 # would cost a write per claim for nothing.
@@ -54,7 +55,9 @@ class Store:
         if time.monotonic() - self._paced_at >= PACING_CHECK_SECONDS:
             self._paced_at = time.monotonic()
             with self.read() as conn:
-                self._pd_used = outbox.recent_attempts(conn, PAGERDUTY, now - timedelta(minutes=1))
+                self._pd_used = attempts.recent_attempts(
+                    conn, PAGERDUTY, now - timedelta(minutes=1)
+                )
         return {PAGERDUTY: max(0, self._pd_limit - self._pd_used)}
 
     @contextmanager
@@ -114,7 +117,7 @@ class Store:
         context: dict[str, Any] | None = None,
     ) -> None:
         with self.engine.begin() as conn:
-            outbox.finish(conn, job, worker, result, started_at, now, context)
+            attempts.finish(conn, job, worker, result, started_at, now, context)
 
     def next_due(self, now: datetime) -> datetime | None:
         with self.read() as conn:
