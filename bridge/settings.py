@@ -65,6 +65,11 @@ class Settings:
     flap_max_changes: int = 4
     flap_window_seconds: float = 30 * 60.0
     flap_stable_seconds: float = 15 * 60.0
+    # Storm lane: an alert name with `storm_max_changes` state changes within
+    # `storm_window_seconds` queues its further notifications behind everyone
+    # else's (bridge/storms.py); 0 turns the lane off.
+    storm_max_changes: int = 10
+    storm_window_seconds: float = 10 * 60.0
     # PagerDuty events per minute across all replicas (the Events API allows ~120
     # per routing key); 0 turns pacing off.
     pagerduty_events_per_minute: int = 100
@@ -258,6 +263,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         flap_max_changes=_positive_int(env, "BRIDGE_FLAP_MAX_CHANGES", 4),
         flap_window_seconds=_duration(env, "BRIDGE_FLAP_WINDOW", "30m"),
         flap_stable_seconds=_duration(env, "BRIDGE_FLAP_STABLE", "15m"),
+        storm_max_changes=_non_negative_int(env, "BRIDGE_STORM_MAX_CHANGES", 10),
+        storm_window_seconds=_duration(env, "BRIDGE_STORM_WINDOW", "10m"),
         watchdog_grace_seconds=_duration(env, "BRIDGE_WATCHDOG_GRACE", "2m"),
         pagerduty_events_per_minute=_non_negative_int(
             env, "BRIDGE_PAGERDUTY_EVENTS_PER_MINUTE", 100

@@ -20,6 +20,7 @@ from bridge.store.alert_rows import InsertRace
 from bridge.store.attempts import Finish
 from bridge.store.ingest import IngestResult, ingest
 from bridge.store.outbox import Job
+from bridge.storms import DEFAULT_LIMITS, StormLimits
 
 # Expired leases are rare (a process died); looking for them on every claim
 # would cost a write per claim for nothing.
@@ -72,13 +73,14 @@ class Store:
         routing: Routing,
         now: datetime,
         limits: FlapLimits | None = None,
+        storm: StormLimits = DEFAULT_LIMITS,
     ) -> IngestResult:
         attempts_left = INSERT_RACE_ATTEMPTS
         while True:
             attempts_left -= 1
             try:
                 with self.engine.begin() as conn:
-                    return ingest(conn, payload, routing, now, limits)
+                    return ingest(conn, payload, routing, now, limits, storm)
             except InsertRace:
                 if not attempts_left:
                     raise

@@ -39,7 +39,7 @@ from bridge.store.alert_rows import (
     write_rows,
 )
 from bridge.store.windows import ActiveWindow, active_windows
-from bridge.storms import StormLimits, lanes
+from bridge.storms import DEFAULT_LIMITS, StormLimits, lanes
 
 # More Slack triggers than this in one post become one message listing them.
 SLACK_GROUP_MIN_ALERTS = 4
@@ -54,7 +54,6 @@ _RECENT_CHANGES_OF_NAME = select(func.count()).select_from(
     .limit(bindparam("cap", type_=Integer))
     .subquery()
 )
-STORM_LIMITS = StormLimits()
 
 
 @dataclass(frozen=True)
@@ -149,6 +148,7 @@ def ingest(
     routing: Routing,
     now: datetime,
     limits: FlapLimits | None = None,
+    storm: StormLimits = DEFAULT_LIMITS,
 ) -> IngestResult:
     """Record every alert of `payload` inside the caller's transaction."""
     alerts = sorted(payload.alerts, key=lambda a: (a.fingerprint, a.starts_at, a.status))
@@ -197,7 +197,7 @@ def ingest(
         changes.append(change)
 
     write_rows(conn, rows, stored)
-    _assign_lanes(conn, changes, now)
+    _assign_lanes(conn, changes, storm, now)
     if changes:
         conn.execute(_INSERT_TRANSITION, [_transition(c, now) for c in changes])
     deliveries = [d for c in changes for d in _deliveries(c, payload, now)]
@@ -215,21 +215,23 @@ def ingest(
     )
 
 
-def _assign_lanes(conn: Connection, changes: list[_Change], now: datetime) -> None:
+def _assign_lanes(
+    conn: Connection, changes: list[_Change], limits: StormLimits, now: datetime
+) -> None:
     """Storm-lane the changes of an alert name that is storming (bridge/storms.py)."""
     notifying = [c for c in changes if c.channels or c.flap_note]
-    if not notifying:
+    if not notifying or limits.max_changes <= 0:
         return
     names = [c.row["alertname"] for c in notifying]
-    since = now - STORM_LIMITS.window
+    since = now - limits.window
     earlier = {
         name: conn.execute(
             _RECENT_CHANGES_OF_NAME,
-            {"name": name, "since": since, "cap": STORM_LIMITS.max_changes},
+            {"name": name, "since": since, "cap": limits.max_changes},
         ).scalar_one()
         for name in set(names)
     }
-    for change, lane in zip(notifying, lanes(names, earlier, STORM_LIMITS), strict=True):
+    for change, lane in zip(notifying, lanes(names, earlier, limits), strict=True):
         change.priority = lane
 
 

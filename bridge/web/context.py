@@ -14,6 +14,7 @@ from bridge.metrics import BridgeMetrics
 from bridge.settings import Settings
 from bridge.silences.service import WindowService
 from bridge.store import Store
+from bridge.storms import StormLimits
 from bridge.worker import DeliveryWorker
 
 
@@ -34,6 +35,13 @@ class BridgeContext:
             max_changes=self.settings.flap_max_changes,
             window=timedelta(seconds=self.settings.flap_window_seconds),
             stable=timedelta(seconds=self.settings.flap_stable_seconds),
+        )
+
+    @property
+    def storm_limits(self) -> StormLimits:
+        return StormLimits(
+            max_changes=self.settings.storm_max_changes,
+            window=timedelta(seconds=self.settings.storm_window_seconds),
         )
 
 

@@ -63,7 +63,9 @@ def receive() -> Response | tuple[Response, int]:
         )
     try:
         with ctx.worker.ingesting():
-            result = ctx.store.ingest(payload, ctx.config.routing, ctx.clock(), ctx.flap_limits)
+            result = ctx.store.ingest(
+                payload, ctx.config.routing, ctx.clock(), ctx.flap_limits, ctx.storm_limits
+            )
     except DataError as exc:
         # A value the database refuses (and the parser let through): retrying cannot help.
         log.warning("database refused a value of the payload: %s", type(exc.orig).__name__)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from flask import Flask
 from sqlalchemy import Engine
 
@@ -11,7 +13,7 @@ from bridge.alerts import parse_payload
 from bridge.routing import PAGERDUTY, Routing
 from bridge.settings import Settings
 from bridge.store import Store
-from bridge.store.ingest import STORM_LIMITS
+from bridge.storms import DEFAULT_LIMITS as STORM_LIMITS
 from tests.support.bridge_app import make_app, post_alerts
 from tests.support.payloads import alert, payload
 
@@ -78,3 +80,16 @@ def test_alerts_api_shows_which_deliveries_wait_in_the_storm_lane(
     listed = app.test_client().get("/alerts?limit=500").get_json()["alerts"]
     lanes = sorted(d["lane"] for a in listed for d in a["deliveries"] if d["channel"] == PAGERDUTY)
     assert lanes == ["normal"] * STORM_LIMITS.max_changes + ["storm"]
+
+
+@pytest.mark.parametrize(
+    ("max_changes", "expected"), [(2, ["normal"] * 2 + ["storm"] * 3), (0, ["normal"] * 5)]
+)
+def test_the_storm_threshold_is_a_setting(
+    settings: Settings, engine: Engine, max_changes: int, expected: list[str]
+) -> None:
+    app = make_app(replace(settings, storm_max_changes=max_changes), engine)
+    post_alerts(app, _storm(5))
+    listed = app.test_client().get("/alerts").get_json()["alerts"]
+    lanes = sorted(d["lane"] for a in listed for d in a["deliveries"] if d["channel"] == PAGERDUTY)
+    assert lanes == expected

@@ -22,6 +22,7 @@ def test_defaults_match_the_documented_contract() -> None:
     assert s.slack_api_url == "https://slack.com/api/"
     assert s.watchdog_timeout_seconds == 300
     assert s.retention_seconds == 30 * 86400
+    assert (s.storm_max_changes, s.storm_window_seconds) == (10, 600)
     assert not s.pagerduty_enabled and not s.slack_enabled
 
 
@@ -38,6 +39,9 @@ def test_defaults_match_the_documented_contract() -> None:
         ({"BRIDGE_TIMEZONE": "Mars/Olympus"}, "BRIDGE_TIMEZONE"),
         ({"BRIDGE_SLACK_BOT_TOKEN": "xoxb-1"}, "BRIDGE_SLACK_CHANNEL"),
         ({"BRIDGE_CA_BUNDLE": "/nonexistent.pem"}, "BRIDGE_CA_BUNDLE"),
+        ({"BRIDGE_STORM_MAX_CHANGES": "-1"}, "BRIDGE_STORM_MAX_CHANGES"),
+        ({"BRIDGE_STORM_MAX_CHANGES": "ten"}, "BRIDGE_STORM_MAX_CHANGES"),
+        ({"BRIDGE_STORM_WINDOW": "10"}, "BRIDGE_STORM_WINDOW"),
     ],
 )
 def test_bad_setting_error_is_one_line_naming_the_variable(
@@ -95,3 +99,8 @@ def test_redacted_settings_hide_secrets_and_database_passwords() -> None:
     )
     shown = str(s.redacted())
     assert KEY not in shown and "pw123" not in shown
+
+
+def test_storm_lane_settings_are_read_and_zero_turns_it_off() -> None:
+    s = load_settings({"BRIDGE_STORM_MAX_CHANGES": "0", "BRIDGE_STORM_WINDOW": "30m"})
+    assert (s.storm_max_changes, s.storm_window_seconds) == (0, 1800)

@@ -35,3 +35,7 @@ def test_the_counts_given_are_not_changed() -> None:
     earlier = {"GPUTemp": 1}
     lanes(["GPUTemp"] * 4, earlier, LIMITS)
     assert earlier == {"GPUTemp": 1}
+
+
+def test_max_changes_zero_turns_the_storm_lane_off() -> None:
+    assert lanes(["GPUTemp"] * 30, {"GPUTemp": 50}, StormLimits(max_changes=0)) == [N] * 30
