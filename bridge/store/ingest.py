@@ -2,8 +2,9 @@
 
 The payload's known alerts are locked first (store/alert_rows). Then, for every alert,
 the pure dedup decision, maintenance windows and flap control decide what happens; the
-alerts table is written once, and transitions and outbox rows are appended. `InsertRace`
-(another replica created one of these alerts first) asks the caller to run it again.
+alerts table is written once, and transitions and outbox rows are appended, each outbox
+row in its lane (bridge/storms.py). `InsertRace` (another replica created one of these
+alerts first) asks the caller to run it again.
 """
 
 from __future__ import annotations
@@ -13,15 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (
-    Connection,
-    Integer,
-    bindparam,
-    func,
-    insert,
-    literal,
-    select,
-)
+from sqlalchemy import Connection, Integer, bindparam, func, insert, literal, select
 
 from bridge.alerts import Alert, WebhookPayload
 from bridge.db.models import DELIVERIES, TRANSITIONS, TransitionRow
