@@ -14,7 +14,8 @@ from bridge.routing import PAGERDUTY, Routing
 from bridge.settings import Settings
 from bridge.store import Store
 from bridge.storms import DEFAULT_LIMITS as STORM_LIMITS
-from tests.support.bridge_app import make_app, post_alerts
+from tests.fakes.pagerduty import FakePagerDuty
+from tests.support.bridge_app import deliver_until_settled, make_app, post_alerts
 from tests.support.payloads import alert, payload
 
 NOW = datetime(2026, 11, 28, 20, 0, tzinfo=UTC)
@@ -93,3 +94,18 @@ def test_the_storm_threshold_is_a_setting(
     listed = app.test_client().get("/alerts").get_json()["alerts"]
     lanes = sorted(d["lane"] for a in listed for d in a["deliveries"] if d["channel"] == PAGERDUTY)
     assert lanes == expected
+
+
+def test_pagerduty_receives_the_new_problem_right_after_the_storms_first_pages(
+    live_settings: Settings, engine: Engine, pagerduty: FakePagerDuty
+) -> None:
+    app = make_app(live_settings, engine)
+    post_alerts(app, _storm(STORM))
+    post_alerts(app, payload(alert("DGXSparkNodeDown", gpu=None)))
+
+    deliver_until_settled(app)
+
+    names = [e["payload"]["custom_details"]["labels"]["alertname"] for e in pagerduty.triggers()]
+    first = STORM_LIMITS.max_changes
+    assert len(names) == STORM + 1
+    assert names.index("DGXSparkNodeDown") == first
