@@ -19,8 +19,8 @@ from datetime import timedelta
 
 NORMAL = 0
 STORM = 1
-LANES = (NORMAL, STORM)
 LANE_NAMES = {NORMAL: "normal", STORM: "storm"}
+LANES = tuple(LANE_NAMES)
 
 
 @dataclass(frozen=True)

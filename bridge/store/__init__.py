@@ -144,4 +144,4 @@ class Store:
             conn.execute(text("SELECT 1"))
 
 
-__all__ = ["INSERT_RACE_ATTEMPTS", "Finish", "IngestResult", "InsertRace", "Job", "Store"]
+__all__ = ["Finish", "IngestResult", "InsertRace", "Job", "Store"]

@@ -13,7 +13,7 @@ from flask import Blueprint, Response, jsonify, request
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 
 from bridge.alerts import PayloadError, parse_payload
-from bridge.store import INSERT_RACE_ATTEMPTS, InsertRace
+from bridge.store import InsertRace
 from bridge.web.auth import bearer_token, token_matches
 from bridge.web.context import bridge_context
 from bridge.web.errors import json_error
@@ -76,8 +76,7 @@ def receive() -> Response | tuple[Response, int]:
     except InsertRace:
         # Other replicas kept creating this payload's alerts first: its next try finds them.
         log.warning(
-            "lost the race to create an alert %d times, asking Alertmanager to retry",
-            INSERT_RACE_ATTEMPTS,
+            "lost the race to create an alert on every attempt, asking Alertmanager to retry"
         )
         return _rejected(503, "concurrent update", "retry later", Retry_After="1")
     for alert in payload.alerts:

@@ -73,14 +73,18 @@ def test_a_name_stops_storming_once_its_window_has_passed(store: Store) -> None:
     assert len(order) == STORM + 1
 
 
+def _pagerduty_lanes(app: Flask) -> list[str]:
+    """The lane of every PagerDuty delivery, as `GET /alerts` shows them (sorted)."""
+    listed = app.test_client().get("/alerts?limit=500").get_json()["alerts"]
+    return sorted(d["lane"] for a in listed for d in a["deliveries"] if d["channel"] == PAGERDUTY)
+
+
 def test_alerts_api_shows_which_deliveries_wait_in_the_storm_lane(
     settings: Settings, engine: Engine
 ) -> None:
     app: Flask = make_app(settings, engine)
     post_alerts(app, _storm(STORM_LIMITS.max_changes + 1))
-    listed = app.test_client().get("/alerts?limit=500").get_json()["alerts"]
-    lanes = sorted(d["lane"] for a in listed for d in a["deliveries"] if d["channel"] == PAGERDUTY)
-    assert lanes == ["normal"] * STORM_LIMITS.max_changes + ["storm"]
+    assert _pagerduty_lanes(app) == ["normal"] * STORM_LIMITS.max_changes + ["storm"]
 
 
 @pytest.mark.parametrize(
@@ -91,9 +95,7 @@ def test_the_storm_threshold_is_a_setting(
 ) -> None:
     app = make_app(replace(settings, storm_max_changes=max_changes), engine)
     post_alerts(app, _storm(5))
-    listed = app.test_client().get("/alerts").get_json()["alerts"]
-    lanes = sorted(d["lane"] for a in listed for d in a["deliveries"] if d["channel"] == PAGERDUTY)
-    assert lanes == expected
+    assert _pagerduty_lanes(app) == expected
 
 
 def test_pagerduty_receives_the_new_problem_right_after_the_storms_first_pages(
