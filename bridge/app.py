@@ -1,76 +1,70 @@
-"""The Flask app factory. Nothing starts at import time; `serve` starts the worker."""
+"""The Flask app factory: the web side of the bridge. Nothing starts at import time.
+
+`serve` passes the link to its delivery process. Without one (tests,
+`--single-process`), the delivery side is built here too, in this process,
+and started by whoever runs it.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from flask import Flask
 
 from bridge.clock import Clock, utcnow
-from bridge.config import BridgeConfig, load_config
-from bridge.db.engine import make_engine
-from bridge.enrich import build_enricher
+from bridge.config import BridgeConfig
+from bridge.enrich.prometheus import PrometheusClient
 from bridge.metrics import BridgeMetrics
-from bridge.notify.registry import Notifier, build_notifiers
+from bridge.notify.registry import Notifier
+from bridge.runtime import DeliveryLink, LocalDelivery, build_delivery_side
+from bridge.services import build_services
 from bridge.settings import Settings
 from bridge.silences.alertmanager import AlertmanagerClient
-from bridge.silences.service import WindowService
 from bridge.store import Store
-from bridge.web import alerts, charts, health, metrics, openapi, silences, webhook
-from bridge.web.context import EXTENSION_KEY, BridgeContext
+from bridge.web import alerts, charts, health, openapi, silences, webhook
+from bridge.web import metrics as metrics_page
+from bridge.web.context import attach
 from bridge.web.errors import register_error_handlers
-from bridge.worker import DeliveryWorker, RetryPolicy
 
 
 def create_app(
     settings: Settings,
     *,
     store: Store | None = None,
-    notifiers: dict[str, Notifier] | None = None,
+    delivery: DeliveryLink | None = None,
+    notifiers: Mapping[str, Notifier] | None = None,
     config: BridgeConfig | None = None,
     clock: Clock = utcnow,
     alertmanager: AlertmanagerClient | None = None,
+    metrics: BridgeMetrics | None = None,
 ) -> Flask:
     app = Flask("bridge")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    store = store or Store(make_engine(settings.database_url), settings.pagerduty_events_per_minute)
-    bridge_metrics = BridgeMetrics()
-    bridge_metrics.watch_outbox(store.outbox_depth)
-    config = config or load_config(settings.config_path)
-    enricher = build_enricher(
-        settings.prometheus_url,
-        config.enrichment,
-        budget=settings.enrich_budget_seconds,
-        ca_bundle=settings.ca_bundle,
-        clock=clock,
-    )
-    worker = DeliveryWorker(
-        store,
-        notifiers if notifiers is not None else build_notifiers(settings),
-        bridge_metrics,
-        policy=RetryPolicy(settings.retry_base_seconds, settings.retry_max_seconds),
-        clock=clock,
-        enrich=enricher.enrich_job if enricher is not None else None,
-    )
-    app.extensions[charts.ENRICHER_KEY] = enricher
-    app.extensions[EXTENSION_KEY] = BridgeContext(
-        settings=settings,
-        config=config,
+    services = build_services(
+        settings,
         store=store,
-        metrics=bridge_metrics,
-        worker=worker,
+        config=config,
         clock=clock,
-        windows=WindowService(store.engine, settings.alertmanager_urls, clock, alertmanager),
-        started_at=clock(),
+        alertmanager=alertmanager,
+        metrics=metrics,
     )
-    for module in (webhook, alerts, silences, health, metrics, openapi, charts):
+    services.metrics.watch_outbox(services.store.outbox_depth)
+    if delivery is None:
+        delivery = LocalDelivery(build_delivery_side(services, notifiers=notifiers))
+    else:
+        services.wake = delivery.wake
+    services.metrics.delivery_source = delivery.metrics
+    attach(app, services, delivery)
+    # Charts drawn on request need Prometheus, not the whole enricher.
+    app.extensions[charts.PROMETHEUS_KEY] = (
+        PrometheusClient(settings.prometheus_url, settings.ca_bundle)
+        if services.config.enrichment.enabled
+        else None
+    )
+    for module in (webhook, alerts, silences, health, metrics_page, openapi, charts):
         app.register_blueprint(module.blueprint)
     register_error_handlers(app)
     logging.getLogger("bridge").setLevel(settings.log_level)
     return app
-
-
-def context_of(app: Flask) -> BridgeContext:
-    ctx: BridgeContext = app.extensions[EXTENSION_KEY]
-    return ctx

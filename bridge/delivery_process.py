@@ -4,42 +4,45 @@ The webhook and the delivery worker are both CPU-bound Python; in one
 process they share one interpreter lock, and a burst of deliveries adds to
 Alertmanager's wait for its 200. A child process puts them on separate cores.
 The outbox makes this safe: the child claims rows exactly as another replica
-would. The web process tells the child when it queued rows (a pipe), and asks
-it for its metrics on each scrape.
+would. The web process reaches it through bridge/delivery_link.py and watches
+it through bridge/supervisor.py.
+
+This module and everything the child imports stay free of Flask (a test walks
+the imports).
 """
 
 from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import signal
 import threading
-from multiprocessing.connection import Connection
 from types import FrameType
 from typing import Any
 
 from prometheus_client import generate_latest
 
+from bridge.delivery_link import ChildEnds, LinkClosed, MetricsServer, WakeReceiver, make_link
 from bridge.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# How long the web process waits for the child's metrics before showing its own only.
-METRICS_TIMEOUT_SECONDS = 2.0
-# How often the child checks for messages (and notices that its parent is gone).
+# How often the child looks up from its channels (to notice a stop or an orphaning).
 POLL_SECONDS = 0.5
 
 
-def run_child(settings: Settings, conn: Connection) -> None:
+def run_child(settings: Settings, ends: ChildEnds, ready: Any) -> None:
     """The child's main: worker threads and scheduler until told to stop or orphaned."""
-    from bridge import scheduler
-    from bridge.app import context_of, create_app
     from bridge.db.engine import checkpoint_in_background, make_engine
     from bridge.heap import freeze_startup_objects
     from bridge.logsetup import configure_logging
+    from bridge.runtime import build_delivery_side
+    from bridge.services import build_services
     from bridge.store import Store
 
     configure_logging(settings.log_level)
+    parent = os.getppid()
     stopping = threading.Event()
 
     def _stop(_signum: int, _frame: FrameType | None) -> None:
@@ -49,65 +52,91 @@ def run_child(settings: Settings, conn: Connection) -> None:
     signal.signal(signal.SIGINT, _stop)
     engine = make_engine(settings.database_url, background=True)
     checkpoint_in_background(engine)
-    store = Store(engine, settings.pagerduty_events_per_minute)
-    ctx = context_of(create_app(settings, store=store))
-    ctx.worker.start()
-    ctx.worker.wake()  # whatever a previous run left pending
-    jobs = scheduler.start(ctx)
+    services = build_services(settings, store=Store(engine, settings.pagerduty_events_per_minute))
+    side = build_delivery_side(services)
+    side.start()
+    wakes = WakeReceiver(ends.wakes)
+    metrics = MetricsServer(
+        ends.metrics, lambda: generate_latest(services.metrics.delivery_registry)
+    )
+    threading.Thread(
+        target=_forward_wakes, args=(wakes, side.worker.wake, stopping), daemon=True
+    ).start()
     freeze_startup_objects()
+    ready.set()
     try:
         while not stopping.is_set():
             try:
-                if not conn.poll(POLL_SECONDS):
-                    continue
-                message: tuple[Any, ...] = conn.recv()
-            except (EOFError, OSError):
-                log.warning("the web process is gone; finishing in-flight deliveries")
-                break
-            if message[0] == "wake":
-                ctx.worker.wake(message[1])
-            elif message[0] == "metrics":
-                conn.send(generate_latest(ctx.metrics.delivery_registry))
+                metrics.serve(POLL_SECONDS)
+            except LinkClosed:
+                stopping.set()
+            if os.getppid() != parent:
+                stopping.set()
+        if os.getppid() != parent:
+            log.warning("the web process is gone; finishing in-flight deliveries and exiting")
     finally:
-        jobs.shutdown(wait=True)
-        ctx.worker.stop()
+        side.stop()
         engine.dispose()
 
 
-class DeliveryProcess:
-    """The web process's handle on its delivery child."""
+def _forward_wakes(wakes: WakeReceiver, wake: Any, stopping: threading.Event) -> None:
+    while not stopping.is_set():
+        try:
+            woken, jobs = wakes.receive(POLL_SECONDS)
+        except LinkClosed:
+            stopping.set()
+            return
+        if woken:
+            wake(jobs)
+
+
+class DeliveryChild:
+    """One delivery process, from spawn to exit. The supervisor makes a new one per start."""
 
     def __init__(self, settings: Settings) -> None:
-        # spawn, not fork: the parent may already run threads (logging, pools).
+        # spawn, not fork: the parent already runs threads (waitress, logging, pools).
         context = multiprocessing.get_context("spawn")
-        self._conn, child_conn = context.Pipe()
-        self._lock = threading.Lock()
+        self._parent_ends, child_ends = make_link(context)
+        self._child_ends: ChildEnds | None = child_ends
+        self.ready = context.Event()
         self.process = context.Process(
             target=run_child,
-            args=(settings, child_conn),
+            args=(settings, child_ends, self.ready),
             name="alert-bridge-delivery",
         )
 
     def start(self) -> None:
         self.process.start()
+        # The child has its own copies now; ours would hide its exit from our reads.
+        assert self._child_ends is not None
+        self._child_ends.wakes.close()
+        self._child_ends.metrics.close()
+        self._child_ends = None
 
-    def wake(self, jobs: int | None = None) -> None:
-        with self._lock:
-            try:
-                self._conn.send(("wake", jobs))
-            except OSError:
-                log.error("delivery process is not running; rows stay pending")
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid
 
-    def metrics(self) -> bytes:
-        with self._lock:
-            try:
-                self._conn.send(("metrics",))
-                if self._conn.poll(METRICS_TIMEOUT_SECONDS):
-                    text: bytes = self._conn.recv()
-                    return text
-            except (OSError, EOFError):
-                pass
-        return b"# delivery process metrics unavailable\n"
+    @property
+    def sentinel(self) -> int:
+        return self.process.sentinel
+
+    def is_alive(self) -> bool:
+        return self.process.is_alive()
+
+    def exit_description(self) -> str:
+        code = self.process.exitcode
+        if code is None:
+            return "still running"
+        if code < 0:
+            return f"killed by {signal.Signals(-code).name}"
+        return f"exited with code {code}"
+
+    def wake(self, jobs: int | None) -> bool:
+        return self._parent_ends.wakes.send(jobs)
+
+    def metrics(self, timeout: float) -> bytes | None:
+        return self._parent_ends.metrics.fetch(timeout)
 
     def stop(self, timeout: float = 60.0) -> None:
         """SIGTERM the child: it finishes in-flight deliveries and leaves the rest pending."""
@@ -118,3 +147,7 @@ class DeliveryProcess:
             log.error("delivery process did not stop in %.0fs; killing it", timeout)
             self.process.kill()
             self.process.join(5)
+        self.close()
+
+    def close(self) -> None:
+        self._parent_ends.close()

@@ -1,4 +1,4 @@
-"""Periodic work, as plain functions of the app context (the scheduler only calls them).
+"""Periodic work, as plain functions of the shared services (the scheduler only calls them).
 
 Each is safe to run on several replicas at once: they claim rows in the
 database (leases, compare-and-set, unique constraints) before acting.
@@ -10,20 +10,20 @@ import logging
 from datetime import timedelta
 
 from bridge import watchdog
+from bridge.services import Services
 from bridge.store.alert_rows import InsertRace
 from bridge.store.scheduled import due_reminders, purge_old, settle_flapping
 from bridge.store.suppression import release_suppressed
-from bridge.web.context import BridgeContext
 
 log = logging.getLogger(__name__)
 
 
-def sync_windows(ctx: BridgeContext) -> int:
+def sync_windows(ctx: Services) -> int:
     """Create pending Alertmanager silences and expire deleted ones (retries until done)."""
     return ctx.windows.sync_due()
 
 
-def plan_windows(ctx: BridgeContext) -> int:
+def plan_windows(ctx: Services) -> int:
     """Create the next 24 h of occurrences of every recurring window."""
     planned = ctx.windows.plan()
     if planned:
@@ -31,17 +31,17 @@ def plan_windows(ctx: BridgeContext) -> int:
     return planned
 
 
-def release_held_alerts(ctx: BridgeContext) -> int:
+def release_held_alerts(ctx: Services) -> int:
     """Deliver alerts a window held back that still fire after it ended."""
     with ctx.store.engine.begin() as conn:
         released = release_suppressed(conn, ctx.config.routing, ctx.clock())
     if released:
         log.info("%d alert(s) still firing after their maintenance window: delivering", released)
-        ctx.worker.wake()
+        ctx.wake(None)
     return released
 
 
-def check_watchdog(ctx: BridgeContext) -> int:
+def check_watchdog(ctx: Services) -> int:
     """Page once when the Watchdog stops arriving; resolve when it is back."""
     settings = ctx.settings
     try:
@@ -59,30 +59,30 @@ def check_watchdog(ctx: BridgeContext) -> int:
         return 0
     if result is not None and result.notifications:
         log.warning("dead-man's switch: %s", "Watchdog missing" if result.new else "Watchdog back")
-        ctx.worker.wake()
+        ctx.wake(None)
     return result.notifications if result else 0
 
 
-def send_reminders(ctx: BridgeContext) -> int:
+def send_reminders(ctx: Services) -> int:
     """A critical alert firing for hours gets a reminder in its thread, not a new page."""
     after = timedelta(seconds=ctx.settings.reminder_after_seconds)
     with ctx.store.engine.begin() as conn:
         created = due_reminders(conn, ctx.clock(), after)
     if created:
-        ctx.worker.wake()
+        ctx.wake(None)
     return created
 
 
-def settle_flaps(ctx: BridgeContext) -> int:
+def settle_flaps(ctx: Services) -> int:
     """Alerts calm again after flapping: one message, and catch up PagerDuty."""
     with ctx.store.engine.begin() as conn:
         settled = settle_flapping(conn, ctx.config.routing, ctx.flap_limits, ctx.clock())
     if settled:
-        ctx.worker.wake()
+        ctx.wake(None)
     return settled
 
 
-def purge_history(ctx: BridgeContext) -> int:
+def purge_history(ctx: Services) -> int:
     """Delete resolved alerts and finished deliveries older than BRIDGE_RETENTION."""
     cutoff = ctx.clock() - timedelta(seconds=ctx.settings.retention_seconds)
     counts = purge_old(ctx.store.engine, cutoff)

@@ -11,13 +11,13 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from bridge import jobs
 from bridge.digest import job as digest_job
-from bridge.web.context import BridgeContext
+from bridge.services import Services
 
 log = logging.getLogger(__name__)
 
 # Seconds between runs. Release runs often so that an alert still firing when
 # its window ends is delivered well within a minute.
-INTERVALS: dict[str, tuple[Callable[[BridgeContext], int], float]] = {
+INTERVALS: dict[str, tuple[Callable[[Services], int], float]] = {
     "sync_windows": (jobs.sync_windows, 30.0),
     "plan_windows": (jobs.plan_windows, 300.0),
     "release_held_alerts": (jobs.release_held_alerts, 15.0),
@@ -31,7 +31,7 @@ INTERVALS: dict[str, tuple[Callable[[BridgeContext], int], float]] = {
 }
 
 
-def run_job(name: str, job: Callable[[BridgeContext], int], ctx: BridgeContext) -> bool:
+def run_job(name: str, job: Callable[[Services], int], ctx: Services) -> bool:
     """Run one job, record its outcome in /metrics; a failure never stops the scheduler."""
     started = time.time()
     ok = True
@@ -44,7 +44,7 @@ def run_job(name: str, job: Callable[[BridgeContext], int], ctx: BridgeContext) 
     return ok
 
 
-def build_scheduler(ctx: BridgeContext) -> BackgroundScheduler:
+def build_scheduler(ctx: Services) -> BackgroundScheduler:
     scheduler = BackgroundScheduler(timezone=ctx.settings.timezone)
     for name, (job, seconds) in INTERVALS.items():
         scheduler.add_job(
@@ -62,7 +62,7 @@ def build_scheduler(ctx: BridgeContext) -> BackgroundScheduler:
     return scheduler
 
 
-def start(ctx: BridgeContext) -> BackgroundScheduler:
+def start(ctx: Services) -> BackgroundScheduler:
     scheduler = build_scheduler(ctx)
     scheduler.start()
     return scheduler

@@ -1,34 +1,43 @@
-"""`alert-bridge serve`: migrations, the WSGI server (waitress), the delivery worker.
+"""`alert-bridge serve`: migrations, the WSGI server (waitress), the delivery side.
 
-Deliveries and scheduled jobs run in a child process (see delivery_process),
-or in this one with `--single-process`.
+Deliveries and scheduled jobs run in a supervised child process
+(bridge/delivery_process.py, bridge/supervisor.py), or in this one with
+`--single-process`.
 
 SIGTERM/SIGINT: stop accepting, let in-flight requests and deliveries finish,
-leave pending rows pending for the next start (or another replica).
+leave pending rows pending for the next start (or another replica). Exit
+status 1 when the delivery process could not be kept running.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 from types import FrameType
 
 from waitress import create_server
 
-from bridge import scheduler
-from bridge.app import context_of, create_app
+from bridge.app import create_app
 from bridge.db.engine import checkpoint_in_background, make_engine
 from bridge.db.migrate import upgrade
-from bridge.delivery_process import DeliveryProcess
+from bridge.delivery_process import DeliveryChild
 from bridge.heap import freeze_startup_objects
+from bridge.metrics import BridgeMetrics
+from bridge.runtime import LocalDelivery
 from bridge.settings import Settings
 from bridge.store import Store
+from bridge.supervisor import DeliverySupervisor
+from bridge.web.context import delivery_of
 
 log = logging.getLogger(__name__)
 
 WSGI_THREADS = 8
 SWITCH_INTERVAL_SECONDS = 0.001
+# Sent to ourselves when the delivery process is given up on: the handler runs in
+# the main thread, which is the one that can leave the WSGI server's loop.
+GIVE_UP_SIGNAL = signal.SIGUSR1
 
 
 class _Stop(Exception):
@@ -44,9 +53,20 @@ def serve(settings: Settings, *, migrate: bool = True, single_process: bool = Fa
     checkpoints = checkpoint_in_background(engine)
     if migrate:
         upgrade(engine)
-    app = create_app(settings, store=Store(engine, settings.pagerduty_events_per_minute))
-    ctx = context_of(app)
-    child = None if single_process else DeliveryProcess(settings)
+    store = Store(engine, settings.pagerduty_events_per_minute)
+    gave_up: list[str] = []
+    supervisor = None
+    if not single_process:
+        metrics = BridgeMetrics()
+
+        def give_up(reason: str) -> None:
+            gave_up.append(reason)
+            os.kill(os.getpid(), GIVE_UP_SIGNAL)
+
+        supervisor = DeliverySupervisor(lambda: DeliveryChild(settings), metrics, give_up)
+        app = create_app(settings, store=store, delivery=supervisor, metrics=metrics)
+    else:
+        app = create_app(settings, store=store)
     host, port = settings.listen_host_port
     server = create_server(
         app,
@@ -56,18 +76,14 @@ def serve(settings: Settings, *, migrate: bool = True, single_process: bool = Fa
         max_request_body_size=settings.max_body_bytes + 1024,
         ident="alert-bridge",
     )
-    if child is not None:
-        child.start()
-        ctx.worker.forward_wakes(child.wake)
-        ctx.metrics.delivery_source = child.metrics
-        jobs = None
-    else:
+    local = delivery_of(app)
+    if supervisor is not None:
+        supervisor.start()
+    elif isinstance(local, LocalDelivery):
         # Hand the interpreter lock over more often than every 5 ms, so a webhook
         # request waiting behind a delivery thread is answered sooner.
         sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
-        ctx.worker.start()
-        ctx.worker.wake()  # deliver whatever a previous run left pending
-        jobs = scheduler.start(ctx)
+        local.side.start()
     log.info(
         "alert-bridge listening on http://%s:%d (pagerduty: %s, slack: %s)",
         host,
@@ -75,8 +91,8 @@ def serve(settings: Settings, *, migrate: bool = True, single_process: bool = Fa
         "live" if settings.pagerduty_enabled else "dry-run",
         "live" if settings.slack_enabled else "dry-run",
     )
-    signal.signal(signal.SIGTERM, _raise_stop)
-    signal.signal(signal.SIGINT, _raise_stop)
+    for stop_signal in (signal.SIGTERM, signal.SIGINT, GIVE_UP_SIGNAL):
+        signal.signal(stop_signal, _raise_stop)
     freeze_startup_objects()
     try:
         server.run()
@@ -84,13 +100,15 @@ def serve(settings: Settings, *, migrate: bool = True, single_process: bool = Fa
         log.info("%s: no longer accepting; finishing in-flight work", stop)
     finally:
         server.close()
-        if child is not None:
-            child.stop()
-        if jobs is not None:
-            jobs.shutdown(wait=True)
-        ctx.worker.stop()
+        if supervisor is not None:
+            supervisor.stop()
+        elif isinstance(local, LocalDelivery):
+            local.side.stop()
         if checkpoints is not None:
             checkpoints.set()
         engine.dispose()
+    if gave_up:
+        log.critical("stopped: %s", gave_up[0])
+        return 1
     log.info("stopped")
     return 0

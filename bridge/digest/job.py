@@ -27,9 +27,9 @@ from bridge.digest.build import build_digest
 from bridge.digest.config import JOB_PREFIX, digest_channel, digest_schedules
 from bridge.digest.facts import read_facts
 from bridge.digest.send import SendOutcome, send_digest
+from bridge.services import Services
 from bridge.slots import latest_slot, previous_slot
 from bridge.store.job_runs import claim_slot, finish_slot
-from bridge.web.context import BridgeContext
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 MAX_PERIOD = timedelta(days=7)
 
 
-def run_due(ctx: BridgeContext) -> int:
+def run_due(ctx: Services) -> int:
     """Summarise every schedule's latest due slot that no replica has claimed; returns how many."""
     now = ctx.clock()
     ran = 0
@@ -46,7 +46,7 @@ def run_due(ctx: BridgeContext) -> int:
     return ran
 
 
-def run_slot(ctx: BridgeContext, cron: str, now: datetime) -> bool:
+def run_slot(ctx: Services, cron: str, now: datetime) -> bool:
     """Claim and send the latest slot of `cron` due at `now`; False when there is nothing to do."""
     timezone = ctx.settings.timezone
     slot = latest_slot(cron, timezone, now)
@@ -85,7 +85,7 @@ def period_start(conn: Connection, job: str, cron: str, timezone: str, slot: dat
     return start
 
 
-def _finish(ctx: BridgeContext, job: str, slot: datetime, result: SendOutcome) -> None:
+def _finish(ctx: Services, job: str, slot: datetime, result: SendOutcome) -> None:
     with ctx.store.engine.begin() as conn:
         finish_slot(conn, job, slot, "ok" if result.ok else "failed", result.detail, ctx.clock())
     if result.ok:

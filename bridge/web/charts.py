@@ -18,15 +18,14 @@ from flask import Blueprint, Response, current_app, request
 
 from bridge.enrich.chart import render_chart
 from bridge.enrich.context import chart_spec_with_series
-from bridge.enrich.prometheus import PrometheusError
+from bridge.enrich.prometheus import PrometheusClient, PrometheusError
 from bridge.enrich.render import chart_of
-from bridge.enrich.service import Enricher
 from bridge.web.context import bridge_context
 from bridge.web.errors import json_error
 
 blueprint = Blueprint("charts", __name__)
 
-ENRICHER_KEY = "alert_bridge_enricher"
+PROMETHEUS_KEY = "alert_bridge_prometheus"
 # Stored points never change; a chart drawn from a fresh query might, so it is cached briefly.
 STORED_MAX_AGE = 86400
 QUERIED_MAX_AGE = 60
@@ -52,11 +51,11 @@ def chart_png(delivery_id: str) -> Response:
         return json_error(404, "no such chart", "unknown delivery id or wrong key")
     max_age = STORED_MAX_AGE
     if "series" not in chart:
-        enricher: Enricher | None = current_app.extensions.get(ENRICHER_KEY)
-        if enricher is None:
+        prometheus: PrometheusClient | None = current_app.extensions.get(PROMETHEUS_KEY)
+        if prometheus is None:
             return json_error(503, "chart data unavailable", "enrichment is disabled")
         try:
-            series = enricher.client.query_range(
+            series = prometheus.query_range(
                 str(chart["expr"]),
                 float(chart["start"]),
                 float(chart["end"]),

@@ -1,53 +1,35 @@
-"""Everything a request handler needs, hung on the app (no module globals)."""
+"""What a request handler reaches, hung on the app (no module globals): the shared
+services (bridge/services.py) and the link to the delivery side (bridge/runtime.py)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from flask import Flask, current_app
 
-from flask import current_app
+from bridge.runtime import DeliveryLink
+from bridge.services import Services
 
-from bridge.clock import Clock
-from bridge.config import BridgeConfig
-from bridge.flapping import FlapLimits
-from bridge.metrics import BridgeMetrics
-from bridge.settings import Settings
-from bridge.silences.service import WindowService
-from bridge.store import Store
-from bridge.storms import StormLimits
-from bridge.worker import DeliveryWorker
+SERVICES_KEY = "alert_bridge"
+DELIVERY_KEY = "alert_bridge_delivery"
 
 
-@dataclass
-class BridgeContext:
-    settings: Settings
-    config: BridgeConfig
-    store: Store
-    metrics: BridgeMetrics
-    worker: DeliveryWorker
-    clock: Clock
-    windows: WindowService
-    started_at: datetime
-
-    @property
-    def flap_limits(self) -> FlapLimits:
-        return FlapLimits(
-            max_changes=self.settings.flap_max_changes,
-            window=timedelta(seconds=self.settings.flap_window_seconds),
-            stable=timedelta(seconds=self.settings.flap_stable_seconds),
-        )
-
-    @property
-    def storm_limits(self) -> StormLimits:
-        return StormLimits(
-            max_changes=self.settings.storm_max_changes,
-            window=timedelta(seconds=self.settings.storm_window_seconds),
-        )
+def attach(app: Flask, services: Services, delivery: DeliveryLink) -> None:
+    app.extensions[SERVICES_KEY] = services
+    app.extensions[DELIVERY_KEY] = delivery
 
 
-EXTENSION_KEY = "alert_bridge"
+def services_of(app: Flask) -> Services:
+    services: Services = app.extensions[SERVICES_KEY]
+    return services
 
 
-def bridge_context() -> BridgeContext:
-    ctx: BridgeContext = current_app.extensions[EXTENSION_KEY]
-    return ctx
+def delivery_of(app: Flask) -> DeliveryLink:
+    link: DeliveryLink = app.extensions[DELIVERY_KEY]
+    return link
+
+
+def bridge_context() -> Services:
+    return services_of(current_app)
+
+
+def delivery_link() -> DeliveryLink:
+    return delivery_of(current_app)

@@ -15,7 +15,7 @@ from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from bridge.alerts import PayloadError, parse_payload
 from bridge.store import InsertRace
 from bridge.web.auth import bearer_token, token_matches
-from bridge.web.context import bridge_context
+from bridge.web.context import bridge_context, delivery_link
 from bridge.web.errors import json_error
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ def receive() -> Response | tuple[Response, int]:
             {"field": exc.field, "message": exc.message},
         )
     try:
-        with ctx.worker.ingesting():
+        with delivery_link().ingesting():
             result = ctx.store.ingest(
                 payload, ctx.config.routing, ctx.clock(), ctx.flap_limits, ctx.storm_limits
             )
@@ -85,5 +85,5 @@ def receive() -> Response | tuple[Response, int]:
         ctx.metrics.duplicates.inc(result.duplicates)
     ctx.metrics.webhook_requests.labels("200").inc()
     if result.notifications:
-        ctx.worker.wake(result.notifications)
+        ctx.wake(result.notifications)
     return jsonify(result.as_json()), 200

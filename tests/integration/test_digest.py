@@ -21,7 +21,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import Engine, select
 
-from bridge.app import context_of, create_app
+from bridge.app import create_app
 from bridge.config import BridgeConfig
 from bridge.db.models import JobRunRow
 from bridge.digest.build import as_text
@@ -29,9 +29,11 @@ from bridge.digest.facts import AlertnameStats, NoisyAlert, read_facts
 from bridge.digest.job import run_due
 from bridge.settings import Settings
 from bridge.store import Store
+from bridge.web.context import services_of
 from tests.fakes.slack import FakeSlack, SlackMessage
 from tests.fakes.tls import TestCA
 from tests.integration.conftest import SLACK_TOKEN
+from tests.support.bridge_app import worker
 from tests.support.payloads import alert, payload, resolved
 from tests.support.procs import REPO_ROOT
 
@@ -78,7 +80,7 @@ def post(app: Flask, clock: Clock, when: datetime, *alerts: dict[str, Any]) -> N
         "/webhook/alertmanager", data=json.dumps(payload(*alerts)), content_type="application/json"
     )
     assert response.status_code == 200, response.get_json()
-    context_of(app).worker.drain()
+    worker(app).drain()
 
 
 def add_window(app: Flask, clock: Clock, when: datetime, body: dict[str, Any]) -> None:
@@ -94,7 +96,7 @@ def add_window(app: Flask, clock: Clock, when: datetime, body: dict[str, Any]) -
 
 def run_job(app: Flask, clock: Clock, when: datetime) -> int:
     clock.now = when
-    return run_due(context_of(app))
+    return run_due(services_of(app))
 
 
 def summaries(slack: FakeSlack) -> list[SlackMessage]:
@@ -222,7 +224,7 @@ def test_replicas_running_the_job_for_one_slot_send_one_summary(
     live_settings: Settings, engine: Engine, slack: FakeSlack
 ) -> None:
     clock = Clock(at(27, 9, 0, 5))
-    replicas = [context_of(make(live_settings, engine, clock)) for _ in range(4)]
+    replicas = [services_of(make(live_settings, engine, clock)) for _ in range(4)]
     start = threading.Barrier(len(replicas))
     ran: list[int] = []
 

@@ -14,7 +14,7 @@ from bridge.app import create_app
 from bridge.settings import Settings
 from bridge.store import Store
 from tests.fakes.pagerduty import FakePagerDuty
-from tests.support.bridge_app import ctx, deliveries, post_alerts
+from tests.support.bridge_app import ctx, deliveries, post_alerts, worker
 from tests.support.payloads import alert, payload
 
 
@@ -35,7 +35,7 @@ def test_pages_beyond_the_budget_wait_for_the_next_minute_and_go_out_in_order(
     app = create_app(settings, store=Store(engine, pagerduty_events_per_minute=3), clock=clock)
     post_alerts(app, payload(*[alert(node=f"dgx-spark-{i:02d}") for i in range(5)]))
 
-    ctx(app).worker.drain()
+    worker(app).drain()
     assert len(pagerduty.triggers()) == 3
     waiting = [d for d in deliveries(engine) if d["channel"] == "pagerduty"]
     assert sum(d["status"] == "pending" and d["attempts"] == 0 for d in waiting) == 2
@@ -46,7 +46,7 @@ def test_pages_beyond_the_budget_wait_for_the_next_minute_and_go_out_in_order(
     )  # pending pages exist but are not due while paced
 
     clock.now += timedelta(seconds=61)
-    ctx(app).worker.drain()
+    worker(app).drain()
     triggers = pagerduty.triggers()
     assert len(triggers) == 5
     nodes = [t["payload"]["source"] for t in triggers]

@@ -19,7 +19,7 @@ from bridge.settings import Settings
 from bridge.store import Store
 from tests.fakes.pagerduty import FakePagerDuty
 from tests.fakes.slack import FakeSlack
-from tests.support.bridge_app import ctx
+from tests.support.bridge_app import ctx, worker
 from tests.support.payloads import alert, payload, resolved
 
 T0 = datetime(2026, 11, 28, 3, 0, tzinfo=UTC)
@@ -52,9 +52,9 @@ def send(app: Flask, *alerts: dict[str, Any]) -> dict[str, Any]:
 
 
 def settle(app: Flask) -> None:
-    worker = ctx(app).worker
+    delivery = worker(app)
     for _ in range(200):
-        worker.drain()
+        delivery.drain()
         depth = ctx(app).store.outbox_depth()
         if depth["pending"] == 0 and depth["in_flight"] == 0:
             return

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import Engine, create_engine
 
 from bridge.settings import Settings
-from tests.support.bridge_app import ctx, deliveries, make_app, row_counts
+from tests.support.bridge_app import deliveries, make_app, row_counts, worker
 from tests.support.payloads import alert, payload, resolved
 
 URL = "/webhook/alertmanager"
@@ -298,7 +298,7 @@ def test_metrics_count_received_alerts_and_duplicates(settings: Settings, engine
     assert 'alert_bridge_alerts_received_total{status="firing"} 2.0' in text
     assert "alert_bridge_alerts_duplicates_total 1.0" in text
     assert 'alert_bridge_outbox_depth{status="pending"} 2.0' in text
-    ctx(app).worker.drain()
+    worker(app).drain()
     text = client.get("/metrics").get_data(as_text=True)
     assert 'alert_bridge_notifications_total{channel="pagerduty",outcome="dry_run"} 1.0' in text
     assert "alert_bridge_delivery_latency_seconds_bucket" in text

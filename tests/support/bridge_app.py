@@ -9,12 +9,15 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import Engine, func, select
 
-from bridge.app import context_of, create_app
+from bridge.app import create_app
 from bridge.db.models import AlertRow, AttemptRow, DeliveryRow, TransitionRow
 from bridge.notify.registry import Notifier
+from bridge.runtime import LocalDelivery
+from bridge.services import Services
 from bridge.settings import Settings
 from bridge.store import Store
-from bridge.web.context import BridgeContext
+from bridge.web.context import delivery_of, services_of
+from bridge.worker import DeliveryWorker
 
 
 def make_app(
@@ -25,8 +28,15 @@ def make_app(
     return app
 
 
-def ctx(app: Flask) -> BridgeContext:
-    return context_of(app)
+def ctx(app: Flask) -> Services:
+    return services_of(app)
+
+
+def worker(app: Flask) -> DeliveryWorker:
+    """The in-process delivery worker of an app built without a delivery process."""
+    link = delivery_of(app)
+    assert isinstance(link, LocalDelivery)
+    return link.worker
 
 
 def row_counts(engine: Engine) -> dict[str, int]:
@@ -55,10 +65,10 @@ def post_alerts(app: Flask, body: dict[str, Any]) -> dict[str, Any]:
 
 def deliver_until_settled(app: Flask, timeout: float = 20.0) -> None:
     """Run the worker until no row is pending or in flight (retries come due quickly)."""
-    worker = ctx(app).worker
+    delivery = worker(app)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        worker.drain()
+        delivery.drain()
         depth = ctx(app).store.outbox_depth()
         if depth["pending"] == 0 and depth["in_flight"] == 0:
             return
