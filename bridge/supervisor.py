@@ -145,9 +145,7 @@ class DeliverySupervisor:
                 self._on_give_up(step.reason)
                 return
             self._set_down(f"{reason}; restarting in {step.delay:.0f}s")
-            log.error(
-                "%s; restarting it in %.0fs (rows stay pending meanwhile)", reason, step.delay
-            )
+            log.error("%s; restarting it in %.0fs (rows stay pending)", reason, step.delay)
             if self._stopping.wait(step.delay):
                 return
 

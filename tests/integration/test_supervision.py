@@ -1,0 +1,132 @@
+"""A real `alert-bridge serve` notices when its delivery process dies: never a silent failure."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+from pathlib import Path
+
+import pytest
+import requests
+from sqlalchemy import Engine
+
+from tests.fakes.pagerduty import FakePagerDuty
+from tests.fakes.tls import TestCA
+from tests.integration.conftest import ROUTING_KEY
+from tests.support.bridge_app import deliveries
+from tests.support.bridge_proc import bridge_env, start_bridge
+from tests.support.payloads import alert, payload
+from tests.support.procs import Proc, wait_until
+
+pytestmark = pytest.mark.slow
+
+STARTED = re.compile(r"delivery process started \(pid (\d+)\)")
+
+
+def paging_env(tmp_path: Path, db_url: str, pagerduty: FakePagerDuty, ca: TestCA) -> dict[str, str]:
+    return bridge_env(
+        tmp_path,
+        db_url,
+        BRIDGE_PAGERDUTY_ROUTING_KEY=ROUTING_KEY,
+        BRIDGE_PAGERDUTY_EVENTS_URL=pagerduty.url,
+        BRIDGE_CA_BUNDLE=str(ca.ca_bundle),
+    )
+
+
+def delivery_pids(bridge: Proc) -> list[int]:
+    """Every delivery process the bridge started, in order (from its log)."""
+    return [int(pid) for pid in STARTED.findall(bridge.log(lines=100000))]
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is dead for our purpose: its parent has not reaped it yet.
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def readyz(bridge: Proc) -> requests.Response:
+    return requests.get(f"{bridge.url}/readyz", timeout=5)
+
+
+def not_ready(bridge: Proc) -> dict[str, str] | None:
+    """/readyz's JSON error while it answers 503 (a 503 Response is falsy: unwrap it)."""
+    answer = readyz(bridge)
+    return answer.json() if answer.status_code == 503 else None  # type: ignore[no-any-return]
+
+
+def post(bridge: Proc, body: dict[str, object]) -> requests.Response:
+    return requests.post(f"{bridge.url}/webhook/alertmanager", json=body, timeout=10)
+
+
+def test_a_killed_delivery_process_is_noticed_restarted_and_delivers_what_came_meanwhile(
+    tmp_path: Path, db_url: str, engine: Engine, pagerduty: FakePagerDuty, test_ca: TestCA
+) -> None:
+    with start_bridge(tmp_path, paging_env(tmp_path, db_url, pagerduty, test_ca)) as bridge:
+        assert readyz(bridge).status_code == 200
+        first = wait_until(lambda: delivery_pids(bridge) or None, timeout=10, what="child pid")
+        os.kill(first[0], signal.SIGKILL)
+
+        down = wait_until(lambda: not_ready(bridge), timeout=10, what="/readyz turning 503")
+        assert down["error"] == "delivery process not running"
+        assert "killed by SIGKILL" in down["detail"]
+        assert post(bridge, payload(alert(node="dgx-spark-02"))).status_code == 200
+
+        wait_until(lambda: len(delivery_pids(bridge)) >= 2 or None, timeout=30, what="restart")
+        wait_until(
+            lambda: readyz(bridge).status_code == 200 or None, timeout=30, what="ready again"
+        )
+        pagerduty.wait_for_events(1, timeout=20)
+        wait_until(
+            lambda: (
+                all(d["status"] in ("delivered", "dry_run") for d in deliveries(engine)) or None
+            ),
+            timeout=20,
+            what="the alert posted while the child was down delivered",
+        )
+        metrics = requests.get(f"{bridge.url}/metrics", timeout=5).text
+    assert len(pagerduty.triggers()) == 1
+    assert pagerduty.triggers()[0]["payload"]["source"] == "dgx-spark-02"
+    assert "alert_bridge_delivery_process_restarts_total 1.0" in metrics
+    assert "alert_bridge_delivery_process_up 1.0" in metrics
+    assert not pid_alive(first[0])
+
+
+def test_serve_exits_non_zero_when_the_delivery_process_cannot_start_again(
+    tmp_path: Path, db_url: str, pagerduty: FakePagerDuty, test_ca: TestCA
+) -> None:
+    # A real way for start-up to fail on every try: the CA bundle the notifiers load
+    # was replaced by something that is not a certificate.
+    bundle = tmp_path / "ca.pem"
+    bundle.write_bytes(test_ca.ca_bundle.read_bytes())
+    env = {**paging_env(tmp_path, db_url, pagerduty, test_ca), "BRIDGE_CA_BUNDLE": str(bundle)}
+    bridge = start_bridge(tmp_path, env)
+    try:
+        first = wait_until(lambda: delivery_pids(bridge) or None, timeout=10, what="child pid")
+        bundle.write_text("not a certificate\n")
+        os.kill(first[0], signal.SIGKILL)
+        code = bridge.popen.wait(timeout=120)
+    finally:
+        bridge.stop()
+    log = bridge.log(lines=100000)
+    assert code == 1
+    assert len(delivery_pids(bridge)) == 5  # the first child, then four failed starts
+    assert "giving up" in log or "failed 5 times in a row" in log
+
+
+def test_the_delivery_process_exits_when_its_web_process_is_killed(
+    tmp_path: Path, db_url: str
+) -> None:
+    bridge = start_bridge(tmp_path, bridge_env(tmp_path, db_url))
+    child = wait_until(lambda: delivery_pids(bridge) or None, timeout=10, what="child pid")[0]
+    bridge.popen.send_signal(signal.SIGKILL)
+    bridge.popen.wait(timeout=10)
+    bridge.stop()
+    wait_until(lambda: not pid_alive(child) or None, timeout=30, what="orphaned child exit")
