@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import threading
 from pathlib import Path
 
 import pytest
@@ -130,3 +131,46 @@ def test_the_delivery_process_exits_when_its_web_process_is_killed(
     bridge.popen.wait(timeout=10)
     bridge.stop()
     wait_until(lambda: not pid_alive(child) or None, timeout=30, what="orphaned child exit")
+
+
+def dry_runs(metrics_text: str) -> float:
+    """Dry-run notifications the delivery process counted, read from a /metrics text."""
+    found = re.findall(
+        r'^alert_bridge_notifications_total\{channel="\w+",outcome="dry_run"\} (\S+)$',
+        metrics_text,
+        re.MULTILINE,
+    )
+    return sum(float(value) for value in found)
+
+
+def test_scrapes_beside_webhook_posts_each_see_the_state_at_their_time(
+    tmp_path: Path, db_url: str, engine: Engine
+) -> None:
+    with start_bridge(tmp_path, bridge_env(tmp_path, db_url)) as bridge:
+        stop = threading.Event()
+        scrapes: list[int] = []
+
+        def scrape_all_the_time() -> None:
+            while not stop.is_set():
+                scrapes.append(requests.get(f"{bridge.url}/metrics", timeout=10).status_code)
+
+        scrapers = [threading.Thread(target=scrape_all_the_time) for _ in range(2)]
+        for thread in scrapers:
+            thread.start()
+        try:
+            for n in range(1, 6):
+                assert post(bridge, payload(alert(node=f"dgx-spark-{n:02d}"))).status_code == 200
+                wait_until(
+                    lambda: all(d["status"] == "dry_run" for d in deliveries(engine)) or None,
+                    timeout=20,
+                    what=f"alert {n} delivered (dry-run)",
+                )
+                # Two notifications per critical alert (PagerDuty and Slack), all done:
+                # this scrape must see exactly them, not an earlier scrape's figures.
+                now = requests.get(f"{bridge.url}/metrics", timeout=10).text
+                assert dry_runs(now) == 2 * n
+        finally:
+            stop.set()
+            for thread in scrapers:
+                thread.join(10)
+    assert scrapes and set(scrapes) == {200}
