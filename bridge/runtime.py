@@ -76,7 +76,7 @@ def build_delivery_side(
     )
     worker = DeliveryWorker(
         services.store,
-        notifiers if notifiers is not None else build_notifiers(settings),
+        notifiers if notifiers is not None else build_notifiers(settings, services.clock),
         services.metrics,
         policy=RetryPolicy(settings.retry_base_seconds, settings.retry_max_seconds),
         clock=services.clock,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from bridge.clock import Clock, utcnow
 from bridge.notify.dryrun import DryRunNotifier
 from bridge.notify.pagerduty import PagerDutyNotifier
 from bridge.notify.result import Outcome
@@ -29,7 +30,7 @@ def link_base(settings: Settings) -> LinkBase:
     )
 
 
-def build_notifiers(settings: Settings) -> dict[str, Notifier]:
+def build_notifiers(settings: Settings, clock: Clock = utcnow) -> dict[str, Notifier]:
     links = link_base(settings)
     notifiers: dict[str, Notifier] = {}
     if settings.pagerduty_routing_key:
@@ -48,6 +49,7 @@ def build_notifiers(settings: Settings) -> dict[str, Notifier]:
             settings.slack_api_url,
             links,
             settings.ca_bundle,
+            clock,
         )
     elif settings.slack_webhook_url:
         notifiers[SLACK] = SlackWebhookNotifier(

@@ -7,13 +7,13 @@ except `ratelimited`. HTTP 429 carries an integer `Retry-After`.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 from typing import Any
 
 import requests
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
 
+from bridge.clock import Clock, utcnow
 from bridge.enrich.chart import render_chart
 from bridge.enrich.render import chart_of
 from bridge.notify.result import (
@@ -78,13 +78,18 @@ class SlackNotifier:
         api_url: str,
         links: LinkBase,
         ca_bundle: str | None = None,
+        clock: Clock = utcnow,
     ) -> None:
         self._client = WebClient(
             token=token,
             base_url=api_url,
             timeout=TIMEOUT_SECONDS,
             ssl=client_ssl_context(ca_bundle),
+            # The outbox owns retries: a connection error retried in here could post
+            # a message twice (Slack may have accepted it) and leave no attempt record.
+            retry_handlers=[],
         )
+        self._clock = clock
         self._channel = default_channel
         self._links = links
 
@@ -162,9 +167,7 @@ class SlackNotifier:
             else single_message(AlertView.from_snapshot(job.deliveries[0].snapshot), self._links)
         )
         self._client.chat_update(channel=message.channel, ts=message.ts, text=text, blocks=blocks)
-        reply = resolved_reply(
-            AlertView.from_snapshot(job.deliveries[0].snapshot), datetime.now(UTC)
-        )
+        reply = resolved_reply(AlertView.from_snapshot(job.deliveries[0].snapshot), self._clock())
         self._client.chat_postMessage(channel=message.channel, thread_ts=message.ts, text=reply)
         return Delivered(
             detail="updated message and replied in thread",

@@ -225,3 +225,19 @@ def test_routes_from_bridge_config_replace_the_defaults(
     deliver_until_settled(app)
     assert [d["channel"] for d in deliveries(engine)] == ["pagerduty"]
     assert pagerduty.triggers()[0]["payload"]["severity"] == "warning"
+
+
+def test_a_dropped_slack_connection_is_retried_by_the_outbox_not_inside_the_slack_client(
+    live_settings: Settings, engine: Engine, slack: FakeSlack
+) -> None:
+    # If slack_sdk retried on its own, a post that Slack had accepted before the
+    # connection dropped would appear twice, and the attempt would not be recorded.
+    app = make_app(live_settings, engine)
+    slack.drop_connection_next("chat.postMessage")
+    post(app, payload(alert()))
+    deliver_until_settled(app)
+    (row,) = [d for d in deliveries(engine) if d["channel"] == "slack"]
+    assert row["status"] == "delivered"
+    assert row["attempts"] == 2  # the dropped one and the outbox's retry, both recorded
+    assert len(slack.calls_to("chat.postMessage")) == 2
+    assert len(slack.top_level()) == 1
