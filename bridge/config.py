@@ -26,7 +26,8 @@ from bridge.digest.config import DigestConfigError, validate_digest
 from bridge.enrich.config import EnrichmentConfig, EnrichmentConfigError, parse_enrichment
 from bridge.routing import Routing, RoutingError, routing_from_config
 
-KNOWN_KEYS = {"routes", "enrichment", "windows", "digest"}
+# Maintenance windows are made through /silences (and stored in the database), not here.
+KNOWN_KEYS = {"routes", "enrichment", "digest"}
 
 
 class ConfigError(ValueError):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -84,7 +84,6 @@ class Settings:
     retry_base_seconds: float = 2.0
     retry_max_seconds: float = 300.0
     log_level: str = "INFO"
-    extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def listen_host_port(self) -> tuple[str, int]:
@@ -105,8 +104,6 @@ class Settings:
         for key, value in self.__dict__.items():
             if key in _SECRET_FIELDS:
                 out[key] = "<set>" if value else "<unset>"
-            elif key == "extra":
-                continue
             else:
                 out[key] = str(value) if isinstance(value, Path) else value
         out["database_url"] = redact_url(self.database_url)

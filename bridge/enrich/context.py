@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from bridge.enrich.families import BUILDERS, Facts, Lines, Values
-from bridge.enrich.model import Failure, Outcome, Outcomes, Sample, Series
+from bridge.enrich.model import Failure, Outcomes, QueryOutcome, Sample, Series
 from bridge.enrich.plan import Plan, PlannedChart, PlannedQuery
 from bridge.enrich.units import format_value
 
@@ -68,7 +68,7 @@ def _missing_entry(what: str, why: str) -> dict[str, str]:
 
 
 def _lines_and_missing(
-    plan: Plan, outcomes: Mapping[str, Outcome], labels: Mapping[str, str]
+    plan: Plan, outcomes: Mapping[str, QueryOutcome], labels: Mapping[str, str]
 ) -> tuple[Lines, list[dict[str, str]]]:
     lines: Lines = {}
     missing = [_missing_entry(what, why) for what, why in plan.skipped]

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from bridge.enrich.model import Failure, Outcome, Sample, TcpResult
+from bridge.enrich.model import Failure, QueryOutcome, Sample, TcpResult
 from bridge.enrich.queries import LAST_SEEN_WINDOW
 from bridge.enrich.units import format_value, iec_bytes, megahertz, seconds
 from bridge.enrich.xid import decode_xid
@@ -31,7 +31,7 @@ class Facts:
 class Values:
     """Read access to query outcomes by name; a failure or no data reads as nothing."""
 
-    def __init__(self, outcomes: Mapping[str, Outcome]) -> None:
+    def __init__(self, outcomes: Mapping[str, QueryOutcome]) -> None:
         self._outcomes = outcomes
 
     def samples(self, name: str) -> tuple[Sample, ...]:

@@ -38,7 +38,7 @@ class TcpResult:
     detail: str = ""
 
 
-Outcome = tuple[Sample, ...] | Failure
+QueryOutcome = tuple[Sample, ...] | Failure
 RangeOutcome = tuple[Series, ...] | Failure
 
 
@@ -46,6 +46,6 @@ RangeOutcome = tuple[Series, ...] | Failure
 class Outcomes:
     """Everything one enrichment fetched, keyed as the plan named it."""
 
-    queries: Mapping[str, Outcome] = field(default_factory=dict)
+    queries: Mapping[str, QueryOutcome] = field(default_factory=dict)
     chart: RangeOutcome | None = None
     tcp: tuple[TcpResult, ...] | Failure | None = None

@@ -26,13 +26,13 @@ T = TypeVar("T")
 
 DEFAULT_WORKERS = 16
 MAX_CACHE_ENTRIES = 2048
-Clock = Callable[[], float]
+MonotonicClock = Callable[[], float]
 
 
 class Breaker:
     """Open for `cooldown` seconds after a systemic failure; says why while open."""
 
-    def __init__(self, cooldown: float, clock: Clock = time.monotonic) -> None:
+    def __init__(self, cooldown: float, clock: MonotonicClock = time.monotonic) -> None:
         self.cooldown = cooldown
         self._clock = clock
         self._lock = threading.Lock()
@@ -61,7 +61,7 @@ class Runner:
         *,
         workers: int = DEFAULT_WORKERS,
         ttl: float = 30.0,
-        clock: Clock = time.monotonic,
+        clock: MonotonicClock = time.monotonic,
     ) -> None:
         self.ttl = ttl
         self._clock = clock

@@ -20,7 +20,7 @@ from typing import Any
 from bridge.clock import Clock, utcnow
 from bridge.enrich.config import EnrichmentConfig
 from bridge.enrich.context import assemble
-from bridge.enrich.model import Failure, Outcome, Outcomes, RangeOutcome, TcpResult
+from bridge.enrich.model import Failure, Outcomes, QueryOutcome, RangeOutcome, TcpResult
 from bridge.enrich.plan import Plan, plan_for
 from bridge.enrich.probe import MAX_PROBES, check_tcp, split_address
 from bridge.enrich.prometheus import PrometheusClient, PrometheusError
@@ -92,7 +92,7 @@ class Enricher:
         queries = self._fetch_queries(plan, now, deadline)
         chart = self._fetch_chart(plan, window, deadline)
         # Both waits end by the same deadline: together they take no longer than the budget.
-        outcomes: dict[str, Outcome] = self.runner.gather(
+        outcomes: dict[str, QueryOutcome] = self.runner.gather(
             queries, deadline, self._describe, self._late
         )
         chart_result: RangeOutcome | None = None
@@ -177,7 +177,7 @@ class Enricher:
         return self.runner.submit(("range", expr, start, end, step), self._guarded(call, deadline))
 
     def _probe(
-        self, plan: Plan, outcomes: Mapping[str, Outcome], deadline: float
+        self, plan: Plan, outcomes: Mapping[str, QueryOutcome], deadline: float
     ) -> tuple[TcpResult, ...] | Failure | None:
         targets = outcomes.get("_targets")
         if not plan.tcp_check or not isinstance(targets, tuple):

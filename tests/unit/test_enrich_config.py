@@ -94,3 +94,11 @@ def test_bridge_config_carries_the_parsed_section(tmp_path: Path) -> None:
     path = tmp_path / "bridge.yml"
     path.write_text("enrichment:\n  enabled: false\n")
     assert load_config(str(path)).enrichment.enabled is False
+
+
+def test_bridge_config_refuses_a_windows_key_that_nothing_would_read(tmp_path: Path) -> None:
+    # Windows are made through /silences; a `windows:` section used to be accepted and ignored.
+    path = tmp_path / "bridge.yml"
+    path.write_text("windows:\n  - matchers: {node: dgx-spark-01}\n")
+    with pytest.raises(ConfigError, match=r"unknown keys \['windows'\]"):
+        load_config(str(path))

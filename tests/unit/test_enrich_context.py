@@ -9,7 +9,7 @@ from typing import Any
 
 from bridge.enrich.config import EnrichmentConfig, parse_enrichment
 from bridge.enrich.context import assemble
-from bridge.enrich.model import Failure, Outcome, Outcomes, Sample, Series, TcpResult
+from bridge.enrich.model import Failure, Outcomes, QueryOutcome, Sample, Series, TcpResult
 from bridge.enrich.plan import plan_for
 
 NOW = datetime(2026, 11, 28, 3, 0, tzinfo=UTC)
@@ -22,7 +22,7 @@ def one(value: float, **labels: str) -> tuple[Sample, ...]:
 
 def build(
     labels: dict[str, str],
-    results: dict[str, Outcome],
+    results: dict[str, QueryOutcome],
     *,
     config: EnrichmentConfig | None = None,
     annotations: dict[str, str] | None = None,
