@@ -55,7 +55,7 @@ EXPOSE 9095
 
 # No curl in the slim image; the interpreter is already here.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
-    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:9095/healthz', timeout=3)"]
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:9095/readyz', timeout=3)"]
 
 ENTRYPOINT ["alert-bridge"]
 CMD ["serve"]

@@ -88,7 +88,8 @@ def test_services_have_healthchecks_and_restart_policies(service: str) -> None:
         "prometheus": "/-/healthy",
         "alertmanager": "/-/healthy",
         "grafana": "/api/health",
-        "alert-bridge": "/healthz",
+        # /readyz: also unhealthy while the delivery process is down (not only the web side).
+        "alert-bridge": "/readyz",
     }[service]
     assert endpoint in command
 
@@ -197,7 +198,7 @@ def test_dockerfile_builds_a_slim_non_root_image_of_the_bridge() -> None:
     assert users, "no USER: the bridge would run as root"
     assert users[-1].split(":")[0] not in {"root", "0"}
     assert re.search(r"^EXPOSE 9095$", text, re.M)
-    assert re.search(r"^HEALTHCHECK .*\n?.*urllib\.request.*/healthz", text, re.M)
+    assert re.search(r"^HEALTHCHECK .*\n?.*urllib\.request.*/readyz", text, re.M)
     assert re.search(r'^ENTRYPOINT \["alert-bridge"\]$', text, re.M)
     assert re.search(r'^CMD \["serve"\]$', text, re.M)
     assert re.search(r"pip install --no-cache-dir \.$", text, re.M)
