@@ -38,6 +38,7 @@ SWITCH_INTERVAL_SECONDS = 0.001
 # Sent to ourselves when the delivery process is given up on: the handler runs in
 # the main thread, which is the one that can leave the WSGI server's loop.
 GIVE_UP_SIGNAL = signal.SIGUSR1
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, GIVE_UP_SIGNAL)
 
 
 class _Stop(Exception):
@@ -45,7 +46,15 @@ class _Stop(Exception):
 
 
 def _raise_stop(signum: int, _frame: FrameType | None) -> None:
+    # Once: a second SIGTERM (from `timeout`, a process-group kill, an impatient
+    # operator) must not interrupt the shutdown that the first one started.
+    for stop_signal in STOP_SIGNALS:
+        signal.signal(stop_signal, _already_stopping)
     raise _Stop(signal.Signals(signum).name)
+
+
+def _already_stopping(signum: int, _frame: FrameType | None) -> None:
+    log.info("%s: already stopping", signal.Signals(signum).name)
 
 
 def serve(settings: Settings, *, migrate: bool = True, single_process: bool = False) -> int:
@@ -91,7 +100,7 @@ def serve(settings: Settings, *, migrate: bool = True, single_process: bool = Fa
         "live" if settings.pagerduty_enabled else "dry-run",
         "live" if settings.slack_enabled else "dry-run",
     )
-    for stop_signal in (signal.SIGTERM, signal.SIGINT, GIVE_UP_SIGNAL):
+    for stop_signal in STOP_SIGNALS:
         signal.signal(stop_signal, _raise_stop)
     freeze_startup_objects()
     try:

@@ -174,3 +174,22 @@ def test_scrapes_beside_webhook_posts_each_see_the_state_at_their_time(
             for thread in scrapers:
                 thread.join(10)
     assert scrapes and set(scrapes) == {200}
+
+
+def test_a_second_stop_signal_during_shutdown_does_not_crash_the_shutdown(
+    tmp_path: Path, db_url: str
+) -> None:
+    # `timeout`, a process group kill or an impatient operator often send SIGTERM twice.
+    bridge = start_bridge(tmp_path, bridge_env(tmp_path, db_url))
+    bridge.popen.send_signal(signal.SIGTERM)
+    wait_until(
+        lambda: "no longer accepting" in bridge.log(lines=100000) or None,
+        timeout=10,
+        what="shutdown under way",
+    )
+    if bridge.popen.poll() is None:
+        bridge.popen.send_signal(signal.SIGTERM)
+    code = bridge.popen.wait(timeout=60)
+    bridge.stop()
+    assert code == 0
+    assert "Traceback" not in bridge.log(lines=100000)
