@@ -255,7 +255,12 @@ class DeliveryWorker:
                 latency = (now - d.created_at).total_seconds()
                 self.metrics.delivery_latency.labels(job.channel).observe(latency)
         names = ",".join(
-            sorted({str(d.snapshot["labels"].get("alertname")) for d in job.deliveries})
+            sorted(
+                {
+                    str(d.snapshot.get("labels", {}).get("alertname", job.action))
+                    for d in job.deliveries
+                }
+            )
         )
         # Dry-run notifiers already logged their one readable line.
         level = {"dead": logging.WARNING, "retry": logging.WARNING, "dry_run": logging.DEBUG}.get(

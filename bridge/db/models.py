@@ -132,9 +132,13 @@ class DeliveryRow(Base):
     __tablename__ = "deliveries"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
+    # None for a delivery that is not about one alert: a channel summary.
+    alert_id: Mapped[int | None] = mapped_column(
+        ForeignKey("alerts.id", ondelete="CASCADE"), index=True, nullable=True
+    )
     channel: Mapped[str] = mapped_column(String(32))
-    action: Mapped[str] = mapped_column(String(16))  # trigger | resolve
+    # trigger | resolve | reminder | flapping | flap_settled | summary
+    action: Mapped[str] = mapped_column(String(16))
     # pending | in_flight | delivered | dry_run | dead
     status: Mapped[str] = mapped_column(String(16), default="pending")
     # Slack triggers of one webhook post that go out as one message.

@@ -9,8 +9,11 @@ MAX_PERIOD). A slot is sent however late it is (within slots.LOOKBACK): the one
 summary after an outage is the most useful one, and the message says it is late.
 A first start, or a new schedule, likewise sends the period that just closed.
 
-At most once per slot: a replica that dies between its claim and the post loses
-that slot's message; the next summary then covers the lost period.
+The summary is queued in the outbox in the transaction that records the slot,
+and delivered like every other Slack message: the same sender, retries with
+backoff, every attempt recorded, a dead letter if Slack refuses it for good.
+A replica that dies between its claim and that transaction loses the slot's
+message; the next summary then covers the lost period.
 """
 
 from __future__ import annotations
@@ -26,10 +29,10 @@ from bridge.db.models import JobRunRow
 from bridge.digest.build import build_digest
 from bridge.digest.config import JOB_PREFIX, digest_channel, digest_schedules
 from bridge.digest.facts import read_facts
-from bridge.digest.send import SendOutcome, send_digest
 from bridge.services import Services
 from bridge.slots import latest_slot, previous_slot
 from bridge.store.job_runs import claim_slot, finish_slot
+from bridge.store.rows import add_summary
 
 log = logging.getLogger(__name__)
 
@@ -58,15 +61,14 @@ def run_slot(ctx: Services, cron: str, now: datetime) -> bool:
         if not claim_slot(conn, job, slot, _worker_id(), now):
             return False
         start = period_start(conn, job, cron, timezone, slot)
-    try:
-        with ctx.store.read() as conn:  # never holds up the webhook's writes
-            facts = read_facts(conn, start, slot, ctx.clock())
-        text, blocks = build_digest(facts, timezone)
-        result = send_digest(ctx.settings, text, blocks, digest_channel(ctx.config.raw))
-    except Exception as exc:
-        _finish(ctx, job, slot, SendOutcome("failed", f"{type(exc).__name__}: {exc}"))
-        raise
-    _finish(ctx, job, slot, result)
+    with ctx.store.read() as conn:  # never holds up the webhook's writes
+        facts = read_facts(conn, start, slot, ctx.clock())
+    text, blocks = build_digest(facts, timezone)
+    with engine.begin() as conn:
+        delivery = add_summary(conn, text, blocks, digest_channel(ctx.config.raw), slot, now)
+        finish_slot(conn, job, slot, "ok", f"queued as delivery {delivery}", ctx.clock())
+    log.info("summary for %s (%s) queued as delivery %d", slot.isoformat(), job, delivery)
+    ctx.wake(1)
     return True
 
 
@@ -83,16 +85,6 @@ def period_start(conn: Connection, job: str, cron: str, timezone: str, slot: dat
     if last_sent is not None and last_sent < start:
         start = max(last_sent, earliest)
     return start
-
-
-def _finish(ctx: Services, job: str, slot: datetime, result: SendOutcome) -> None:
-    with ctx.store.engine.begin() as conn:
-        finish_slot(conn, job, slot, "ok" if result.ok else "failed", result.detail, ctx.clock())
-    if result.ok:
-        log.info("summary for %s (%s): %s", slot.isoformat(), job, result.detail)
-    else:
-        # Not retried: the next slot's summary covers this period too.
-        log.warning("summary for %s (%s) failed: %s", slot.isoformat(), job, result.detail)
 
 
 def _worker_id() -> str:

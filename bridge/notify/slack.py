@@ -26,6 +26,7 @@ from bridge.notify.result import (
     truncate,
 )
 from bridge.notify.slack_blocks import group_message, resolved_reply, single_message
+from bridge.notify.summary import is_summary, summary_of
 from bridge.notify.tls import client_ssl_context
 from bridge.notify.view import AlertView, LinkBase
 from bridge.store.outbox import NOTE_ACTIONS, Job
@@ -95,6 +96,8 @@ class SlackNotifier:
 
     def send(self, job: Job) -> Outcome:
         try:
+            if is_summary(job):
+                return self._summary(job)
             if job.action in NOTE_ACTIONS:
                 return self._note(job)
             if job.action == "resolve" and job.slack_message is not None:
@@ -140,6 +143,18 @@ class SlackNotifier:
             log.exception("chart rendering failed")
             return f"; chart upload failed ({type(exc).__name__})"
         return "; chart uploaded to the thread"
+
+    def _summary(self, job: Job) -> Outcome:
+        summary = summary_of(job)
+        channel = summary.channel or self._channel
+        answer = self._client.chat_postMessage(
+            channel=channel, text=summary.text, blocks=summary.blocks
+        )
+        return Delivered(
+            detail=f"posted summary to {answer.get('channel')}",
+            http_status=200,
+            external_ref=str(answer.get("ts")),
+        )
 
     def _note(self, job: Job) -> Outcome:
         """Reminders and flap notices: a reply in the alert's thread (or a new message)."""
@@ -189,7 +204,10 @@ class SlackWebhookNotifier:
 
     def send(self, job: Job) -> Outcome:
         body: dict[str, Any] = {"text": note_text(job)}
-        if job.action not in NOTE_ACTIONS:
+        if is_summary(job):
+            summary = summary_of(job)
+            body = {"text": summary.text, "blocks": summary.blocks}
+        elif job.action not in NOTE_ACTIONS:
             text, blocks = compose(job, self._links)
             body = {"text": text, "blocks": blocks}
         try:

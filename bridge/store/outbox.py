@@ -49,7 +49,7 @@ LEASE = timedelta(seconds=60)
 @dataclass(frozen=True)
 class Delivery:
     id: int
-    alert_id: int
+    alert_id: int | None  # None: a channel summary
     channel: str
     action: str
     attempts: int
@@ -259,7 +259,7 @@ def claim(
         deliveries = _load(conn, ids)
         first = deliveries[0]
         message = None
-        if first.channel == SLACK and first.action in THREADED_ACTIONS:
+        if first.channel == SLACK and first.action in THREADED_ACTIONS and first.alert_id:
             message = slack_message_for(conn, first.alert_id)
         jobs.append(Job(first.channel, first.action, tuple(deliveries), message))
     return jobs

@@ -1,4 +1,5 @@
-"""Building outbox rows for alerts already in the store (jobs, not webhook posts)."""
+"""Building outbox rows for scheduled jobs (not webhook posts): alerts already in the
+store, and channel summaries."""
 
 from __future__ import annotations
 
@@ -8,6 +9,10 @@ from typing import Any
 from sqlalchemy import Connection, insert
 
 from bridge.db.models import DeliveryRow, TransitionRow
+from bridge.routing import SLACK
+
+# The action of a channel summary's outbox row (bridge/digest/job.py).
+SUMMARY = "summary"
 
 
 def snapshot_from_row(row: Any, note: str | None = None) -> dict[str, Any]:
@@ -48,6 +53,34 @@ def add_delivery(
             created_at=now,
         )
     )
+
+
+def add_summary(
+    conn: Connection,
+    text: str,
+    blocks: list[dict[str, Any]],
+    channel: str | None,
+    slot: datetime,
+    now: datetime,
+) -> int:
+    """A channel summary, queued in the outbox like every other Slack message."""
+    summary = {"text": text, "blocks": blocks, "channel": channel}
+    inserted = conn.execute(
+        insert(DeliveryRow)
+        .values(
+            alert_id=None,
+            channel=SLACK,
+            action=SUMMARY,
+            status="pending",
+            starts_at=slot,
+            snapshot={"summary": summary},
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+        )
+        .returning(DeliveryRow.id)
+    )
+    return int(inserted.scalar_one())
 
 
 def add_transition(conn: Connection, row: Any, status: str, reason: str, now: datetime) -> None:
