@@ -34,6 +34,12 @@ from bridge.web.context import delivery_of
 log = logging.getLogger(__name__)
 
 WSGI_THREADS = 8
+# Waitress takes in bodies up to this many bytes before the app sees the request
+# (beyond 512 KiB it spools them to a temporary file), so a body over
+# BRIDGE_MAX_BODY_BYTES still gets its 413: a client that writes the whole body
+# before reading (urllib, Alertmanager) would otherwise see a connection reset,
+# and Alertmanager retries those. Only bodies beyond this are cut off mid-upload.
+UPLOAD_LIMIT_BYTES = 64 * 1024 * 1024
 SWITCH_INTERVAL_SECONDS = 0.001
 # Sent to ourselves when the delivery process is given up on: the handler runs in
 # the main thread, which is the one that can leave the WSGI server's loop.
@@ -82,7 +88,7 @@ def serve(settings: Settings, *, migrate: bool = True, single_process: bool = Fa
         host=host,
         port=port,
         threads=WSGI_THREADS,
-        max_request_body_size=settings.max_body_bytes + 1024,
+        max_request_body_size=max(UPLOAD_LIMIT_BYTES, 2 * settings.max_body_bytes),
         ident="alert-bridge",
     )
     local = delivery_of(app)

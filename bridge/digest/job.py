@@ -7,7 +7,8 @@ several slots sends one summary when it is back, not one per missed slot, and
 that summary covers everything since the last summary that went out (at most
 MAX_PERIOD). A slot is sent however late it is (within slots.LOOKBACK): the one
 summary after an outage is the most useful one, and the message says it is late.
-A first start, or a new schedule, likewise sends the period that just closed.
+A schedule's first slot is skipped when the bridge started after it (a new
+install, or a new schedule): that was no outage, and there is nothing to report.
 
 The summary is queued in the outbox in the transaction that records the slot,
 and delivered like every other Slack message: the same sender, retries with
@@ -31,11 +32,12 @@ from bridge.digest.config import JOB_PREFIX, digest_channel, digest_schedules
 from bridge.digest.facts import read_facts
 from bridge.services import Services
 from bridge.slots import latest_slot, previous_slot
-from bridge.store.job_runs import claim_slot, finish_slot
+from bridge.store.job_runs import claim_slot, finish_slot, ran_before
 from bridge.store.rows import add_summary
 
 log = logging.getLogger(__name__)
 
+FIRST_START = "first start: the bridge was not running during that period"
 # The longest period one summary covers, however long ago the last one went out.
 MAX_PERIOD = timedelta(days=7)
 
@@ -59,6 +61,12 @@ def run_slot(ctx: Services, cron: str, now: datetime) -> bool:
     engine = ctx.store.engine
     with engine.begin() as conn:
         if not claim_slot(conn, job, slot, _worker_id(), now):
+            return False
+        if not ran_before(conn, job, slot) and ctx.started_at > slot:
+            # A first start (or a new schedule): the bridge did not run through that
+            # period, so a summary of it would report nothing, and "late" would be untrue.
+            finish_slot(conn, job, slot, "skipped", FIRST_START, now)
+            log.info("summary for %s (%s) not sent: %s", slot.isoformat(), job, FIRST_START)
             return False
         start = period_start(conn, job, cron, timezone, slot)
     with ctx.store.read() as conn:  # never holds up the webhook's writes

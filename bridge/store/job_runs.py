@@ -26,6 +26,12 @@ def claim_slot(conn: Connection, job: str, slot: datetime, worker: str, now: dat
     return result.first() is not None
 
 
+def ran_before(conn: Connection, job: str, slot: datetime) -> bool:
+    """Has `job` claimed any slot before `slot` (is this not its first)?"""
+    earlier = select(JobRunRow.id).where(JobRunRow.job == job, JobRunRow.slot < slot).limit(1)
+    return conn.execute(earlier).first() is not None
+
+
 def finish_slot(
     conn: Connection, job: str, slot: datetime, outcome: str, detail: str, now: datetime
 ) -> None:

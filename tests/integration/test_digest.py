@@ -58,8 +58,16 @@ def iso(when: datetime) -> str:
     return when.isoformat().replace("+00:00", "Z")
 
 
+# Unless a test says otherwise, the bridge has been running since well before its slots.
+INSTALLED = at(20, 0)
+
+
 def make(
-    settings: Settings, engine: Engine, clock: Clock, schedules: tuple[str, ...] = (DAILY,)
+    settings: Settings,
+    engine: Engine,
+    clock: Clock,
+    schedules: tuple[str, ...] = (DAILY,),
+    started_at: datetime = INSTALLED,
 ) -> Flask:
     configured = replace(
         settings,
@@ -68,7 +76,9 @@ def make(
         alertmanager_urls=("http://127.0.0.1:1",),
     )
     config = BridgeConfig(raw={"digest": {"schedules": list(schedules), "channel": DIGEST_CHANNEL}})
+    now, clock.now = clock.now, started_at
     app = create_app(configured, store=Store(engine), clock=clock, config=config)
+    clock.now = now
     app.testing = True
     return app
 
@@ -221,6 +231,22 @@ def test_a_quiet_day_gets_a_short_all_quiet_message(
         message.text == "All quiet: no alerts between Fri 27 Nov 09:00 and Sat 28 Nov 09:00 (UTC)."
     )
     assert [b["type"] for b in message.blocks or []] == ["header", "section"]
+
+
+def test_a_first_start_sends_no_summary_for_a_period_the_bridge_did_not_run_in(
+    live_settings: Settings, engine: Engine, slack: FakeSlack
+) -> None:
+    # A brand-new install at 12:44: the 09:00 slot is due, but that was no outage.
+    clock = Clock(at(28, 12, 44))
+    app = make(live_settings, engine, clock, started_at=at(28, 12, 44))
+    assert run_job(app, clock, at(28, 12, 44)) == 0
+    assert summaries(slack) == []
+    assert job_runs(engine) == [(f"digest:{DAILY}", at(28, 9), "skipped")]
+
+    assert run_job(app, clock, at(29, 9, 0, 30)) == 1
+    (first,) = summaries(slack)
+    assert "late" not in text_of(first)
+    assert "not running" not in text_of(first)
 
 
 def test_replicas_running_the_job_for_one_slot_send_one_summary(

@@ -150,3 +150,27 @@ def test_secrets_never_appear_in_logs_or_api_output(
     for secret in (ROUTING_KEY, SLACK_TOKEN, WEBHOOK_TOKEN, API_TOKEN):
         for text in outputs:
             assert secret not in text
+
+
+def test_a_body_over_the_cap_gets_its_413_even_when_the_client_sends_it_all(
+    tmp_path: Path, db_url: str, engine: Engine
+) -> None:
+    # Python's urllib (like Alertmanager) writes the whole body before reading the answer:
+    # a server that answers and closes mid-upload shows it a connection reset, which
+    # Alertmanager would retry although the request can never succeed.
+    import urllib.error
+    import urllib.request
+
+    with start_bridge(tmp_path, bridge_env(tmp_path, db_url)) as bridge:
+        big = alert(annotations={"summary": "x" * (6 * 1024 * 1024)})
+        body = json.dumps(payload(big)).encode()
+        request = urllib.request.Request(  # noqa: S310 - our own http URL
+            f"{bridge.url}/webhook/alertmanager",
+            data=body,
+            headers={"Content-Type": "application/json"},
+        )
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=30)  # noqa: S310 - our own http URL
+        assert refused.value.code == 413
+        assert json.loads(refused.value.read())["error"] == "payload too large"
+        assert requests.get(f"{bridge.url}/alerts", timeout=5).json()["alerts"] == []
