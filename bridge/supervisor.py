@@ -122,21 +122,9 @@ class DeliverySupervisor:
     def _watch(self) -> None:
         failed = 0
         while not self._stopping.is_set():
-            child = self._make_child()
-            child.start()
-            self._child = child
-            log.info("delivery process started (pid %s)", child.pid)
-            ready_at = self._wait_ready(child)
-            if ready_at is not None:
-                self._set_down(None)
-                while child.is_alive() and not self._stopping.is_set():
-                    wait([child.sentinel], timeout=WATCH_SECONDS)
+            reason, ran_for = self._run_child()
             if self._stopping.is_set():
-                child.stop()
                 return
-            child.stop(timeout=5.0)
-            ran_for = None if ready_at is None else time.monotonic() - ready_at
-            reason = f"delivery process {child.exit_description()}"
             failed, step = after_exit(failed, ran_for)
             self._restarts.inc()
             if isinstance(step, GiveUp):
@@ -146,8 +134,31 @@ class DeliverySupervisor:
                 return
             self._set_down(f"{reason}; restarting in {step.delay:.0f}s")
             log.error("%s; restarting it in %.0fs (rows stay pending)", reason, step.delay)
-            if self._stopping.wait(step.delay):
-                return
+            self._stopping.wait(step.delay)
+
+    def _run_child(self) -> tuple[str, float | None]:
+        """Start a child and watch it until it exits or we stop.
+
+        Returns why it ended and how long it ran after it became ready (None: never)."""
+        try:
+            child = self._make_child()
+            child.start()
+        except Exception as exc:  # cannot even spawn (no memory, no processes left)
+            log.exception("could not start the delivery process")
+            return f"delivery process could not start ({type(exc).__name__})", None
+        self._child = child
+        log.info("delivery process started (pid %s)", child.pid)
+        ready_at = self._wait_ready(child)
+        if ready_at is not None:
+            self._set_down(None)
+            while child.is_alive() and not self._stopping.is_set():
+                wait([child.sentinel], timeout=WATCH_SECONDS)
+        if self._stopping.is_set():
+            child.stop()  # SIGTERM: in-flight deliveries finish, the rest stays pending
+            return "stopping", None
+        child.stop(timeout=5.0)  # reaps a dead child, kills one that hung in start-up
+        ran_for = None if ready_at is None else time.monotonic() - ready_at
+        return f"delivery process {child.exit_description()}", ran_for
 
     def _wait_ready(self, child: DeliveryChild) -> float | None:
         """When the child became ready (monotonic), or None if it died or hung first."""
