@@ -34,6 +34,8 @@ from bridge.web.context import delivery_of
 log = logging.getLogger(__name__)
 
 WSGI_THREADS = 8
+# On stop, how long requests already being handled may take to finish.
+REQUEST_DRAIN_SECONDS = 10.0
 # Waitress takes in bodies up to this many bytes before the app sees the request
 # (beyond 512 KiB it spools them to a temporary file), so a body over
 # BRIDGE_MAX_BODY_BYTES still gets its 413: a client that writes the whole body
@@ -114,6 +116,9 @@ def serve(settings: Settings, *, migrate: bool = True, single_process: bool = Fa
     except _Stop as stop:
         log.info("%s: no longer accepting; finishing in-flight work", stop)
     finally:
+        # Let request threads finish before their server's trigger is closed under them
+        # (a request answered just before SIGTERM otherwise logs a Bad file descriptor).
+        server.task_dispatcher.shutdown(timeout=REQUEST_DRAIN_SECONDS)
         server.close()
         if supervisor is not None:
             supervisor.stop()
