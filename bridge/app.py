@@ -8,6 +8,7 @@ from flask import Flask
 
 from bridge.clock import Clock, utcnow
 from bridge.config import BridgeConfig, load_config
+from bridge.console import routes as console
 from bridge.db.engine import make_engine
 from bridge.enrich import build_enricher
 from bridge.metrics import BridgeMetrics
@@ -64,7 +65,7 @@ def create_app(
         windows=WindowService(store.engine, settings.alertmanager_urls, clock, alertmanager),
         started_at=clock(),
     )
-    for module in (webhook, alerts, silences, health, metrics, openapi, charts):
+    for module in (webhook, alerts, silences, health, metrics, openapi, charts, console):
         app.register_blueprint(module.blueprint)
     register_error_handlers(app)
     logging.getLogger("bridge").setLevel(settings.log_level)
