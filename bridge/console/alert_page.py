@@ -71,6 +71,8 @@ class AlertPage:
     context: tuple[tuple[str, str], ...]
     context_missing: str
     chart: str
+    # Drawn from points stored at enrichment time (always works); else Prometheus is asked again.
+    chart_stored: bool
     links: tuple[Link, ...]
     slack_message: str
     transitions: tuple[TransitionLine, ...]
@@ -167,6 +169,7 @@ def build_alert_page(
         context=tuple(visible_items(context)),
         context_missing=missing_text(context),
         chart=(chart_path(chart) or "") if chart is not None else "",
+        chart_stored=chart is not None and "series" in chart,
         links=tuple(
             Link(link["href"], link["text"])
             for link in links_for(view, links)
