@@ -1,7 +1,8 @@
 """Reachability of Prometheus and Alertmanager for the overview (I/O, configured URLs only).
 
-Probes run in parallel with a short timeout and their answers are kept for a few seconds,
-so a page (and its self-refresh) costs at most one round of probes per interval.
+Probes run in parallel with a short timeout. Their answers are kept for a few seconds and
+then refreshed in the background while pages show the last answers, so a page waits for
+probes only once, on the first request after start.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def probe(name: str, base_url: str, timeout: float = PROBE_TIMEOUT_SECONDS) -> P
 
 
 class Prober:
-    """Probes of the configured URLs, cached for `PROBE_CACHE_SECONDS`."""
+    """Probes of the configured URLs, cached for `PROBE_CACHE_SECONDS` (stale while refreshed)."""
 
     def __init__(self, prometheus_url: str, alertmanager_urls: Sequence[str]) -> None:
         many = len(alertmanager_urls) > 1
@@ -43,14 +44,35 @@ class Prober:
             for i, url in enumerate(alertmanager_urls)
         ]
         self._lock = threading.Lock()
+        self._first = threading.Lock()
         self._at = float("-inf")
-        self._last: list[Probe] = []
+        self._refreshing = False
+        self._last: list[Probe] | None = None
+
+    def _probe_all(self) -> list[Probe]:
+        with ThreadPoolExecutor(max_workers=len(self.targets)) as pool:
+            return list(pool.map(lambda t: probe(*t), self.targets))
+
+    def _refresh(self) -> None:
+        try:
+            results = self._probe_all()
+            with self._lock:
+                self._last, self._at = results, time.monotonic()
+        finally:
+            with self._lock:
+                self._refreshing = False
 
     def results(self) -> list[Probe]:
         with self._lock:
-            if time.monotonic() - self._at < PROBE_CACHE_SECONDS:
-                return self._last
-            with ThreadPoolExecutor(max_workers=len(self.targets)) as pool:
-                self._last = list(pool.map(lambda t: probe(*t), self.targets))
-            self._at = time.monotonic()
+            last, stale = self._last, time.monotonic() - self._at >= PROBE_CACHE_SECONDS
+            if last is not None and stale and not self._refreshing:
+                self._refreshing = True
+                threading.Thread(target=self._refresh, name="console-probes", daemon=True).start()
+        if last is not None:
+            return last
+        with self._first:  # the first page after start waits for one round, once
+            if self._last is None:
+                results = self._probe_all()
+                with self._lock:
+                    self._last, self._at = results, time.monotonic()
             return self._last

@@ -7,7 +7,7 @@ shows what a person can read, the counts say how much more there is.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -57,6 +57,8 @@ class TriggerOutcome:
 
 
 def firing_alerts(conn: Connection) -> list[FiringAlert]:
+    """Every firing alert, without labels and annotations (`with_texts` adds them for the
+    few a page lists: decoding a thousand JSON documents would be most of the page's time)."""
     a = ALERTS.c
     rows = conn.execute(
         select(
@@ -65,8 +67,6 @@ def firing_alerts(conn: Connection) -> list[FiringAlert]:
             a.alertname,
             a.severity,
             a.node,
-            a.labels,
-            a.annotations,
             a.starts_at,
             a.suppressed_by,
             a.flapping_since,
@@ -79,13 +79,30 @@ def firing_alerts(conn: Connection) -> list[FiringAlert]:
             alertname=r.alertname,
             severity=r.severity,
             node=r.node,
-            labels=dict(r.labels or {}),
-            annotations=dict(r.annotations or {}),
+            labels={},
+            annotations={},
             starts_at=r.starts_at,
             suppressed=r.suppressed_by is not None,
             flapping=r.flapping_since is not None,
         )
         for r in rows
+    ]
+
+
+def with_texts(conn: Connection, alerts: list[FiringAlert]) -> list[FiringAlert]:
+    """The same alerts with their labels and annotations read."""
+    if not alerts:
+        return []
+    a = ALERTS.c
+    texts = {
+        r.id: (dict(r.labels or {}), dict(r.annotations or {}))
+        for r in conn.execute(
+            select(a.id, a.labels, a.annotations).where(a.id.in_([x.id for x in alerts]))
+        )
+    }
+    return [
+        replace(x, labels=texts[x.id][0], annotations=texts[x.id][1]) if x.id in texts else x
+        for x in alerts
     ]
 
 

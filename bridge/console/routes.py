@@ -146,7 +146,10 @@ def overview() -> str:
                 firing = [a for a in firing if a.node == node]
                 seen = [s for s in seen if s.node == node]
             per_card = MAX_LINES_ONE_NODE if node is not None else MAX_LINES_PER_CARD
-            outcomes = reads.trigger_outcomes(conn, [a.id for a in shown_alerts(firing, per_card)])
+            shown = reads.with_texts(conn, shown_alerts(firing, per_card))
+            outcomes = reads.trigger_outcomes(conn, [a.id for a in shown])
+            by_id = {a.id: a for a in shown}
+            firing = [by_id.get(a.id, a) for a in firing]
             outbox = outbox_depth(conn)
             watchdog = last_watchdog(conn)
     except Exception:  # the page still says what it can: that the database is down
