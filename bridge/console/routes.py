@@ -3,6 +3,7 @@ services as the API (WindowService, the outbox), then wake the delivery worker."
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -57,12 +58,21 @@ CONTENT_SECURITY_POLICY = (
     "object-src 'none'"
 )
 OPEN_ENDPOINTS = ("console.login", "console.static")
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+log = logging.getLogger(__name__)
 
 
 @blueprint.record_once
 def _setup(state: BlueprintSetupState) -> None:
     ctx: BridgeContext = state.app.extensions[EXTENSION_KEY]
     access.configure_sessions(state.app, ctx.settings)
+    host, _port = ctx.settings.listen_host_port
+    if not ctx.settings.console_read_auth and host not in LOOPBACK_HOSTS:
+        log.warning(
+            "the web console shows alerts without sign-in to anyone who reaches %s; "
+            "set BRIDGE_CONSOLE_READ_AUTH=true unless a proxy in front restricts it",
+            ctx.settings.listen,
+        )
     state.app.extensions[PROBER_KEY] = Prober(
         ctx.settings.prometheus_url, ctx.settings.alertmanager_urls
     )
@@ -299,7 +309,10 @@ def login() -> BaseResponse | str:
     status = 200
     if request.method == "POST":
         if access.sign_in(request.form.get("token", ""), settings.api_token):
+            log.info("web console: session started from %s", request.remote_addr)
             return redirect(target)
+        # Never the token that was tried: it may be a real one with a typo.
+        log.warning("web console: sign-in refused from %s", request.remote_addr)
         error = (
             "That is not the API token."
             if settings.api_token

@@ -231,10 +231,13 @@ def test_writes_are_refused_with_advice_when_no_api_token_is_configured(
     assert count(engine, WindowRow) == 0
 
 
-def test_a_wrong_token_starts_no_session(settings: Settings, engine: Engine) -> None:
+def test_a_wrong_token_starts_no_session_and_is_never_logged(
+    settings: Settings, engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
     client = make(settings, engine).test_client()
     answer = client.post("/login", data={"token": TOKEN + "x"})
     assert answer.status_code == 403 and "not the API token" in answer.text
+    assert "sign-in refused" in caplog.text and TOKEN not in caplog.text
     assert "</a> to create or expire windows" in client.get("/windows").text
 
 
