@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bridge.console.deliveries import DeliveryLine, delivery_line
 from bridge.console.timefmt import stamp
 from bridge.enrich.render import chart_of, chart_path, key_fact, missing_text, visible_items
 from bridge.notify.view import AlertView, LinkBase, links_for
@@ -31,17 +32,8 @@ class AttemptLine:
 
 @dataclass(frozen=True)
 class DeliveryBlock:
-    id: int
-    channel: str
-    action: str
-    status: str
-    attempts: int
-    created: str
-    finished: str
-    next_attempt: str
-    error: str
+    line: DeliveryLine  # as the deliveries page shows it, with the whole error
     reference: str
-    retryable: bool
     attempt_log: tuple[AttemptLine, ...]
 
 
@@ -105,19 +97,13 @@ def _attempt(a: Mapping[str, Any], now: datetime, tz: ZoneInfo) -> AttemptLine:
     )
 
 
-def _delivery(d: Mapping[str, Any], now: datetime, tz: ZoneInfo) -> DeliveryBlock:
+def _delivery(
+    d: Mapping[str, Any], alert: Mapping[str, Any], now: datetime, tz: ZoneInfo
+) -> DeliveryBlock:
+    of_alert = {k: alert[k] for k in ("fingerprint", "alertname", "node", "severity")}
     return DeliveryBlock(
-        id=int(d["id"]),
-        channel=str(d["channel"]),
-        action=str(d["action"]),
-        status=str(d["status"]),
-        attempts=int(d["attempts"]),
-        created=stamp(d["created_at"], tz, now),
-        finished=stamp(d["finished_at"], tz, now) if d["finished_at"] else "",
-        next_attempt=stamp(d["next_attempt_at"], tz, now) if d["status"] == "pending" else "",
-        error=str(d["last_error"] or ""),
+        line=delivery_line({**d, **of_alert}, now, tz, error_chars=None),
         reference=_reference(d),
-        retryable=d["status"] == "dead",
         attempt_log=tuple(_attempt(a, now, tz) for a in d.get("attempt_log", ())),
     )
 
@@ -182,5 +168,5 @@ def build_alert_page(
             )
             for t in transitions
         ),
-        deliveries=tuple(_delivery(d, now, tz) for d in deliveries),
+        deliveries=tuple(_delivery(d, alert, now, tz) for d in deliveries),
     )

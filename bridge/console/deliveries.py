@@ -48,13 +48,19 @@ def read_filter(args: Mapping[str, str]) -> DeliveryFilter:
     )
 
 
-def _short(text: str | None, limit: int) -> str:
+def _short(text: str | None, limit: int | None) -> str:
     if not text:
         return ""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return text if limit is None or len(text) <= limit else text[: limit - 1] + "…"
 
 
-def delivery_line(row: Mapping[str, Any], now: datetime, tz: ZoneInfo) -> DeliveryLine:
+def delivery_line(
+    row: Mapping[str, Any],
+    now: datetime,
+    tz: ZoneInfo,
+    error_chars: int | None = MAX_ERROR_CHARS_LISTED,
+) -> DeliveryLine:
+    """One delivery joined with its alert's name and node; `error_chars=None`: the whole error."""
     status = str(row["status"])
     return DeliveryLine(
         id=int(row["id"]),
@@ -69,6 +75,6 @@ def delivery_line(row: Mapping[str, Any], now: datetime, tz: ZoneInfo) -> Delive
         created=stamp(row["created_at"], tz, now),
         finished=stamp(row["finished_at"], tz, now) if row["finished_at"] else "",
         next_attempt=stamp(row["next_attempt_at"], tz, now) if status == "pending" else "",
-        error=_short(row["last_error"], MAX_ERROR_CHARS_LISTED),
+        error=_short(row["last_error"], error_chars),
         retryable=status == "dead",
     )

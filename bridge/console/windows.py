@@ -12,6 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bridge.console.timefmt import stamp
+from bridge.silences.model import WindowError
 
 # Expired windows are history; the page shows the newest few.
 MAX_EXPIRED_SHOWN = 20
@@ -96,11 +97,8 @@ def sections(windows: Sequence[Mapping[str, Any]], now: datetime, tz: ZoneInfo) 
 FORM_FIELDS = ("node", "matchers", "duration", "ends", "cron", "comment", "created_by")
 
 
-class FormError(ValueError):
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
+class FormError(WindowError):
+    """What only the form can get wrong; `field` is the form's field, not the API's."""
 
 
 def form_field(api_field: str) -> str:

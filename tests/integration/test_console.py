@@ -189,11 +189,19 @@ def _state(engine: Engine) -> tuple[int, int, int]:
     )
 
 
-def test_writes_without_a_session_are_refused_and_change_nothing(
+@pytest.fixture
+def targets(
     live_settings: Settings, engine: Engine, pagerduty: FakePagerDuty
-) -> None:
+) -> tuple[Flask, int, str]:
+    """A bridge with a dead letter and an active window: what a refused write would change."""
     app = make(live_settings, engine)
-    dead, window_id = dead_letter(app, pagerduty), _a_window(app)
+    return app, dead_letter(app, pagerduty), _a_window(app)
+
+
+def test_writes_without_a_session_are_refused_and_change_nothing(
+    targets: tuple[Flask, int, str], engine: Engine
+) -> None:
+    app, dead, window_id = targets
     before = _state(engine)
     client = app.test_client()  # no session
     for path, form in _writes(dead, window_id, csrf="guessed"):
@@ -204,10 +212,9 @@ def test_writes_without_a_session_are_refused_and_change_nothing(
 
 
 def test_writes_with_a_wrong_or_missing_csrf_token_are_refused_and_change_nothing(
-    live_settings: Settings, engine: Engine, pagerduty: FakePagerDuty
+    targets: tuple[Flask, int, str], engine: Engine
 ) -> None:
-    app = make(live_settings, engine)
-    dead, window_id = dead_letter(app, pagerduty), _a_window(app)
+    app, dead, window_id = targets
     before = _state(engine)
     client = app.test_client()
     real = sign_in(client)
