@@ -16,6 +16,7 @@ from bridge.notify.pagerduty_event import dedup_key
 from tests.browser.conftest import API_TOKEN, PHONE, Console, ConsoleErrors
 from tests.support.payloads import alert, payload
 from tests.support.procs import wait_until
+from tests.support.stack_procs import am_silences
 
 pytestmark = pytest.mark.slow
 WAIT_S = 30.0
@@ -63,13 +64,6 @@ def delivery_of(console: Console, fingerprint: str, channel: str) -> dict[str, A
                 if delivery["channel"] == channel and delivery["action"] == "trigger":
                     return dict(delivery)
     return None
-
-
-def am_silences(console: Console) -> list[dict[str, Any]]:
-    response = requests.get(f"{console.alertmanager.url}/api/v2/silences", timeout=10)
-    response.raise_for_status()
-    silences: list[dict[str, Any]] = response.json()
-    return silences
 
 
 def test_overview_shows_a_webhook_alert_on_its_node_card_and_refreshes_itself(
@@ -146,7 +140,7 @@ def test_a_window_from_the_form_is_an_active_silence_in_alertmanager_until_expir
     shoot(console, page, "windows")
 
     def silence() -> dict[str, Any] | None:
-        for s in am_silences(console):
+        for s in am_silences(console.alertmanager.url):
             if {"name": "node", "value": "spark-c1", "isRegex": False, "isEqual": True} in s[
                 "matchers"
             ]:
