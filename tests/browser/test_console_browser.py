@@ -75,6 +75,10 @@ def test_overview_shows_a_webhook_alert_on_its_node_card_and_refreshes_itself(
     assert "GPUTemperatureCritical" in card.inner_text()
     assert "87 °C (threshold 85 °C)" in card.inner_text()
     assert "1 critical" in card.inner_text()
+    # The bridge's own health: the real Alertmanager answers, Prometheus (a closed port) not.
+    health = page.locator("dl.health")
+    assert "ready" in health.locator(".health-ok", has_text="Alertmanager").inner_text()
+    assert "unreachable" in health.locator(".health-bad", has_text="Prometheus").inner_text()
     # The list refreshes itself: an alert posted now appears without a reload.
     post_webhook(console, alert("HighMemoryUsage", node="spark-a2", gpu=None, severity="warning"))
     page.wait_for_selector('article[data-node="spark-a2"]', timeout=REFRESH_WAIT_MS)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine, func, select
 
 from bridge.app import create_app
+from bridge.db.engine import make_engine
 from bridge.db.models import AttemptRow, DeliveryRow, WindowRow
 from bridge.settings import Settings
 from bridge.store import Store
@@ -94,6 +96,16 @@ def test_an_empty_bridge_says_so_instead_of_showing_nothing(
     page = make(settings, engine).test_client().get("/").text
     assert "No alerts received yet" in page
     assert "None active or coming" in page
+
+
+def test_overview_says_the_database_is_unreachable_instead_of_failing(
+    settings: Settings, tmp_path: Path
+) -> None:
+    unmigrated = make_engine(f"sqlite:///{tmp_path}/empty.db")  # every query fails
+    page = make(settings, unmigrated).test_client().get("/")
+    assert page.status_code == 200
+    database = re.search(r'<div class="health-(\w+)">\s*<dt>Database</dt>\s*<dd>([^<]*)', page.text)
+    assert database and database.groups() == ("bad", "unreachable: pages show nothing new")
 
 
 def test_alert_page_shows_labels_annotations_deliveries_and_transitions(
