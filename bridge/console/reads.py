@@ -7,6 +7,7 @@ shows what a person can read, the counts say how much more there is.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -16,6 +17,8 @@ from sqlalchemy import Connection, case, func, select
 from bridge.db.models import ALERTS, ATTEMPTS, DELIVERIES, TRANSITIONS
 from bridge.digest.facts import ALWAYS_FIRING
 from bridge.enrich.render import key_fact
+from bridge.store.outbox import outbox_depth
+from bridge.watchdog import last_watchdog
 
 # Bounds of one page (rows read, not rows in the database).
 MAX_DELIVERIES_LISTED = 200
@@ -135,6 +138,36 @@ def trigger_outcomes(conn: Connection, alert_ids: list[int]) -> list[TriggerOutc
             r.alert_id, r.channel, r.status, key_fact(context)
         )
     return list(newest.values())
+
+
+@dataclass(frozen=True)
+class OverviewFacts:
+    """Everything the overview reads, in one read transaction."""
+
+    firing: list[FiringAlert]  # those the cards list carry their labels and annotations
+    seen: list[NodeSeen]
+    outcomes: list[TriggerOutcome]
+    outbox: dict[str, int]
+    watchdog_last_seen: datetime | None
+
+
+def overview_facts(
+    conn: Connection, node: str | None, listed: Callable[[list[FiringAlert]], list[FiringAlert]]
+) -> OverviewFacts:
+    """`node`: that node only; `listed`: which alerts the page lists (their texts are read)."""
+    firing = firing_alerts(conn)
+    seen = nodes_seen(conn)
+    if node is not None:
+        firing = [a for a in firing if a.node == node]
+        seen = [s for s in seen if s.node == node]
+    shown = {a.id: a for a in with_texts(conn, listed(firing))}
+    return OverviewFacts(
+        firing=[shown.get(a.id, a) for a in firing],
+        seen=seen,
+        outcomes=trigger_outcomes(conn, list(shown)),
+        outbox=outbox_depth(conn),
+        watchdog_last_seen=last_watchdog(conn),
+    )
 
 
 # --- one alert ------------------------------------------------------------------------------

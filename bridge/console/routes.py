@@ -19,6 +19,7 @@ from flask import (
     url_for,
 )
 from flask.sansio.blueprints import BlueprintSetupState
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.wrappers import Response as BaseResponse
 
 from bridge.console import access, reads
@@ -37,7 +38,6 @@ from bridge.notify.view import LinkBase
 from bridge.routing import CHANNELS
 from bridge.silences.model import WindowError, parse_window
 from bridge.store.outbox import outbox_depth
-from bridge.watchdog import last_watchdog
 from bridge.web.context import EXTENSION_KEY, BridgeContext, bridge_context
 
 blueprint = Blueprint(
@@ -147,30 +147,21 @@ def overview() -> str:
     ctx = bridge_context()
     tz, now = _tz(), ctx.clock()
     node = request.args.get("node")
-    database_ok = True
+    per_card = MAX_LINES_ONE_NODE if node is not None else MAX_LINES_PER_CARD
+    facts: reads.OverviewFacts | None = None
     try:
         with ctx.store.read() as conn:
-            firing = reads.firing_alerts(conn)
-            seen = reads.nodes_seen(conn)
-            if node is not None:
-                firing = [a for a in firing if a.node == node]
-                seen = [s for s in seen if s.node == node]
-            per_card = MAX_LINES_ONE_NODE if node is not None else MAX_LINES_PER_CARD
-            shown = reads.with_texts(conn, shown_alerts(firing, per_card))
-            outcomes = reads.trigger_outcomes(conn, [a.id for a in shown])
-            by_id = {a.id: a for a in shown}
-            firing = [by_id.get(a.id, a) for a in firing]
-            outbox = outbox_depth(conn)
-            watchdog = last_watchdog(conn)
-    except Exception:  # the page still says what it can: that the database is down
-        database_ok, firing, seen, outcomes, outbox, watchdog = False, [], [], [], {}, None
-        per_card = MAX_LINES_PER_CARD
+            facts = reads.overview_facts(conn, node, lambda f: shown_alerts(f, per_card))
+    except SQLAlchemyError as exc:  # the page still says what it can: the database is down
+        log.warning("web console: database unreachable: %s", type(exc).__name__)
+    database_ok = facts is not None
+    facts = facts or reads.OverviewFacts([], [], [], {}, None)
     prober: Prober = current_app.extensions[PROBER_KEY]
     health = build_health(
         database_ok,
         prober.results(),
-        outbox,
-        watchdog,
+        facts.outbox,
+        facts.watchdog_last_seen,
         now,
         tz,
         timedelta(seconds=ctx.settings.watchdog_timeout_seconds),
@@ -178,8 +169,8 @@ def overview() -> str:
     windows = sections(ctx.windows.list(), now, tz) if database_ok else None
     return render_template(
         "console/overview.html",
-        headline=headline(firing, seen, now, tz, ctx.started_at),
-        cards=build_cards(firing, seen, outcomes, now, tz, per_card),
+        headline=headline(facts.firing, facts.seen, now, tz, ctx.started_at),
+        cards=build_cards(facts.firing, facts.seen, facts.outcomes, now, tz, per_card),
         health=health,
         windows=windows,
         node=node,
