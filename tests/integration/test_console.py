@@ -14,6 +14,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine, func, select
 
 from bridge.app import create_app
+from bridge.console.access import SESSION_COOKIE
 from bridge.db.engine import make_engine
 from bridge.db.models import AttemptRow, DeliveryRow, WindowRow
 from bridge.settings import Settings
@@ -285,6 +286,21 @@ def test_session_cookie_is_httponly_samesite_strict_and_secure_behind_https(
     cookie = tls.test_client().post("/login", data={"token": TOKEN}).headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Secure" in cookie
     assert TOKEN not in cookie
+
+
+def test_a_session_started_on_one_replica_is_valid_on_another_with_the_same_token(
+    settings: Settings, engine: Engine
+) -> None:
+    first = make(settings, engine).test_client()
+    sign_in(first)
+    cookie = first.get_cookie(SESSION_COOKIE)
+    assert cookie is not None
+    second = make(settings, engine).test_client()
+    second.set_cookie(SESSION_COOKIE, cookie.value)
+    assert "Sign out" in second.get("/windows").text
+    other_token = make(settings, engine, api_token="another-token").test_client()
+    other_token.set_cookie(SESSION_COOKIE, cookie.value)
+    assert "Sign out" not in other_token.get("/windows").text
 
 
 def test_login_redirects_only_to_paths_on_this_site(settings: Settings, engine: Engine) -> None:
