@@ -197,13 +197,16 @@ def headline(
     now: datetime,
     tz: ZoneInfo,
     started_at: datetime,
+    node: str | None = None,
 ) -> str:
-    """The sentence at the top: what fires, or since when nothing has."""
+    """The sentence at the top: what fires, or since when nothing has (on `node` if given)."""
     if firing:
         nodes = {a.node for a in firing}
         alerts = "1 alert" if len(firing) == 1 else f"{len(firing)} alerts"
         where = "1 node" if len(nodes) == 1 else f"{len(nodes)} nodes"
         return f"{alerts} firing on {where}"
+    if not seen and node is not None:
+        return "No alert recorded for this node"
     if not seen:
         return f"No alerts received yet (bridge up since {local(started_at, tz, now)})"
     return quiet_text(max(s.last_change_at for s in seen), now, tz)

@@ -169,7 +169,7 @@ def overview() -> str:
     windows = sections(ctx.windows.list(), now, tz) if database_ok else None
     return render_template(
         "console/overview.html",
-        headline=headline(facts.firing, facts.seen, now, tz, ctx.started_at),
+        headline=headline(facts.firing, facts.seen, now, tz, ctx.started_at, node),
         cards=build_cards(facts.firing, facts.seen, facts.outcomes, now, tz, per_card),
         health=health,
         windows=windows,

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from bridge.notify.pagerduty_event import dedup_key
-from tests.browser.conftest import API_TOKEN, PHONE, Console, ConsoleErrors
+from tests.browser.conftest import API_TOKEN, DESKTOP, PHONE, Console, ConsoleErrors
 from tests.support.payloads import alert, payload
 from tests.support.procs import wait_until
 from tests.support.stack_procs import am_silences
@@ -90,7 +90,7 @@ def test_overview_shows_a_webhook_alert_on_its_node_card_and_refreshes_itself(
     page.wait_for_selector("h1")
     assert "Labels" in page.inner_text("main") and "spark-a1" in page.inner_text("main")
     shoot(console, page, "alert-phone")
-    page.set_viewport_size({"width": 1280, "height": 900})
+    page.set_viewport_size(DESKTOP)
     shoot(console, page, "alert")
 
 
@@ -112,6 +112,9 @@ def test_a_dead_letter_is_retried_from_the_page_and_reaches_pagerduty_once(
     row = page.locator(f"#delivery-{dead['id']}")
     assert "dead" in row.inner_text()
     shoot(console, page, "deliveries-dead")
+    page.set_viewport_size(PHONE)
+    shoot(console, page, "deliveries-dead-phone")
+    page.set_viewport_size(DESKTOP)
     row.get_by_role("button", name=f"Retry delivery {dead['id']}").click()
     assert "is back in the outbox" in page.locator(".flash").inner_text()
     delivered = wait_until(

@@ -156,6 +156,12 @@ def test_headline_says_what_fires_or_since_when_nothing_has(
     assert headline(alerts, seen, NOW, UTC_ZONE, NOW.replace(hour=8, minute=0)) == text
 
 
+def test_headline_of_one_node_never_seen_says_so() -> None:
+    assert headline([], [], NOW, UTC_ZONE, NOW, node="spark-09") == (
+        "No alert recorded for this node"
+    )
+
+
 def test_health_flags_dead_letters_a_late_watchdog_and_unreachable_services() -> None:
     probes = [
         Probe("Prometheus", "http://p", True, "ready"),
