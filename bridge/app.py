@@ -14,6 +14,7 @@ from flask import Flask
 
 from bridge.clock import Clock, utcnow
 from bridge.config import BridgeConfig
+from bridge.console import routes as console
 from bridge.enrich.prometheus import PrometheusClient
 from bridge.metrics import BridgeMetrics
 from bridge.notify.registry import Notifier
@@ -63,7 +64,7 @@ def create_app(
         if services.config.enrichment.enabled
         else None
     )
-    for module in (webhook, alerts, silences, health, metrics_page, openapi, charts):
+    for module in (webhook, alerts, silences, health, metrics_page, openapi, charts, console):
         app.register_blueprint(module.blueprint)
     register_error_handlers(app)
     logging.getLogger("bridge").setLevel(settings.log_level)

@@ -84,6 +84,8 @@ class Settings:
     retry_base_seconds: float = 2.0
     retry_max_seconds: float = 300.0
     log_level: str = "INFO"
+    # The web console (bridge/console) asks for the API token before showing anything.
+    console_read_auth: bool = False
 
     @property
     def listen_host_port(self) -> tuple[str, int]:
@@ -176,6 +178,17 @@ def _non_negative_int(env: Mapping[str, str], name: str, default: int) -> int:
     return int(raw)
 
 
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("true", "1", "yes", "on"):
+        return True
+    if raw in ("false", "0", "no", "off"):
+        return False
+    raise SettingsError(f"{name}: {raw!r} is not true or false")
+
+
 def _listen(value: str) -> str:
     _host, sep, port = value.rpartition(":")
     if not sep or not port.isdigit() or not 0 < int(port) < 65536:
@@ -217,6 +230,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     except (ZoneInfoNotFoundError, ValueError):
         raise SettingsError(f"BRIDGE_TIMEZONE: unknown time zone {timezone!r}") from None
 
+    api_token = _read(env, "BRIDGE_API_TOKEN")
+    console_read_auth = _flag(env, "BRIDGE_CONSOLE_READ_AUTH", False)
+    if console_read_auth and not api_token:
+        raise SettingsError(
+            "BRIDGE_CONSOLE_READ_AUTH: true needs BRIDGE_API_TOKEN (the token people sign in with)"
+        )
     public_url = env.get("BRIDGE_PUBLIC_URL") or None
     am_urls = tuple(
         _url("BRIDGE_ALERTMANAGER_URL", u.strip())
@@ -228,7 +247,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         database_url=database_url,
         state_dir=state_dir,
         webhook_token=_read(env, "BRIDGE_WEBHOOK_TOKEN"),
-        api_token=_read(env, "BRIDGE_API_TOKEN"),
+        api_token=api_token,
         prometheus_url=_url(
             "BRIDGE_PROMETHEUS_URL", env.get("BRIDGE_PROMETHEUS_URL") or "http://localhost:9090"
         ),
@@ -273,4 +292,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         retry_base_seconds=_duration(env, "BRIDGE_RETRY_BASE", "2s"),
         retry_max_seconds=_duration(env, "BRIDGE_RETRY_MAX", "5m"),
         log_level=(env.get("BRIDGE_LOG_LEVEL") or "INFO").upper(),
+        console_read_auth=console_read_auth,
     )

@@ -13,7 +13,8 @@ bash scripts/setup.sh --dev
 
 # Debian packages the tests drive for real.
 need=()
-for pkg in prometheus prometheus-alertmanager shellcheck postgresql; do
+# chromium (+ its driver): the web console's browser tests (tests/browser).
+for pkg in prometheus prometheus-alertmanager shellcheck postgresql chromium chromium-driver; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ "${#need[@]}" -gt 0 ]; then

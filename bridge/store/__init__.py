@@ -131,6 +131,11 @@ class Store:
         with self.read() as conn:
             return outbox.delivery_context(conn, delivery_id)
 
+    def retry_dead(self, delivery_id: int, now: datetime) -> bool:
+        """Requeue a dead letter (an operator's Retry); False when it is not dead (any more)."""
+        with self.engine.begin() as conn:
+            return outbox.requeue_dead(conn, delivery_id, now)
+
     def outbox_depth(self) -> dict[str, int]:
         with self.read() as conn:
             return outbox.outbox_depth(conn)

@@ -303,3 +303,24 @@ def next_due(conn: Connection, paused: Sequence[str] = ()) -> datetime | None:
         for lane in LANES
     ]
     return min((d for d in due if d is not None), default=None)
+
+
+# A dead letter goes back to the queue at most once per death: the conditional
+# WHERE makes two replicas (or two clicks) race for one row, and only one wins.
+_REQUEUE_DEAD = (
+    update(_D)
+    .where(_D.c.id == bindparam("b_id"), _IS_DEAD)
+    .values(
+        status="pending",
+        next_attempt_at=bindparam("b_now"),
+        finished_at=None,
+        claimed_by=None,
+        claimed_until=None,
+    )
+)
+
+
+def requeue_dead(conn: Connection, delivery_id: int, now: datetime) -> bool:
+    """Put a dead delivery back in the outbox, due now; False when it was not dead."""
+    params = {"b_id": delivery_id, "b_now": now}
+    return bool(conn.execute(_REQUEUE_DEAD, params).rowcount)

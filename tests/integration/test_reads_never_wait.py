@@ -23,6 +23,11 @@ READS = (
     "/silences/00000000-0000-0000-0000-000000000000",
     "/charts/1.png?key=wrong",
     "/metrics",
+    # The web console's pages.
+    "/",
+    "/deliveries?status=dead",
+    "/windows",
+    "/alert/x",
 )
 
 

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 from flask import Flask
 from sqlalchemy import Engine, select
 
@@ -23,7 +22,7 @@ from bridge.store import Store
 from tests.support.bridge_app import ctx, deliveries
 from tests.support.payloads import alert, payload, resolved
 from tests.support.procs import Proc, free_port, wait_until
-from tests.support.stack_procs import start_alertmanager
+from tests.support.stack_procs import am_silences, start_alertmanager
 
 TOKEN = "api-token-for-tests"
 AM_CONFIG = """
@@ -74,13 +73,6 @@ def alertmanager(tmp_path: Path) -> Iterator[Proc]:
     config.write_text(AM_CONFIG)
     with start_alertmanager(config, tmp_path, free_port()) as am:
         yield am
-
-
-def am_silences(url: str) -> list[dict[str, Any]]:
-    response = requests.get(f"{url}/api/v2/silences", timeout=5)
-    response.raise_for_status()
-    silences: list[dict[str, Any]] = response.json()
-    return silences
 
 
 # --- validation and auth ----------------------------------------------------------------

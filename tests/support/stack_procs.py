@@ -105,6 +105,14 @@ def start_alertmanager(
     return ready(proc, "/-/ready", timeout)
 
 
+def am_silences(base_url: str) -> list[dict[str, Any]]:
+    """Every silence Alertmanager holds (API v2), expired ones included."""
+    response = requests.get(f"{base_url}/api/v2/silences", timeout=10)
+    response.raise_for_status()
+    silences: list[dict[str, Any]] = response.json()
+    return silences
+
+
 def am_alerts(base_url: str, **filters: str) -> list[dict[str, Any]]:
     """Alerts Alertmanager holds (API v2), filtered by exact label values."""
     params = [("filter", f'{key}="{value}"') for key, value in filters.items()]

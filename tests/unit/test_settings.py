@@ -104,3 +104,18 @@ def test_redacted_settings_hide_secrets_and_database_passwords() -> None:
 def test_storm_lane_settings_are_read_and_zero_turns_it_off() -> None:
     s = load_settings({"BRIDGE_STORM_MAX_CHANGES": "0", "BRIDGE_STORM_WINDOW": "30m"})
     assert (s.storm_max_changes, s.storm_window_seconds) == (0, 1800)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"), [(None, False), ("false", False), ("true", True), ("ON", True)]
+)
+def test_console_read_auth_is_off_unless_turned_on(raw: str | None, expected: bool) -> None:
+    env = {"BRIDGE_API_TOKEN": "t"} | ({"BRIDGE_CONSOLE_READ_AUTH": raw} if raw else {})
+    assert load_settings(env).console_read_auth is expected
+
+
+def test_console_read_auth_needs_a_token_to_sign_in_with() -> None:
+    with pytest.raises(SettingsError, match=r"^BRIDGE_CONSOLE_READ_AUTH: true needs"):
+        load_settings({"BRIDGE_CONSOLE_READ_AUTH": "true"})
+    with pytest.raises(SettingsError, match="not true or false"):
+        load_settings({"BRIDGE_CONSOLE_READ_AUTH": "maybe", "BRIDGE_API_TOKEN": "t"})

@@ -1,0 +1,1 @@
+"""The web console for people: server-rendered HTML pages under `/` (see routes.py)."""
