@@ -241,13 +241,20 @@ def build_health(
     now: datetime,
     tz: ZoneInfo,
     watchdog_timeout: timedelta,
+    delivery_down: str | None = None,
 ) -> list[HealthItem]:
     items = [
         HealthItem(
             "Database",
             "ok" if database_ok else "bad",
             "reachable" if database_ok else "unreachable: pages show nothing new",
-        )
+        ),
+        # Why nothing is delivered, when that is so (bridge/supervisor.py).
+        HealthItem(
+            "Delivery",
+            "bad" if delivery_down else "ok",
+            f"stopped: {delivery_down}" if delivery_down else "running",
+        ),
     ]
     for probe in probes:
         items.append(HealthItem(probe.name, "ok" if probe.ok else "bad", probe.detail, probe.url))

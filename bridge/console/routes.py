@@ -38,7 +38,7 @@ from bridge.notify.view import LinkBase
 from bridge.routing import CHANNELS
 from bridge.silences.model import WindowError, parse_window
 from bridge.store.outbox import outbox_depth
-from bridge.web.context import bridge_context, services_of
+from bridge.web.context import bridge_context, delivery_link, services_of
 
 blueprint = Blueprint(
     "console",
@@ -165,6 +165,7 @@ def overview() -> str:
         now,
         tz,
         timedelta(seconds=ctx.settings.watchdog_timeout_seconds),
+        delivery_link().down_reason(),
     )
     windows = sections(ctx.windows.list(), now, tz) if database_ok else None
     return render_template(

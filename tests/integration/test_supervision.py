@@ -78,6 +78,8 @@ def test_a_killed_delivery_process_is_noticed_restarted_and_delivers_what_came_m
         down = wait_until(lambda: not_ready(bridge), timeout=10, what="/readyz turning 503")
         assert down["error"] == "delivery process not running"
         assert "killed by SIGKILL" in down["detail"]
+        console = requests.get(f"{bridge.url}/", timeout=5).text
+        assert "stopped: delivery process killed by SIGKILL" in console
         assert post(bridge, payload(alert(node="dgx-spark-02"))).status_code == 200
 
         wait_until(lambda: len(delivery_pids(bridge)) >= 2 or None, timeout=30, what="restart")

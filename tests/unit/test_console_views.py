@@ -178,6 +178,7 @@ def test_health_flags_dead_letters_a_late_watchdog_and_unreachable_services() ->
     )
     assert [(i.name, i.state, i.text) for i in items] == [
         ("Database", "ok", "reachable"),
+        ("Delivery", "ok", "running"),
         ("Prometheus", "ok", "ready"),
         ("Alertmanager", "bad", "unreachable (ConnectionError)"),
         ("Outbox", "ok", "3 waiting"),
@@ -189,6 +190,11 @@ def test_health_flags_dead_letters_a_late_watchdog_and_unreachable_services() ->
     assert build_health(True, [], {}, None, NOW, UTC_ZONE, timedelta(minutes=5))[-1].text == (
         "never seen"
     )
+    down = "delivery process killed by SIGKILL; restarting in 1s"
+    (_, delivery, *_) = build_health(
+        True, [], {}, NOW, NOW, UTC_ZONE, timedelta(minutes=5), delivery_down=down
+    )
+    assert (delivery.state, delivery.text) == ("bad", f"stopped: {down}")
 
 
 # --- windows --------------------------------------------------------------------------------
