@@ -10,6 +10,7 @@ from bridge.clock import Clock, utcnow
 from bridge.config import BridgeConfig, load_config
 from bridge.db.engine import make_engine
 from bridge.enrich import build_enricher
+from bridge.interact import web as interact
 from bridge.metrics import BridgeMetrics
 from bridge.notify.registry import Notifier, build_notifiers
 from bridge.settings import Settings
@@ -64,7 +65,7 @@ def create_app(
         windows=WindowService(store.engine, settings.alertmanager_urls, clock, alertmanager),
         started_at=clock(),
     )
-    for module in (webhook, alerts, silences, health, metrics, openapi, charts):
+    for module in (webhook, alerts, silences, health, metrics, openapi, charts, interact):
         app.register_blueprint(module.blueprint)
     register_error_handlers(app)
     logging.getLogger("bridge").setLevel(settings.log_level)

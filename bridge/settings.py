@@ -28,6 +28,8 @@ SECRET_NAMES = (
     "BRIDGE_SLACK_BOT_TOKEN",
     "BRIDGE_SLACK_WEBHOOK_URL",
     "BRIDGE_DATABASE_URL",
+    "BRIDGE_SLACK_SIGNING_SECRET",
+    "BRIDGE_PAGERDUTY_WEBHOOK_SECRET",
 )
 
 
@@ -84,6 +86,11 @@ class Settings:
     retry_base_seconds: float = 2.0
     retry_max_seconds: float = 300.0
     log_level: str = "INFO"
+    # Interactivity (bridge/interact): unset secrets switch the endpoints off (404).
+    slack_signing_secret: str | None = None
+    # Slack user ids allowed to act from buttons; empty: everyone in the workspace.
+    slack_allowed_users: tuple[str, ...] = ()
+    pagerduty_webhook_secret: str | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -119,6 +126,8 @@ _SECRET_FIELDS = {
     "pagerduty_routing_key",
     "slack_bot_token",
     "slack_webhook_url",
+    "slack_signing_secret",
+    "pagerduty_webhook_secret",
 }
 
 
@@ -276,4 +285,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         retry_base_seconds=_duration(env, "BRIDGE_RETRY_BASE", "2s"),
         retry_max_seconds=_duration(env, "BRIDGE_RETRY_MAX", "5m"),
         log_level=(env.get("BRIDGE_LOG_LEVEL") or "INFO").upper(),
+        slack_signing_secret=_read(env, "BRIDGE_SLACK_SIGNING_SECRET"),
+        slack_allowed_users=tuple(
+            u.strip() for u in (env.get("BRIDGE_SLACK_ALLOWED_USERS") or "").split(",") if u.strip()
+        ),
+        pagerduty_webhook_secret=_read(env, "BRIDGE_PAGERDUTY_WEBHOOK_SECRET"),
     )

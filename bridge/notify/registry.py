@@ -48,6 +48,8 @@ def build_notifiers(settings: Settings) -> dict[str, Notifier]:
             settings.slack_api_url,
             links,
             settings.ca_bundle,
+            # Buttons only when their clicks can be verified (no secret: links only).
+            interactive=bool(settings.slack_signing_secret),
         )
     elif settings.slack_webhook_url:
         notifiers[SLACK] = SlackWebhookNotifier(

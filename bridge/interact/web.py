@@ -1,0 +1,134 @@
+"""`POST /slack/interactions` and `POST /pagerduty/webhook`: verify, parse, act, answer.
+
+A refused request changes nothing: the signature is checked before the body is parsed,
+the body is parsed before anything is read from the database, and every change happens
+in one transaction after all checks passed. Without its secret an endpoint is 404.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import timedelta
+
+from flask import Blueprint, Response, request
+
+from bridge.interact import pagerduty as pd
+from bridge.interact.respond import send_ephemeral
+from bridge.interact.service import SilenceLimits, act_on_click, act_on_pagerduty
+from bridge.interact.slack import (
+    MAX_INTERACTION_BYTES,
+    InteractionError,
+    parse_click,
+    safe_response_url,
+    signature_valid,
+    user_allowed,
+)
+from bridge.web.context import BridgeContext, bridge_context
+from bridge.web.errors import json_error
+
+log = logging.getLogger(__name__)
+blueprint = Blueprint("interact", __name__)
+
+
+def _body(limit: int) -> bytes | None:
+    """The raw body, or None when it is over `limit` bytes (read no further than that)."""
+    if request.content_length is not None and request.content_length > limit:
+        return None
+    raw = request.stream.read(limit + 1)
+    return None if len(raw) > limit else raw
+
+
+def _refused(
+    ctx: BridgeContext, source: str, status: int, error: str, detail: str = ""
+) -> Response:
+    ctx.metrics.interactions.labels(source, "refused", str(status)).inc()
+    return json_error(status, error, detail or None)
+
+
+def _sync_windows(ctx: BridgeContext) -> None:
+    """Bring the new window to Alertmanager now; the scheduler retries whatever fails."""
+
+    def run() -> None:
+        try:
+            ctx.windows.sync_due()
+        except Exception:
+            log.exception("syncing a window from Slack failed; the scheduler retries")
+
+    threading.Thread(target=run, name="window-sync", daemon=True).start()
+
+
+@blueprint.post("/slack/interactions")
+def slack_interaction() -> Response:
+    ctx = bridge_context()
+    settings = ctx.settings
+    if not settings.slack_signing_secret:
+        return json_error(404, "not found", "Slack interactivity is off (no signing secret)")
+    raw = _body(MAX_INTERACTION_BYTES)
+    if raw is None:
+        return _refused(ctx, "slack", 413, "payload too large", f"limit {MAX_INTERACTION_BYTES}")
+    if not signature_valid(
+        settings.slack_signing_secret,
+        raw,
+        request.headers.get("X-Slack-Request-Timestamp"),
+        request.headers.get("X-Slack-Signature"),
+        ctx.clock,
+    ):
+        return _refused(ctx, "slack", 401, "invalid signature", "bad, missing or old signature")
+    try:
+        click = parse_click(raw, request.mimetype)
+    except InteractionError as exc:
+        return _refused(ctx, "slack", exc.status, exc.error, exc.detail)
+    reply_to = safe_response_url(click.response_url, settings.slack_api_url)
+    if not user_allowed(click.user_id, settings.slack_allowed_users):
+        ctx.metrics.interactions.labels("slack", "not_allowed", "200").inc()
+        if reply_to:
+            send_ephemeral(reply_to, "You are not allowed to act on alerts.", settings.ca_bundle)
+        return Response(status=200)
+    limits = SilenceLimits(settings.timezone, timedelta(seconds=settings.max_window_seconds))
+    try:
+        outcome = act_on_click(ctx.store.engine, click, limits, ctx.clock())
+    except InteractionError as exc:
+        return _refused(ctx, "slack", exc.status, exc.error, exc.detail)
+    ctx.metrics.interactions.labels("slack", click.choice if outcome.acted else "noop", "200").inc()
+    if outcome.seconds_to_acknowledge is not None:
+        ctx.metrics.time_to_acknowledge.labels("slack").observe(outcome.seconds_to_acknowledge)
+    if outcome.acted:
+        ctx.worker.wake()
+        if outcome.window_id:
+            _sync_windows(ctx)
+    if outcome.reply and reply_to:
+        send_ephemeral(reply_to, outcome.reply, settings.ca_bundle)
+    return Response(status=200)
+
+
+@blueprint.post("/pagerduty/webhook")
+def pagerduty_webhook() -> Response:
+    ctx = bridge_context()
+    secret = ctx.settings.pagerduty_webhook_secret
+    if not secret:
+        return json_error(404, "not found", "PagerDuty webhooks are off (no webhook secret)")
+    raw = _body(pd.MAX_WEBHOOK_BYTES)
+    if raw is None:
+        return _refused(ctx, "pagerduty", 413, "payload too large", f"limit {pd.MAX_WEBHOOK_BYTES}")
+    if not pd.signature_valid(secret, raw, request.headers.get("X-PagerDuty-Signature")):
+        return _refused(ctx, "pagerduty", 401, "invalid signature")
+    if request.mimetype != "application/json":
+        return _refused(ctx, "pagerduty", 400, "unsupported content type", "expected JSON")
+    try:
+        event = pd.parse_event(raw)
+    except pd.WebhookError as exc:
+        return _refused(ctx, "pagerduty", 400, "invalid event", str(exc))
+    if event is None:
+        # PagerDuty disables subscriptions that keep failing: 2xx for what we ignore.
+        ctx.metrics.interactions.labels("pagerduty", "ignored", "200").inc()
+        return Response(status=200)
+    outcome = act_on_pagerduty(ctx.store.engine, event, ctx.clock())
+    ctx.metrics.interactions.labels(
+        "pagerduty", event.type if outcome.acted else "noop", "200"
+    ).inc()
+    if outcome.seconds_to_acknowledge is not None:
+        ctx.metrics.time_to_acknowledge.labels("pagerduty").observe(outcome.seconds_to_acknowledge)
+    if outcome.acted:
+        ctx.worker.wake()
+    return Response(status=200)

@@ -1,0 +1,379 @@
+"""Slack buttons and PagerDuty webhooks v3 through the HTTP endpoints, on both databases.
+
+The bridge posts to the Slack and PagerDuty replicas; clicks are built from the message
+the Slack replica holds (as Slack would) and signed as Slack signs them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import Engine
+
+from bridge.notify.pagerduty_event import dedup_key
+from bridge.settings import Settings
+from tests.fakes.pagerduty import FakePagerDuty
+from tests.fakes.signing import (
+    SignedRequest,
+    pagerduty_incident_event,
+    pagerduty_request,
+    pagerduty_signature,
+    slack_body,
+    slack_request,
+)
+from tests.fakes.slack import FakeSlack, SlackMessage
+from tests.support.bridge_app import deliver_until_settled, make_app, post_alerts
+from tests.support.interactions import (
+    INTERACTIONS,
+    PAGERDUTY_SECRET,
+    PD_WEBHOOK,
+    SLACK_SECRET,
+    click,
+    pd_event,
+    send,
+    state_counts,
+    windows,
+)
+from tests.support.payloads import alert, payload, resolved
+from tests.support.procs import free_port
+
+# The Silence menu's options as the message shows them.
+ONE_HOUR = "This alert on this node, 1 h"
+FOUR_HOURS = "This alert on this node, 4 h"
+
+
+@pytest.fixture
+def interactive(live_settings: Settings) -> Settings:
+    return replace(
+        live_settings,
+        slack_signing_secret=SLACK_SECRET,
+        pagerduty_webhook_secret=PAGERDUTY_SECRET,
+        # Nothing listens: windows stay pending in the bridge (synced in the e2e tests).
+        alertmanager_urls=(f"http://127.0.0.1:{free_port()}",),
+    )
+
+
+def firing_message(app: Flask, slack: FakeSlack, firing: dict[str, Any]) -> SlackMessage:
+    post_alerts(app, payload(firing))
+    deliver_until_settled(app)
+    (message,) = slack.top_level()
+    return message
+
+
+def elements(message: SlackMessage) -> list[dict[str, Any]]:
+    return [
+        e for b in message.blocks or [] if b["type"] == "actions" for e in b.get("elements", [])
+    ]
+
+
+def current_blocks(slack: FakeSlack, ts: str) -> str:
+    message = slack.message(ts)
+    assert message is not None
+    return json.dumps(message.blocks)
+
+
+def thread(slack: FakeSlack, ts: str) -> list[str]:
+    return [r.text or "" for r in slack.replies(ts)]
+
+
+# -- buttons -----------------------------------------------------------------------------
+
+
+def test_a_page_carries_acknowledge_and_silence_with_only_an_opaque_reference(
+    interactive: Settings, engine: Engine, slack: FakeSlack
+) -> None:
+    app = make_app(interactive, engine)
+    message = firing_message(app, slack, alert())
+    ack, silence = elements(message)
+    assert ack["action_id"] == "ack" and ack["text"]["text"] == "Acknowledge"
+    values = [ack["value"]] + [o["value"] for o in silence["options"]]
+    assert [v.split(":")[0] for v in values] == [
+        "ack",
+        "silence-1h",
+        "silence-4h",
+        "silence-monday",
+        "silence-node-2h",
+    ]
+    for value in values:  # `<choice>:<alert id>.<episode>`: no label value in sight
+        assert "dgx-spark" not in value and "GPU" not in value
+
+
+def test_a_warning_that_did_not_page_offers_silence_but_not_acknowledge(
+    interactive: Settings, engine: Engine, slack: FakeSlack
+) -> None:
+    app = make_app(interactive, engine)
+    message = firing_message(app, slack, alert("GPUTemperatureWarning", severity="warning"))
+    (silence,) = elements(message)
+    assert silence["type"] == "static_select"
+
+
+def test_without_a_signing_secret_messages_carry_links_only_and_the_endpoint_is_404(
+    live_settings: Settings, engine: Engine, slack: FakeSlack
+) -> None:
+    app = make_app(live_settings, engine)
+    message = firing_message(app, slack, alert())
+    assert elements(message) == []
+    assert "Runbook" in json.dumps(message.blocks) or "Grafana" in json.dumps(message.blocks)
+    signed = slack_request("any-secret", {"type": "block_actions"})
+    assert send(app, INTERACTIONS, signed).status_code == 404
+    event = pagerduty_incident_event("incident.acknowledged", "k", status="acknowledged")
+    assert pd_event(app, event).status_code == 404
+
+
+# -- Silence and Acknowledge -------------------------------------------------------------
+
+
+def test_silence_one_hour_creates_a_window_by_the_slack_user_and_updates_the_message(
+    interactive: Settings, engine: Engine, slack: FakeSlack
+) -> None:
+    app = make_app(interactive, engine)
+    message = firing_message(app, slack, alert())
+    answer = click(app, slack, message.ts, "silence", ONE_HOUR, user_id="U0JANE", user_name="jane")
+    assert answer.status_code == 200
+    (window,) = windows(engine)
+    assert window["created_by"] == "jane (Slack U0JANE)"
+    assert {(m["name"], m["value"]) for m in window["matchers"]} == {
+        ("alertname", "GPUTemperatureCritical"),
+        ("node", "dgx-spark-01"),
+    }
+    assert round((window["ends_at"] - window["starts_at"]).total_seconds()) == 3600
+    listed = app.test_client().get("/silences").get_json()["silences"]
+    assert [w["id"] for w in listed] == [window["id"]] and listed[0]["createdBy"] == window[
+        "created_by"
+    ]
+    deliver_until_settled(app)
+    assert "Silenced by jane (Slack U0JANE) until" in current_blocks(slack, message.ts)
+    (line,) = thread(slack, message.ts)
+    assert line.startswith(":no_bell: <@U0JANE> silenced GPUTemperatureCritical on dgx-spark-01")
+
+
+def test_acknowledge_sends_one_pagerduty_acknowledge_with_the_alerts_dedup_key(
+    interactive: Settings, engine: Engine, slack: FakeSlack, pagerduty: FakePagerDuty
+) -> None:
+    app = make_app(interactive, engine)
+    firing = alert()
+    message = firing_message(app, slack, firing)
+    assert click(app, slack, message.ts, "ack", user_id="U0JANE").status_code == 200
+    deliver_until_settled(app)
+    (ack,) = pagerduty.acknowledges()
+    assert ack["dedup_key"] == dedup_key(firing["fingerprint"])
+    incident = pagerduty.incident(ack["dedup_key"])
+    assert incident is not None and incident.status == "acknowledged"
+    blocks = current_blocks(slack, message.ts)
+    assert "Acknowledged by jane.oncall (Slack U0JANE)" in blocks
+    assert '"action_id": "ack"' not in blocks  # nothing left to acknowledge
+    (line,) = thread(slack, message.ts)
+    assert "<@U0JANE> acknowledged" in line
+    (shown,) = app.test_client().get("/alerts").get_json()["alerts"]
+    assert shown["response"]["acked_by"] == "jane.oncall (Slack U0JANE)"
+    assert shown["response"]["ack_source"] == "slack"
+    assert shown["response"]["seconds_to_acknowledge"] > 0
+    metrics = app.test_client().get("/metrics").get_data(as_text=True)
+    assert 'alert_bridge_time_to_acknowledge_seconds_count{source="slack"} 1.0' in metrics
+
+
+def test_slack_retries_and_double_clicks_act_once(
+    interactive: Settings, engine: Engine, slack: FakeSlack, pagerduty: FakePagerDuty
+) -> None:
+    app = make_app(interactive, engine)
+    message = firing_message(app, slack, alert())
+    for action_id, option in (("ack", None), ("silence", FOUR_HOURS)):
+        payload_ = slack.click_payload(message.ts, action_id, option=option)
+        first = slack_request(SLACK_SECRET, payload_)
+        assert send(app, INTERACTIONS, first).status_code == 200
+        # Slack's retry: the same body again, marked as a retry.
+        retry = slack_request(SLACK_SECRET, payload_, retry_num=1)
+        assert send(app, INTERACTIONS, retry).status_code == 200
+        # A double click: a second click of the same choice (a new action_ts).
+        assert click(app, slack, message.ts, action_id, option).status_code == 200
+    deliver_until_settled(app)
+    assert len(pagerduty.acknowledges()) == 1
+    assert len(windows(engine)) == 1
+    assert len(thread(slack, message.ts)) == 2  # one line per act
+
+
+def test_a_user_outside_the_allowed_list_is_told_so_and_nothing_changes(
+    interactive: Settings, engine: Engine, slack: FakeSlack
+) -> None:
+    app = make_app(replace(interactive, slack_allowed_users=("U0BOSS",)), engine)
+    message = firing_message(app, slack, alert())
+    before, calls = state_counts(engine), len(slack.calls)
+    assert click(app, slack, message.ts, "ack", user_id="U0INTERN").status_code == 200
+    reply = slack.wait_for(lambda: slack.responses, what="an ephemeral answer")[0]
+    assert reply["response_type"] == "ephemeral" and "not allowed" in reply["text"]
+    assert state_counts(engine) == before
+    assert [c.api_method for c in slack.calls[calls:]] == ["response_url"]
+    assert click(app, slack, message.ts, "ack", user_id="U0BOSS").status_code == 200
+    assert state_counts(engine) != before
+
+
+def test_an_action_on_an_alert_resolved_meanwhile_says_so_instead_of_acting(
+    interactive: Settings, engine: Engine, slack: FakeSlack
+) -> None:
+    app = make_app(interactive, engine)
+    firing = alert()
+    message = firing_message(app, slack, firing)
+    payload_ = slack.click_payload(message.ts, "silence", option=ONE_HOUR)
+    post_alerts(app, payload(resolved(firing)))
+    deliver_until_settled(app)
+    before = state_counts(engine)
+    assert send(app, INTERACTIONS, slack_request(SLACK_SECRET, payload_)).status_code == 200
+    reply = slack.wait_for(lambda: slack.responses, what="an ephemeral answer")[0]
+    assert "resolved meanwhile" in reply["text"]
+    assert state_counts(engine) == before and windows(engine) == []
+
+
+# -- hostile requests ----------------------------------------------------------------------
+
+
+def _hostile_requests(slack: FakeSlack, ts: str) -> list[tuple[str, str, Any, int]]:
+    """(what, path, signed request, expected status) for requests that must change nothing."""
+    good = slack.click_payload(ts, "silence", option=ONE_HOUR)
+    body = slack_body(good)
+    valid = slack_request(SLACK_SECRET, good)
+    old_ts = int(valid.headers["X-Slack-Request-Timestamp"]) - 600
+    ack_value = slack.click_payload(ts, "ack")["actions"][0]["value"]
+    alert_ref = ack_value.split(":", 1)[1]
+
+    def signed(payload_: Any = None, **kwargs: Any) -> Any:
+        return slack_request(SLACK_SECRET, payload_, **kwargs)
+
+    def with_action(**changes: Any) -> dict[str, Any]:
+        return {**good, "actions": [{**good["actions"][0], **changes}]}
+
+    pd_key = "dgx-spark-bridge/fp-GPUTemperatureCritical-dgx-spark-01-0"
+    pd_good = pagerduty_incident_event("incident.acknowledged", pd_key, status="acknowledged")
+    pd_valid = pagerduty_request((PAGERDUTY_SECRET,), pd_good)
+    S, P = INTERACTIONS, PD_WEBHOOK
+    return [
+        (
+            "no signature headers",
+            S,
+            SignedRequest(body, {"Content-Type": valid.headers["Content-Type"]}),
+            401,
+        ),
+        ("signed with another secret", S, slack_request("not-the-secret", good), 401),
+        ("signature of another body", S, SignedRequest(body + b"&x=1", valid.headers), 401),
+        ("timestamp ten minutes old", S, signed(good, timestamp=old_ts), 401),
+        ("timestamp ten minutes ahead", S, signed(good, timestamp=old_ts + 1200), 401),
+        (
+            "replayed body with a new timestamp",
+            S,
+            SignedRequest(
+                body,
+                {**valid.headers, "X-Slack-Request-Timestamp": str(old_ts + 700)},
+            ),
+            401,
+        ),
+        (
+            "timestamp not a number",
+            S,
+            SignedRequest(body, {**valid.headers, "X-Slack-Request-Timestamp": "now"}),
+            401,
+        ),
+        (
+            "JSON instead of a form",
+            S,
+            signed(body=json.dumps(good).encode(), content_type="application/json"),
+            400,
+        ),
+        ("form without payload", S, signed(body=b"token=x&foo=bar"), 400),
+        ("payload not JSON", S, signed(body=b"payload=%7Bnot+json"), 400),
+        ("not a block action", S, signed({**good, "type": "view_submission"}), 400),
+        ("two actions at once", S, signed({**good, "actions": good["actions"] * 2}), 400),
+        ("unknown action_id", S, signed(with_action(action_id="delete-everything")), 400),
+        (
+            "unknown choice",
+            S,
+            signed(
+                with_action(
+                    selected_option={
+                        "text": {"type": "plain_text", "text": "x"},
+                        "value": f"reboot:{alert_ref}",
+                    }
+                )
+            ),
+            400,
+        ),
+        (
+            "unknown alert reference",
+            S,
+            signed(
+                with_action(
+                    selected_option={
+                        "text": {"type": "plain_text", "text": "x"},
+                        "value": "silence-1h:999999.1",
+                    }
+                )
+            ),
+            400,
+        ),
+        (
+            "a label value instead of a reference",
+            S,
+            signed(
+                with_action(
+                    selected_option={
+                        "text": {"type": "plain_text", "text": "x"},
+                        "value": "silence-1h:dgx-spark-01",
+                    }
+                )
+            ),
+            400,
+        ),
+        ("a user id that is not Slack's", S, signed({**good, "user": {"id": "<!everyone>"}}), 400),
+        ("body over the cap", S, signed(body=b"payload=" + b"x" * (300 * 1024)), 413),
+        (
+            "PagerDuty: no signature",
+            P,
+            replace(pd_valid, headers={"Content-Type": "application/json"}),
+            401,
+        ),
+        ("PagerDuty: another secret", P, pagerduty_request(("old-secret",), pd_good), 401),
+        (
+            "PagerDuty: signature of another body",
+            P,
+            SignedRequest(pd_valid.body.replace(b"acknowledged", b"resolved"), pd_valid.headers),
+            401,
+        ),
+        ("PagerDuty: signed but not JSON", P, _pd_raw(b"{not json"), 400),
+        (
+            "PagerDuty: signed event without id",
+            P,
+            _pd_raw(json.dumps({"event": {"event_type": "incident.resolved"}}).encode()),
+            400,
+        ),
+        ("PagerDuty: body over the cap", P, _pd_raw(b" " * (200 * 1024) + pd_valid.body), 413),
+    ]
+
+
+def _pd_raw(body: bytes) -> Any:
+    return SignedRequest(
+        body,
+        {
+            "Content-Type": "application/json",
+            "X-PagerDuty-Signature": pagerduty_signature((PAGERDUTY_SECRET,), body),
+        },
+    )
+
+
+def test_hostile_requests_to_both_endpoints_are_refused_and_change_nothing(
+    interactive: Settings, engine: Engine, slack: FakeSlack, pagerduty: FakePagerDuty
+) -> None:
+    app = make_app(interactive, engine)
+    message = firing_message(app, slack, alert())
+    cases = _hostile_requests(slack, message.ts)
+    assert len(cases) >= 15
+    before, calls, events = state_counts(engine), len(slack.calls), len(pagerduty.events)
+    for what, path, request, expected in cases:
+        answer = send(app, path, request)
+        assert answer.status_code == expected, (what, answer.status_code, answer.get_json())
+        assert answer.get_json()["error"], what
+        deliver_until_settled(app)
+        assert state_counts(engine) == before, what
+        assert len(slack.calls) == calls and len(pagerduty.events) == events, what
+    assert windows(engine) == []
