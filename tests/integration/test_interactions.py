@@ -20,6 +20,7 @@ from tests.fakes.pagerduty import FakePagerDuty
 from tests.fakes.signing import (
     SignedRequest,
     pagerduty_incident_event,
+    pagerduty_note_event,
     pagerduty_request,
     pagerduty_signature,
     slack_body,
@@ -73,7 +74,7 @@ def elements(message: SlackMessage) -> list[dict[str, Any]]:
 def current_blocks(slack: FakeSlack, ts: str) -> str:
     message = slack.message(ts)
     assert message is not None
-    return json.dumps(message.blocks)
+    return json.dumps(message.blocks, ensure_ascii=False)
 
 
 def thread(slack: FakeSlack, ts: str) -> list[str]:
@@ -377,3 +378,126 @@ def test_hostile_requests_to_both_endpoints_are_refused_and_change_nothing(
         assert state_counts(engine) == before, what
         assert len(slack.calls) == calls and len(pagerduty.events) == events, what
     assert windows(engine) == []
+
+
+# -- PagerDuty webhooks v3 -------------------------------------------------------------------
+
+
+def paged(app: Flask, slack: FakeSlack, pagerduty: FakePagerDuty) -> tuple[str, str]:
+    """A critical alert paged and posted: (its incident key, its Slack message ts)."""
+    message = firing_message(app, slack, alert())
+    (trigger,) = pagerduty.triggers()
+    return str(trigger["dedup_key"]), message.ts
+
+
+def test_pagerduty_acknowledged_shows_the_responder_in_the_message_and_thread(
+    interactive: Settings, engine: Engine, slack: FakeSlack, pagerduty: FakePagerDuty
+) -> None:
+    app = make_app(interactive, engine)
+    key, ts = paged(app, slack, pagerduty)
+    event = pagerduty_incident_event(
+        "incident.acknowledged", key, status="acknowledged", agent="Ada <Admin>"
+    )
+    assert pd_event(app, event).status_code == 200
+    deliver_until_settled(app)
+    blocks = current_blocks(slack, ts)
+    assert ":pager: PagerDuty: acknowledged · Ada &lt;Admin&gt;" in blocks
+    assert "fake-subdomain.pagerduty.com/incidents/PINC0001|incident" in blocks
+    assert thread(slack, ts) == [":eyes: Acknowledged in PagerDuty by Ada &lt;Admin&gt;."]
+    (shown,) = app.test_client().get("/alerts").get_json()["alerts"]
+    assert shown["response"]["acked_by"] == "Ada <Admin>"
+    assert shown["response"]["ack_source"] == "pagerduty"
+
+
+def test_pagerduty_events_act_once_by_event_id_and_never_move_the_state_backwards(
+    interactive: Settings, engine: Engine, slack: FakeSlack, pagerduty: FakePagerDuty
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    app = make_app(interactive, engine)
+    key, ts = paged(app, slack, pagerduty)
+    now = datetime.now(UTC)
+    acked = pagerduty_incident_event(
+        "incident.acknowledged", key, status="acknowledged", occurred_at=now
+    )
+    reassigned = pagerduty_incident_event(
+        "incident.reassigned",
+        key,
+        status="acknowledged",
+        assignees=("Bob Backup",),
+        occurred_at=now + timedelta(seconds=30),
+    )
+    for event in (acked, acked, reassigned, reassigned):  # PagerDuty redelivers
+        assert pd_event(app, event).status_code == 200
+    # Arriving late: the unacknowledge happened before the acknowledgement.
+    late = pagerduty_incident_event(
+        "incident.unacknowledged", key, status="triggered", occurred_at=now - timedelta(minutes=1)
+    )
+    assert pd_event(app, late).status_code == 200
+    deliver_until_settled(app)
+    assert len(thread(slack, ts)) == 2
+    assert "Reassigned in PagerDuty to Bob Backup" in thread(slack, ts)[1]
+    blocks = current_blocks(slack, ts)
+    assert "PagerDuty: acknowledged · Bob Backup" in blocks and "triggered" not in blocks
+
+
+def test_a_resolve_in_pagerduty_while_prometheus_still_fires_is_shown_and_pages_nobody(
+    interactive: Settings, engine: Engine, slack: FakeSlack, pagerduty: FakePagerDuty
+) -> None:
+    app = make_app(interactive, engine)
+    firing = alert()
+    key, ts = paged(app, slack, pagerduty)
+    event = pagerduty_incident_event("incident.resolved", key, status="resolved")
+    assert pd_event(app, event).status_code == 200
+    post_alerts(app, payload(firing))  # Alertmanager's repeat: still firing
+    deliver_until_settled(app)
+    assert "Resolved in PagerDuty, still firing" in current_blocks(slack, ts)
+    (line,) = thread(slack, ts)
+    assert "resolved in PagerDuty, still firing" in line
+    assert len(pagerduty.triggers()) == 1
+
+
+def test_a_note_added_in_pagerduty_appears_in_the_thread(
+    interactive: Settings, engine: Engine, slack: FakeSlack, pagerduty: FakePagerDuty
+) -> None:
+    app = make_app(interactive, engine)
+    key, ts = paged(app, slack, pagerduty)
+    acked = pagerduty_incident_event("incident.acknowledged", key, status="acknowledged")
+    note = pagerduty_note_event("Rebooting <node> after the XID & checking fans")
+    assert pd_event(app, acked).status_code == 200
+    assert pd_event(app, note).status_code == 200
+    deliver_until_settled(app)
+    assert thread(slack, ts)[-1] == (
+        ":memo: Note from Jane Oncall in PagerDuty: "
+        "Rebooting &lt;node&gt; after the XID &amp; checking fans"
+    )
+
+
+def test_unknown_events_and_other_incidents_are_answered_200_and_ignored(
+    interactive: Settings, engine: Engine, slack: FakeSlack, pagerduty: FakePagerDuty
+) -> None:
+    app = make_app(interactive, engine)
+    paged(app, slack, pagerduty)
+    before, calls = state_counts(engine), len(slack.calls)
+    priority = pagerduty_incident_event(
+        "incident.priority_updated", "dgx-spark-bridge/x", status="triggered"
+    )
+    foreign = pagerduty_incident_event(
+        "incident.acknowledged", "someone-else", status="acknowledged"
+    )
+    orphan_note = pagerduty_note_event("hello", incident_id="PNOTOURS")
+    for event in (priority, foreign, orphan_note):
+        assert pd_event(app, event).status_code == 200
+    deliver_until_settled(app)
+    assert state_counts(engine) == before and len(slack.calls) == calls
+
+
+def test_during_secret_rotation_any_matching_signature_is_accepted(
+    interactive: Settings, engine: Engine, slack: FakeSlack, pagerduty: FakePagerDuty
+) -> None:
+    app = make_app(interactive, engine)
+    key, ts = paged(app, slack, pagerduty)
+    event = pagerduty_incident_event("incident.acknowledged", key, status="acknowledged")
+    assert pd_event(app, event, secrets=("retiring-secret", PAGERDUTY_SECRET)).status_code == 200
+    deliver_until_settled(app)
+    assert len(thread(slack, ts)) == 1
