@@ -501,3 +501,53 @@ def test_during_secret_rotation_any_matching_signature_is_accepted(
     assert pd_event(app, event, secrets=("retiring-secret", PAGERDUTY_SECRET)).status_code == 200
     deliver_until_settled(app)
     assert len(thread(slack, ts)) == 1
+
+
+# -- the summary -----------------------------------------------------------------------------
+
+
+def test_the_summary_reports_mean_time_to_acknowledge_per_alertname(
+    interactive: Settings, engine: Engine, slack: FakeSlack, pagerduty: FakePagerDuty
+) -> None:
+    from datetime import UTC, datetime
+
+    from bridge.app import create_app
+    from bridge.digest.build import as_text, build_digest
+    from bridge.digest.facts import read_facts
+    from bridge.store import Store
+
+    def at(hour: int, minute: int) -> datetime:
+        return datetime(2026, 11, 28, hour, minute, tzinfo=UTC)
+
+    clock = {"now": at(3, 0)}
+    app = create_app(interactive, store=Store(engine), clock=lambda: clock["now"])
+    starts = "2026-11-28T03:00:00Z"
+    first, second = (alert(node=n, starts_at=starts) for n in ("dgx-spark-01", "dgx-spark-02"))
+    post_alerts(app, payload(first, second))
+    deliver_until_settled(app)
+    (on_01,) = [m for m in slack.top_level() if "dgx-spark-01" in (m.text or "")]
+    # Acknowledged from Slack after 10 minutes (signed at the bridge's clock) ...
+    clock["now"] = at(3, 10)
+    signed = slack_request(
+        SLACK_SECRET,
+        slack.click_payload(on_01.ts, "ack"),
+        timestamp=int(clock["now"].timestamp()),
+    )
+    assert send(app, INTERACTIONS, signed).status_code == 200
+    # ... and in PagerDuty after 30 minutes.
+    key_02 = dedup_key(second["fingerprint"])
+    event = pagerduty_incident_event(
+        "incident.acknowledged", key_02, status="acknowledged", occurred_at=at(3, 30)
+    )
+    assert pd_event(app, event).status_code == 200
+    with engine.connect() as conn:
+        facts = read_facts(conn, at(0, 0), at(4, 0), at(4, 0))
+    (stats,) = facts.alertnames
+    assert (stats.alertname, stats.acknowledged, stats.mean_ack_seconds) == (
+        "GPUTemperatureCritical",
+        2,
+        20 * 60,
+    )
+    text = as_text(build_digest(facts, "UTC")[1])
+    assert "Mean time to acknowledge: 20m" in text
+    assert "• GPUTemperatureCritical: fired 2, resolved 0, acknowledged 2 in 20m on average" in text
