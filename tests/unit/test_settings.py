@@ -104,3 +104,23 @@ def test_redacted_settings_hide_secrets_and_database_passwords() -> None:
 def test_storm_lane_settings_are_read_and_zero_turns_it_off() -> None:
     s = load_settings({"BRIDGE_STORM_MAX_CHANGES": "0", "BRIDGE_STORM_WINDOW": "30m"})
     assert (s.storm_max_changes, s.storm_window_seconds) == (0, 1800)
+
+
+def test_interactivity_secrets_come_from_files_are_redacted_and_users_are_a_list(
+    tmp_path: Path,
+) -> None:
+    files = {}
+    for name, value in {
+        "BRIDGE_SLACK_SIGNING_SECRET": "slack-signing-secret-value",
+        "BRIDGE_PAGERDUTY_WEBHOOK_SECRET": "pd-webhook-secret-value",
+    }.items():
+        (tmp_path / name).write_text(value + "\n")
+        files[f"{name}_FILE"] = str(tmp_path / name)
+    s = load_settings({**files, "BRIDGE_SLACK_ALLOWED_USERS": " U0ADA, U0BOB ,"})
+    assert s.slack_signing_secret == "slack-signing-secret-value"
+    assert s.pagerduty_webhook_secret == "pd-webhook-secret-value"
+    assert s.slack_allowed_users == ("U0ADA", "U0BOB")
+    shown = str(s.redacted())
+    assert "secret-value" not in shown
+    assert load_settings({}).slack_signing_secret is None
+    assert load_settings({}).slack_allowed_users == ()
