@@ -219,7 +219,8 @@ class SlackWebhookNotifier:
 
     def send(self, job: Job) -> Outcome:
         body: dict[str, Any] = {"text": note_text(job)}
-        if job.action not in NOTE_ACTIONS:
+        # A webhook cannot update a message: what people did is posted as its line.
+        if job.action not in (*NOTE_ACTIONS, STATE_ACTION):
             text, blocks = compose(job, self._links)
             body = {"text": text, "blocks": blocks}
         try:
