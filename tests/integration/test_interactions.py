@@ -551,3 +551,24 @@ def test_the_summary_reports_mean_time_to_acknowledge_per_alertname(
     text = as_text(build_digest(facts, "UTC")[1])
     assert "Mean time to acknowledge: 20m" in text
     assert "• GPUTemperatureCritical: fired 2, resolved 0, acknowledged 2 in 20m on average" in text
+
+
+def test_a_group_message_acts_on_the_alert_whose_menu_was_used(
+    interactive: Settings, engine: Engine, slack: FakeSlack, pagerduty: FakePagerDuty
+) -> None:
+    app = make_app(interactive, engine)
+    firing = [alert(node=f"dgx-spark-0{i}") for i in range(1, 5)]
+    post_alerts(app, payload(*firing))
+    deliver_until_settled(app)
+    (message,) = slack.top_level()  # four new alerts: one message listing them
+    menus = elements(message)
+    assert len(menus) == 4
+    chosen = next(m for m in menus if "dgx-spark-03" in m["placeholder"]["text"])
+    assert click(app, slack, message.ts, chosen["action_id"], "Acknowledge").status_code == 200
+    deliver_until_settled(app)
+    (ack,) = pagerduty.acknowledges()
+    assert ack["dedup_key"] == dedup_key(firing[2]["fingerprint"])
+    blocks = current_blocks(slack, message.ts)
+    assert blocks.count("Acknowledged by jane.oncall") == 1
+    (line,) = thread(slack, message.ts)
+    assert "acknowledged GPUTemperatureCritical on dgx-spark-03" in line
