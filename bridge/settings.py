@@ -188,6 +188,28 @@ def _non_negative_int(env: Mapping[str, str], name: str, default: int) -> int:
     return int(raw)
 
 
+_SLACK_ID = re.compile(r"^[UWS][A-Z0-9]{2,31}$")
+
+
+def _allowed_users(env: Mapping[str, str], slack_token: str | None) -> tuple[str, ...]:
+    """Slack user ids (U…, W…) and user group ids (S…); groups are read with the bot token."""
+    entries = tuple(
+        e.strip() for e in (env.get("BRIDGE_SLACK_ALLOWED_USERS") or "").split(",") if e.strip()
+    )
+    for entry in entries:
+        if not _SLACK_ID.match(entry):
+            raise SettingsError(
+                f"BRIDGE_SLACK_ALLOWED_USERS: {entry[:40]!r} is not a Slack user id (U…, W…) "
+                "or user group id (S…)"
+            )
+    if any(e.startswith("S") for e in entries) and not slack_token:
+        raise SettingsError(
+            "BRIDGE_SLACK_ALLOWED_USERS: user groups need BRIDGE_SLACK_BOT_TOKEN "
+            "(scope usergroups:read) to read their members"
+        )
+    return entries
+
+
 def _listen(value: str) -> str:
     _host, sep, port = value.rpartition(":")
     if not sep or not port.isdigit() or not 0 < int(port) < 65536:
@@ -286,8 +308,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         retry_max_seconds=_duration(env, "BRIDGE_RETRY_MAX", "5m"),
         log_level=(env.get("BRIDGE_LOG_LEVEL") or "INFO").upper(),
         slack_signing_secret=_read(env, "BRIDGE_SLACK_SIGNING_SECRET"),
-        slack_allowed_users=tuple(
-            u.strip() for u in (env.get("BRIDGE_SLACK_ALLOWED_USERS") or "").split(",") if u.strip()
-        ),
+        slack_allowed_users=_allowed_users(env, slack_token),
         pagerduty_webhook_secret=_read(env, "BRIDGE_PAGERDUTY_WEBHOOK_SECRET"),
     )

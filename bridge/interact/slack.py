@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -176,11 +175,6 @@ def parse_click(body: bytes, mimetype: str) -> Click:
         action_ts=_text(action, "action_ts"),
         response_url=_text(payload, "response_url") or None,
     )
-
-
-def user_allowed(user_id: str, allowed: Sequence[str]) -> bool:
-    """An empty list allows everyone in the workspace (Slack signed the request)."""
-    return not allowed or user_id in allowed
 
 
 def safe_response_url(url: str | None, api_url: str) -> str | None:

@@ -11,9 +11,10 @@ import logging
 import threading
 from datetime import timedelta
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, current_app, request
 
 from bridge.interact import pagerduty as pd
+from bridge.interact.allowed import AllowList
 from bridge.interact.respond import send_ephemeral
 from bridge.interact.service import SilenceLimits, act_on_click, act_on_pagerduty
 from bridge.interact.slack import (
@@ -22,13 +23,13 @@ from bridge.interact.slack import (
     parse_click,
     safe_response_url,
     signature_valid,
-    user_allowed,
 )
 from bridge.web.context import BridgeContext, bridge_context
 from bridge.web.errors import json_error
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("interact", __name__)
+ALLOW_LIST_KEY = "alert_bridge.allow_list"
 
 
 def _body(limit: int) -> bytes | None:
@@ -44,6 +45,21 @@ def _refused(
 ) -> Response:
     ctx.metrics.interactions.labels(source, "refused", str(status)).inc()
     return json_error(status, error, detail or None)
+
+
+def _allow_list(ctx: BridgeContext) -> AllowList:
+    """One per app (its user-group cache lives as long as the app)."""
+    found = current_app.extensions.get(ALLOW_LIST_KEY)
+    if not isinstance(found, AllowList):
+        settings = ctx.settings
+        found = AllowList(
+            settings.slack_allowed_users,
+            token=settings.slack_bot_token,
+            api_url=settings.slack_api_url,
+            ca_bundle=settings.ca_bundle,
+        )
+        current_app.extensions[ALLOW_LIST_KEY] = found
+    return found
 
 
 def _sync_windows(ctx: BridgeContext) -> None:
@@ -80,10 +96,17 @@ def slack_interaction() -> Response:
     except InteractionError as exc:
         return _refused(ctx, "slack", exc.status, exc.error, exc.detail)
     reply_to = safe_response_url(click.response_url, settings.slack_api_url)
-    if not user_allowed(click.user_id, settings.slack_allowed_users):
+    allowed = _allow_list(ctx).allows(click.user_id)
+    if not allowed:
         ctx.metrics.interactions.labels("slack", "not_allowed", "200").inc()
+        text = (
+            "You are not allowed to act on alerts."
+            if allowed is False
+            else "Your user group could not be checked with Slack just now: nothing was done, "
+            "try again in a moment."
+        )
         if reply_to:
-            send_ephemeral(reply_to, "You are not allowed to act on alerts.", settings.ca_bundle)
+            send_ephemeral(reply_to, text, settings.ca_bundle)
         return Response(status=200)
     limits = SilenceLimits(settings.timezone, timedelta(seconds=settings.max_window_seconds))
     try:

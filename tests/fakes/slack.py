@@ -158,8 +158,11 @@ class FakeSlack(FakeService):
         webhook_path: str = DEFAULT_WEBHOOK_PATH,
         host: str = "127.0.0.1",
         port: int = 0,
+        user_groups: Mapping[str, list[str]] | None = None,
     ) -> None:
         super().__init__(ca, host, port)
+        #: User group id (``S…``) -> member user ids, for ``usergroups.users.list``.
+        self.user_groups = dict(user_groups or {})
         self.token = token
         self.channels = dict(channels)
         self.rate_limit_per_second = rate_limit_per_second
@@ -191,6 +194,7 @@ class FakeSlack(FakeService):
             "auth.test": self._auth_test,
             "chat.postMessage": self._chat_post_message,
             "chat.update": self._chat_update,
+            "usergroups.users.list": self._usergroups_users_list,
             "files.getUploadURLExternal": self._files_get_upload_url,
             "files.completeUploadExternal": self._files_complete_upload,
         }
@@ -571,6 +575,16 @@ class FakeSlack(FakeService):
                 "text": text or "",
                 "message": message.as_api(),
             }
+
+    def _usergroups_users_list(self, params: dict[str, Any], now: float) -> dict[str, Any]:
+        """https://docs.slack.dev/reference/methods/usergroups.users.list"""
+        group = params.get("usergroup")
+        if not group:
+            raise SlackError("invalid_arguments")
+        with self._cond:
+            if group not in self.user_groups:
+                raise SlackError("no_such_subteam")
+            return {"users": list(self.user_groups[group])}
 
     def _files_get_upload_url(self, params: dict[str, Any], now: float) -> dict[str, Any]:
         filename = params.get("filename")

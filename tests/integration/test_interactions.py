@@ -572,3 +572,34 @@ def test_a_group_message_acts_on_the_alert_whose_menu_was_used(
     assert blocks.count("Acknowledged by jane.oncall") == 1
     (line,) = thread(slack, message.ts)
     assert "acknowledged GPUTemperatureCritical on dgx-spark-03" in line
+
+
+def test_members_of_an_allowed_user_group_may_act_and_others_may_not(
+    interactive: Settings, engine: Engine, test_ca: Any
+) -> None:
+    with FakeSlack(test_ca, token=interactive.slack_bot_token or "") as slack:
+        slack.user_groups["S0ONCALL"] = ["U0ADA"]
+        settings = replace(
+            interactive, slack_api_url=slack.api_url, slack_allowed_users=("U0BOSS", "S0ONCALL")
+        )
+        app = make_app(settings, engine)
+        message = firing_message(app, slack, alert())
+        before = state_counts(engine)
+        assert click(app, slack, message.ts, "ack", user_id="U0EVE").status_code == 200
+        slack.wait_for(lambda: slack.responses, what="an ephemeral answer")
+        assert "not allowed" in slack.responses[0]["text"] and state_counts(engine) == before
+        assert click(app, slack, message.ts, "ack", user_id="U0ADA").status_code == 200
+        assert state_counts(engine) != before
+        # Members are read once and cached: one lookup for the two clicks.
+        assert len(slack.calls_to("usergroups.users.list")) == 1
+
+
+def test_a_user_group_slack_cannot_list_refuses_the_click_and_says_to_retry(
+    interactive: Settings, engine: Engine, slack: FakeSlack
+) -> None:
+    app = make_app(replace(interactive, slack_allowed_users=("S0GONE",)), engine)
+    message = firing_message(app, slack, alert())
+    before = state_counts(engine)
+    assert click(app, slack, message.ts, "ack", user_id="U0ADA").status_code == 200
+    reply = slack.wait_for(lambda: slack.responses, what="an ephemeral answer")[0]
+    assert "could not be checked" in reply["text"] and state_counts(engine) == before

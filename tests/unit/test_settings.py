@@ -124,3 +124,21 @@ def test_interactivity_secrets_come_from_files_are_redacted_and_users_are_a_list
     assert "secret-value" not in shown
     assert load_settings({}).slack_signing_secret is None
     assert load_settings({}).slack_allowed_users == ()
+
+
+@pytest.mark.parametrize(
+    ("value", "token", "error"),
+    [
+        ("jane", "xoxb-x", "is not a Slack user id"),
+        ("U0ADA,<!here>", "xoxb-x", "is not a Slack user id"),
+        ("S0ONCALL", None, "user groups need BRIDGE_SLACK_BOT_TOKEN"),
+    ],
+)
+def test_allowed_users_must_be_slack_ids_and_groups_need_the_bot_token(
+    value: str, token: str | None, error: str
+) -> None:
+    env = {"BRIDGE_SLACK_ALLOWED_USERS": value}
+    if token:
+        env.update(BRIDGE_SLACK_BOT_TOKEN=token, BRIDGE_SLACK_CHANNEL="#alerts")
+    with pytest.raises(SettingsError, match=error):
+        load_settings(env)
