@@ -10,11 +10,14 @@ from __future__ import annotations
 import logging
 import threading
 from datetime import timedelta
+from typing import Any
 
 from flask import Blueprint, Response, current_app, request
+from flask.blueprints import BlueprintSetupState
 
 from bridge.interact import pagerduty as pd
 from bridge.interact.allowed import AllowList
+from bridge.interact.metrics import AcknowledgementCollector
 from bridge.interact.respond import send_ephemeral
 from bridge.interact.service import SilenceLimits, act_on_click, act_on_pagerduty
 from bridge.interact.slack import (
@@ -24,12 +27,26 @@ from bridge.interact.slack import (
     safe_response_url,
     signature_valid,
 )
-from bridge.web.context import BridgeContext, bridge_context
+from bridge.store.responses import firing_acknowledgements
+from bridge.web.context import EXTENSION_KEY, BridgeContext, bridge_context
 from bridge.web.errors import json_error
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("interact", __name__)
 ALLOW_LIST_KEY = "alert_bridge.allow_list"
+
+
+@blueprint.record_once
+def _watch_acknowledgements(state: BlueprintSetupState) -> None:
+    """Acknowledgements in /metrics, registered once per app with the app's own registry."""
+    ctx: BridgeContext = state.app.extensions[EXTENSION_KEY]
+    store = ctx.store
+
+    def read() -> tuple[int, list[Any]]:
+        with store.read() as conn:
+            return firing_acknowledgements(conn)
+
+    ctx.metrics.registry.register(AcknowledgementCollector(read))
 
 
 def _body(limit: int) -> bytes | None:

@@ -12,10 +12,10 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, or_, select, update
+from sqlalchemy import Connection, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from bridge.db.models import INTERACTIONS, RESPONSES
+from bridge.db.models import ALERTS, INTERACTIONS, RESPONSES
 
 _R = RESPONSES
 
@@ -178,3 +178,34 @@ def responses_for(conn: Connection, episodes: Iterable[tuple[int, datetime]]) ->
         return {}
     rows = conn.execute(select(_R).where(_R.c.alert_id.in_(list(wanted))))
     return {r.alert_id: as_dict(r) for r in rows if wanted.get(r.alert_id) == r.starts_at}
+
+
+# Firing alerts listed one by one in /metrics; bounded so a storm cannot blow up a scrape.
+MAX_ACKED_SERIES = 200
+
+
+def firing_acknowledgements(conn: Connection) -> tuple[int, list[Any]]:
+    """Firing alerts not yet acknowledged (a count), and the acknowledged ones (rows)."""
+    firing = ALERTS.c.status == "firing"
+    episode = (_R.c.alert_id == ALERTS.c.id) & (_R.c.starts_at == ALERTS.c.starts_at)
+    acked = list(
+        conn.execute(
+            select(
+                ALERTS.c.alertname,
+                ALERTS.c.node,
+                _R.c.acked_by,
+                _R.c.acked_at,
+                _R.c.starts_at,
+            )
+            .select_from(ALERTS.join(_R, episode))
+            .where(firing, _R.c.acked_at.is_not(None))
+            .order_by(_R.c.acked_at.desc())
+            .limit(MAX_ACKED_SERIES)
+        )
+    )
+    unacked = conn.execute(
+        select(func.count())
+        .select_from(ALERTS.outerjoin(_R, episode))
+        .where(firing, _R.c.acked_at.is_(None))
+    ).scalar_one()
+    return int(unacked), acked

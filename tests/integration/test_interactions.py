@@ -175,6 +175,13 @@ def test_acknowledge_sends_one_pagerduty_acknowledge_with_the_alerts_dedup_key(
     assert shown["response"]["seconds_to_acknowledge"] > 0
     metrics = app.test_client().get("/metrics").get_data(as_text=True)
     assert 'alert_bridge_time_to_acknowledge_seconds_count{source="slack"} 1.0' in metrics
+    assert 'alert_bridge_firing_alerts{acknowledged="true"} 1.0' in metrics
+    assert 'alert_bridge_firing_alerts{acknowledged="false"} 0.0' in metrics
+    labels = (
+        'alertname="GPUTemperatureCritical",by="jane.oncall (Slack U0JANE)",node="dgx-spark-01"'
+    )
+    assert f"alert_bridge_alert_acknowledged_timestamp_seconds{{{labels}}}" in metrics
+    assert f"alert_bridge_alert_time_to_acknowledge_seconds{{{labels}}}" in metrics
 
 
 def test_slack_retries_and_double_clicks_act_once(
