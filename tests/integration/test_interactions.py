@@ -381,6 +381,8 @@ def test_hostile_requests_to_both_endpoints_are_refused_and_change_nothing(
         answer = send(app, path, request)
         assert answer.status_code == expected, (what, answer.status_code, answer.get_json())
         assert answer.get_json()["error"], what
+        text = answer.get_data(as_text=True)
+        assert SLACK_SECRET not in text and PAGERDUTY_SECRET not in text, what
         deliver_until_settled(app)
         assert state_counts(engine) == before, what
         assert len(slack.calls) == calls and len(pagerduty.events) == events, what
