@@ -23,11 +23,10 @@ from common import (
     REQUEST_TIMEOUT_S,
     PayloadFactory,
     add_bridge_args,
+    latency_table,
     machine_line,
     ms,
-    percentile,
     print_header,
-    print_table,
     running_bridge,
 )
 
@@ -48,15 +47,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     if args.quick:
         args.alerts = min(args.alerts, 15)
     return args
-
-
-def _quantiles(values: list[float]) -> list[str]:
-    return [
-        ms(percentile(values, 50)),
-        ms(percentile(values, 90)),
-        ms(percentile(values, 99)),
-        ms(max(values, default=math.nan)),
-    ]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -147,13 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{len(clicked)} clicks on Acknowledge, one per {args.interval * 1000:g} ms, "
         f"answers {statuses}"
     )
-    print_table(
-        ["measure", "count", "p50 ms", "p90 ms", "p99 ms", "max ms"],
-        [
-            ["click → HTTP answer", len(answers), *_quantiles(answers)],
-            ["click → message updated", len(updated), *_quantiles(updated)],
-        ],
-    )
+    latency_table([("click → HTTP answer", answers), ("click → message updated", updated)])
     print()
     span = (max(acked_at) - first_click) if acked_at else math.nan
     print(

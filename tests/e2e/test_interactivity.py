@@ -31,7 +31,12 @@ from tests.e2e.conftest_ha import (
     sqlite_url_fixture,  # noqa: F401
 )
 from tests.fakes.pagerduty import FakePagerDuty
-from tests.fakes.signing import pagerduty_incident_event, pagerduty_request, slack_request
+from tests.fakes.signing import (
+    SignedRequest,
+    pagerduty_incident_event,
+    pagerduty_request,
+    slack_request,
+)
 from tests.fakes.slack import FakeSlack, SlackMessage
 from tests.fakes.tls import TestCA
 from tests.support.bridge_proc import start_bridge
@@ -100,29 +105,21 @@ def wait(running: Running, probe: Any, what: str) -> Any:
     return wait_until(probe, timeout=DELIVERY_TIMEOUT, what=what, procs=running.procs)
 
 
+def post_signed(running: Running, path: str, signed: SignedRequest) -> None:
+    url = f"{running.bridge.url}{path}"
+    answer = requests.post(url, data=signed.body, headers=signed.headers, timeout=10)
+    assert answer.status_code == 200, answer.text
+
+
 def click(
     running: Running, slack: FakeSlack, ts: str, action_id: str, option: str | None = None
 ) -> None:
     payload = slack.click_payload(ts, action_id, option=option, **USER)
-    signed = slack_request(SLACK_SECRET, payload)
-    answer = requests.post(
-        f"{running.bridge.url}/slack/interactions",
-        data=signed.body,
-        headers=signed.headers,
-        timeout=10,
-    )
-    assert answer.status_code == 200, answer.text
+    post_signed(running, "/slack/interactions", slack_request(SLACK_SECRET, payload))
 
 
 def pd_event(running: Running, event: dict[str, Any]) -> None:
-    signed = pagerduty_request((PD_SECRET,), event)
-    answer = requests.post(
-        f"{running.bridge.url}/pagerduty/webhook",
-        data=signed.body,
-        headers=signed.headers,
-        timeout=10,
-    )
-    assert answer.status_code == 200, answer.text
+    post_signed(running, "/pagerduty/webhook", pagerduty_request((PD_SECRET,), event))
 
 
 def blocks_of(slack: FakeSlack, ts: str) -> str:

@@ -253,6 +253,12 @@ def _hostile_requests(slack: FakeSlack, ts: str) -> list[tuple[str, str, Any, in
     def with_action(**changes: Any) -> dict[str, Any]:
         return {**good, "actions": [{**good["actions"][0], **changes}]}
 
+    def with_option(value: str) -> dict[str, Any]:
+        """The menu choice with another value, as a forged payload would carry it."""
+        return with_action(
+            selected_option={"text": {"type": "plain_text", "text": "x"}, "value": value}
+        )
+
     pd_key = "dgx-spark-bridge/fp-GPUTemperatureCritical-dgx-spark-01-0"
     pd_good = pagerduty_incident_event("incident.acknowledged", pd_key, status="acknowledged")
     pd_valid = pagerduty_request((PAGERDUTY_SECRET,), pd_good)
@@ -297,40 +303,19 @@ def _hostile_requests(slack: FakeSlack, ts: str) -> list[tuple[str, str, Any, in
         (
             "unknown choice",
             S,
-            signed(
-                with_action(
-                    selected_option={
-                        "text": {"type": "plain_text", "text": "x"},
-                        "value": f"reboot:{alert_ref}",
-                    }
-                )
-            ),
+            signed(with_option(f"reboot:{alert_ref}")),
             400,
         ),
         (
             "unknown alert reference",
             S,
-            signed(
-                with_action(
-                    selected_option={
-                        "text": {"type": "plain_text", "text": "x"},
-                        "value": "silence-1h:999999.1",
-                    }
-                )
-            ),
+            signed(with_option("silence-1h:999999.1")),
             400,
         ),
         (
             "a label value instead of a reference",
             S,
-            signed(
-                with_action(
-                    selected_option={
-                        "text": {"type": "plain_text", "text": "x"},
-                        "value": "silence-1h:dgx-spark-01",
-                    }
-                )
-            ),
+            signed(with_option("silence-1h:dgx-spark-01")),
             400,
         ),
         ("a user id that is not Slack's", S, signed({**good, "user": {"id": "<!everyone>"}}), 400),
