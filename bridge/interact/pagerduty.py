@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -26,6 +26,8 @@ MAX_WEBHOOK_BYTES = 128 * 1024
 MAX_SIGNATURES = 10
 MAX_NOTE_CHARS = 2000
 MAX_NAME_CHARS = 255
+MAX_ID_CHARS = 64  # the column holding a PagerDuty incident id
+MAX_URL_CHARS = 2000
 
 # Events that change what the Slack message shows; the incident's `status` comes with each.
 STATE_EVENTS = (
@@ -50,12 +52,12 @@ class PdEvent:
     type: str
     occurred_at: datetime
     agent: str  # who did it ('' when PagerDuty itself, e.g. an escalation)
-    incident_id: str
-    incident_url: str
-    incident_key: str  # our dedup_key for incidents the bridge opened ('' for notes)
-    status: str  # '' for notes
-    assignees: tuple[str, ...]
-    note: str
+    incident_id: str = ""
+    incident_url: str = ""
+    incident_key: str = ""  # our dedup_key for incidents the bridge opened ('' for notes)
+    status: str = ""  # '' for notes
+    assignees: tuple[str, ...] = ()
+    note: str = ""
 
 
 def signature_valid(secret: str, body: bytes, header: str | None) -> bool:
@@ -100,39 +102,28 @@ def parse_event(body: bytes) -> PdEvent | None:
     data = event.get("data")
     if not isinstance(data, dict):
         raise WebhookError("`event.data` is missing")
-    agent = _str(event.get("agent"), "summary")
+    base = PdEvent(event_id, event_type, occurred_at, _str(event.get("agent"), "summary"))
     if event_type == NOTE_EVENT:
+        # A note's `data` is the note; its incident is a reference beside it.
         incident = data.get("incident")
-        return PdEvent(
-            event_id,
-            event_type,
-            occurred_at,
-            agent,
-            _str(incident, "id", 64),
-            _str(incident, "html_url", 2000),
-            "",
-            "",
-            (),
-            _str(data, "content", MAX_NOTE_CHARS),
+        return replace(
+            base,
+            incident_id=_str(incident, "id", MAX_ID_CHARS),
+            incident_url=_str(incident, "html_url", MAX_URL_CHARS),
+            note=_str(data, "content", MAX_NOTE_CHARS),
         )
     status = _str(data, "status")
     if status not in STATUSES:
         raise WebhookError("`event.data.status` is not an incident status")
     assignees = data.get("assignees")
-    names = tuple(
-        _str(a, "summary") for a in (assignees if isinstance(assignees, list) else [])[:10]
-    )
-    return PdEvent(
-        event_id,
-        event_type,
-        occurred_at,
-        agent,
-        _str(data, "id", 64),
-        _str(data, "html_url", 2000),
-        _str(data, "incident_key", MAX_DEDUP_KEY_CHARS),
-        status,
-        tuple(n for n in names if n),
-        "",
+    names = (_str(a, "summary") for a in (assignees if isinstance(assignees, list) else [])[:10])
+    return replace(
+        base,
+        incident_id=_str(data, "id", MAX_ID_CHARS),
+        incident_url=_str(data, "html_url", MAX_URL_CHARS),
+        incident_key=_str(data, "incident_key", MAX_DEDUP_KEY_CHARS),
+        status=status,
+        assignees=tuple(n for n in names if n),
     )
 
 
