@@ -9,6 +9,7 @@ acts on comes from a label value in the payload.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from dataclasses import dataclass
@@ -195,7 +196,11 @@ def safe_response_url(url: str | None, api_url: str) -> str | None:
 
 
 def _is_ip(host: str) -> bool:
-    return bool(re.fullmatch(r"[\d.]+|\[?[0-9a-fA-F:]+\]?", host))
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
 
 
 def next_monday_morning(now: datetime, timezone: str) -> datetime:
