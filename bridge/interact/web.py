@@ -14,6 +14,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, request
 from flask.blueprints import BlueprintSetupState
+from sqlalchemy.exc import DBAPIError
 
 from bridge.interact import pagerduty as pd
 from bridge.interact.allowed import AllowList
@@ -62,6 +63,12 @@ def _refused(
 ) -> Response:
     ctx.metrics.interactions.labels(source, "refused", str(status)).inc()
     return json_error(status, error, detail or None)
+
+
+def _unavailable(ctx: BridgeContext, source: str, exc: DBAPIError) -> Response:
+    log.error("database unavailable for a %s interaction: %s", source, type(exc).__name__)
+    ctx.metrics.interactions.labels(source, "refused", "503").inc()
+    return json_error(503, "database unavailable", "retry later", Retry_After="5")
 
 
 def _allow_list(ctx: BridgeContext) -> AllowList:
@@ -130,6 +137,8 @@ def slack_interaction() -> Response:
         outcome = act_on_click(ctx.store.engine, click, limits, ctx.clock())
     except InteractionError as exc:
         return _refused(ctx, "slack", exc.status, exc.error, exc.detail)
+    except DBAPIError as exc:
+        return _unavailable(ctx, "slack", exc)
     ctx.metrics.interactions.labels("slack", click.choice if outcome.acted else "noop", "200").inc()
     if outcome.seconds_to_acknowledge is not None:
         ctx.metrics.time_to_acknowledge.labels("slack").observe(outcome.seconds_to_acknowledge)
@@ -163,7 +172,11 @@ def pagerduty_webhook() -> Response:
         # PagerDuty disables subscriptions that keep failing: 2xx for what we ignore.
         ctx.metrics.interactions.labels("pagerduty", "ignored", "200").inc()
         return Response(status=200)
-    outcome = act_on_pagerduty(ctx.store.engine, event, ctx.clock())
+    try:
+        outcome = act_on_pagerduty(ctx.store.engine, event, ctx.clock())
+    except DBAPIError as exc:
+        # PagerDuty retries 5xx deliveries: the event is applied when the database is back.
+        return _unavailable(ctx, "pagerduty", exc)
     ctx.metrics.interactions.labels(
         "pagerduty", event.type if outcome.acted else "noop", "200"
     ).inc()

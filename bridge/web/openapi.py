@@ -261,6 +261,7 @@ SPEC: dict[str, Any] = {
                     "401": _error("Bad, missing or old signature"),
                     "404": _error("Interactivity off: BRIDGE_SLACK_SIGNING_SECRET unset"),
                     "413": _error("Body over the cap"),
+                    "503": _error("Database unavailable; nothing was done"),
                 },
             }
         },
@@ -279,6 +280,7 @@ SPEC: dict[str, Any] = {
                     "401": _error("No signature matches"),
                     "404": _error("Webhooks off: BRIDGE_PAGERDUTY_WEBHOOK_SECRET unset"),
                     "413": _error("Body over the cap"),
+                    "503": _error("Database unavailable; PagerDuty retries"),
                 },
             }
         },

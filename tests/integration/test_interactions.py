@@ -597,3 +597,28 @@ def test_a_user_group_slack_cannot_list_refuses_the_click_and_says_to_retry(
     assert click(app, slack, message.ts, "ack", user_id="U0ADA").status_code == 200
     reply = slack.wait_for(lambda: slack.responses, what="an ephemeral answer")[0]
     assert "could not be checked" in reply["text"] and state_counts(engine) == before
+
+
+def test_with_the_database_unavailable_both_endpoints_answer_503_so_the_vendor_retries(
+    interactive: Settings, engine: Engine
+) -> None:
+    from sqlalchemy import create_engine
+
+    if engine.dialect.name == "sqlite":
+        broken = create_engine("sqlite:///file:/nonexistent/x.db?mode=ro&uri=true")
+    else:
+        broken = create_engine(
+            "postgresql+psycopg://nobody@127.0.0.1:1/none", connect_args={"connect_timeout": 2}
+        )
+    app = make_app(interactive, broken)
+    good = {
+        "type": "block_actions",
+        "user": {"id": "U0ADA"},
+        "actions": [{"type": "button", "action_id": "ack", "value": "ack:1.1"}],
+    }
+    answer = send(app, INTERACTIONS, slack_request(SLACK_SECRET, good))
+    assert answer.status_code == 503 and answer.headers.get("Retry-After")
+    event = pagerduty_incident_event(
+        "incident.acknowledged", "dgx-spark-bridge/fp", status="acknowledged"
+    )
+    assert pd_event(app, event).status_code == 503
