@@ -4,6 +4,11 @@
 works against it unmodified, including ``files_upload_v2`` (the upload URL it hands out
 points back at the replica).
 
+Interactivity: ``click_payload`` builds the ``block_actions`` payload Slack would send for a
+click on a button or menu of a posted message (sign it with ``tests/fakes/signing.py``); its
+``response_url`` points back here and ``responses`` records the (ephemeral) answers.
+``usergroups.users.list`` answers from ``user_groups``.
+
 Slack reports most errors as HTTP 200 with ``{"ok": false, "error": ...}``; only rate
 limiting (429 + integer ``Retry-After``) and outages use HTTP status codes. The replica
 does the same. Contract: https://docs.slack.dev/reference/methods/chat.postMessage,
