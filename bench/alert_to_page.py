@@ -16,7 +16,6 @@ replica recording its trigger event.
 from __future__ import annotations
 
 import argparse
-import math
 import re
 import sys
 from collections.abc import Sequence
@@ -26,6 +25,7 @@ from common import (
     CpuMeter,
     PayloadFactory,
     add_bridge_args,
+    latency_table,
     machine_line,
     ms,
     open_loop,
@@ -125,13 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{args.count} alerts, one per {args.interval * 1000:g} ms ({1 / args.interval:g}/s), "
         f"{args.threads} sender threads; latency from the POST being sent"
     )
-    print_table(
-        ["measure", "count", "p50 ms", "p90 ms", "p99 ms", "max ms"],
-        [
-            ["send → PagerDuty replica", len(page), *_quantiles(page)],
-            ["send → webhook ack", len(ack), *_quantiles(ack)],
-        ],
-    )
+    latency_table([("send → PagerDuty replica", page), ("send → webhook ack", ack)])
     print()
     print_table(
         ["sent", "acked 200", "delivered", "duplicates", "send lag p99 ms", "bridge CPU"],
@@ -154,15 +148,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("issue target, for reference: alert-to-page p99 ≤ 100 ms (no enrichment)")
     print(machine_line())
     return 0
-
-
-def _quantiles(values: list[float]) -> list[str]:
-    return [
-        ms(percentile(values, 50)),
-        ms(percentile(values, 90)),
-        ms(percentile(values, 99)),
-        ms(max(values, default=math.nan)),
-    ]
 
 
 if __name__ == "__main__":

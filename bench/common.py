@@ -211,6 +211,24 @@ def ms(seconds: float) -> str:
     return "n/a" if math.isnan(seconds) else f"{seconds * 1000:.1f}"
 
 
+def latency_table(rows: Sequence[tuple[str, Sequence[float]]]) -> None:
+    """One row per measure: count, p50, p90, p99 and max in milliseconds."""
+    print_table(
+        ["measure", "count", "p50 ms", "p90 ms", "p99 ms", "max ms"],
+        [
+            [
+                name,
+                len(values),
+                ms(percentile(values, 50)),
+                ms(percentile(values, 90)),
+                ms(percentile(values, 99)),
+                ms(max(values, default=math.nan)),
+            ]
+            for name, values in rows
+        ],
+    )
+
+
 def _numeric(cell: str) -> bool:
     try:
         float(cell.rstrip("%"))

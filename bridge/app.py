@@ -16,6 +16,7 @@ from bridge.clock import Clock, utcnow
 from bridge.config import BridgeConfig
 from bridge.console import routes as console
 from bridge.enrich.prometheus import PrometheusClient
+from bridge.interact import web as interact
 from bridge.metrics import BridgeMetrics
 from bridge.notify.registry import Notifier
 from bridge.runtime import DeliveryLink, LocalDelivery, build_delivery_side
@@ -64,7 +65,8 @@ def create_app(
         if services.config.enrichment.enabled
         else None
     )
-    for module in (webhook, alerts, silences, health, metrics_page, openapi, charts, console):
+    blueprints = (webhook, alerts, silences, health, metrics_page, openapi, charts, console)
+    for module in (*blueprints, interact):
         app.register_blueprint(module.blueprint)
     register_error_handlers(app)
     logging.getLogger("bridge").setLevel(settings.log_level)

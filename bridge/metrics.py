@@ -9,6 +9,8 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 # Alert-to-delivery latency: from the webhook commit to the vendor's answer.
+# From an alert starting to someone acknowledging it: minutes to hours.
+ACK_BUCKETS = (30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 43200)
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
 
 
@@ -59,6 +61,19 @@ class BridgeMetrics:
             "alert_bridge_webhook_requests",
             "Webhook requests by HTTP status code.",
             ["code"],
+            registry=self.registry,
+        )
+        self.interactions = Counter(
+            "alert_bridge_interactions",
+            "Slack clicks and PagerDuty webhooks by source, what came of them, and HTTP code.",
+            ["source", "action", "code"],
+            registry=self.registry,
+        )
+        self.time_to_acknowledge = Histogram(
+            "alert_bridge_time_to_acknowledge_seconds",
+            "Seconds from an alert starting to its first acknowledgement, by where it came from.",
+            ["source"],
+            buckets=ACK_BUCKETS,
             registry=self.registry,
         )
         self.notifications = Counter(

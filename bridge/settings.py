@@ -28,6 +28,8 @@ SECRET_NAMES = (
     "BRIDGE_SLACK_BOT_TOKEN",
     "BRIDGE_SLACK_WEBHOOK_URL",
     "BRIDGE_DATABASE_URL",
+    "BRIDGE_SLACK_SIGNING_SECRET",
+    "BRIDGE_PAGERDUTY_WEBHOOK_SECRET",
 )
 
 
@@ -86,6 +88,11 @@ class Settings:
     log_level: str = "INFO"
     # The web console (bridge/console) asks for the API token before showing anything.
     console_read_auth: bool = False
+    # Interactivity (bridge/interact): unset secrets switch the endpoints off (404).
+    slack_signing_secret: str | None = None
+    # Slack user ids allowed to act from buttons; empty: everyone in the workspace.
+    slack_allowed_users: tuple[str, ...] = ()
+    pagerduty_webhook_secret: str | None = None
 
     @property
     def listen_host_port(self) -> tuple[str, int]:
@@ -118,6 +125,8 @@ _SECRET_FIELDS = {
     "pagerduty_routing_key",
     "slack_bot_token",
     "slack_webhook_url",
+    "slack_signing_secret",
+    "pagerduty_webhook_secret",
 }
 
 
@@ -187,6 +196,28 @@ def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
     if raw in ("false", "0", "no", "off"):
         return False
     raise SettingsError(f"{name}: {raw!r} is not true or false")
+
+
+_SLACK_ID = re.compile(r"^[UWS][A-Z0-9]{2,31}$")
+
+
+def _allowed_users(env: Mapping[str, str], slack_token: str | None) -> tuple[str, ...]:
+    """Slack user ids (U…, W…) and user group ids (S…); groups are read with the bot token."""
+    entries = tuple(
+        e.strip() for e in (env.get("BRIDGE_SLACK_ALLOWED_USERS") or "").split(",") if e.strip()
+    )
+    for entry in entries:
+        if not _SLACK_ID.match(entry):
+            raise SettingsError(
+                f"BRIDGE_SLACK_ALLOWED_USERS: {entry[:40]!r} is not a Slack user id (U…, W…) "
+                "or user group id (S…)"
+            )
+    if any(e.startswith("S") for e in entries) and not slack_token:
+        raise SettingsError(
+            "BRIDGE_SLACK_ALLOWED_USERS: user groups need BRIDGE_SLACK_BOT_TOKEN "
+            "(scope usergroups:read) to read their members"
+        )
+    return entries
 
 
 def _listen(value: str) -> str:
@@ -293,4 +324,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         retry_max_seconds=_duration(env, "BRIDGE_RETRY_MAX", "5m"),
         log_level=(env.get("BRIDGE_LOG_LEVEL") or "INFO").upper(),
         console_read_auth=console_read_auth,
+        slack_signing_secret=_read(env, "BRIDGE_SLACK_SIGNING_SECRET"),
+        slack_allowed_users=_allowed_users(env, slack_token),
+        pagerduty_webhook_secret=_read(env, "BRIDGE_PAGERDUTY_WEBHOOK_SECRET"),
     )

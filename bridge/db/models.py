@@ -264,8 +264,57 @@ class JobRunRow(Base):
     __table_args__ = (UniqueConstraint("job", "slot"), Index(None, "job", "started_at"))
 
 
+class InteractionRow(Base):
+    """One act of a person, from Slack or PagerDuty, recorded once (bridge/interact).
+
+    `key` is unique: a Slack retry, a double click, a click reaching two replicas
+    and a redelivered PagerDuty event all insert the same key, and only the
+    insert that succeeds acts.
+    """
+
+    __tablename__ = "interactions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(255), unique=True)
+    source: Mapped[str] = mapped_column(String(16))  # slack | pagerduty
+    action: Mapped[str] = mapped_column(String(64))
+    alert_id: Mapped[int | None] = mapped_column(
+        ForeignKey("alerts.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    actor: Mapped[str] = mapped_column(String(255), default="")
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class ResponseRow(Base):
+    """What people did about one episode of an alert: acknowledged, silenced, PagerDuty state."""
+
+    __tablename__ = "alert_responses"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"))
+    # The episode (the alert's starts_at): a re-fire starts with no response.
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    acked_by: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    acked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    ack_source: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    silenced_by: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    silenced_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    window_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    pd_incident_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    pd_incident_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # triggered | acknowledged | resolved, as of `pd_status_at` (the event's occurred_at).
+    pd_status: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    pd_status_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    pd_responder: Mapped[str | None] = mapped_column(String(255), nullable=True)
+
+    __table_args__ = (UniqueConstraint("alert_id", "starts_at"),)
+
+
 # Core tables, typed as such, for statements built once and reused.
 ALERTS = cast(Table, AlertRow.__table__)
 TRANSITIONS = cast(Table, TransitionRow.__table__)
 DELIVERIES = cast(Table, DeliveryRow.__table__)
 ATTEMPTS = cast(Table, AttemptRow.__table__)
+INTERACTIONS = cast(Table, InteractionRow.__table__)
+RESPONSES = cast(Table, ResponseRow.__table__)

@@ -135,6 +135,7 @@ def _headline(facts: DigestFacts) -> str:
 
 def _numbers(facts: DigestFacts) -> list[str]:
     mttr = facts.mean_resolve_seconds
+    mtta = facts.mean_ack_seconds
     pages = str(facts.pages_sent)
     if facts.pages_dry_run:
         pages += f" (+{facts.pages_dry_run} dry-run)"
@@ -146,6 +147,7 @@ def _numbers(facts: DigestFacts) -> list[str]:
         f"*Fired*\n{facts.fired}",
         f"*Resolved*\n{facts.resolved}",
         f"*Mean time to resolve*\n{format_duration(mttr) if mttr is not None else '–'}",
+        f"*Mean time to acknowledge*\n{format_duration(mtta) if mtta is not None else '–'}",
         f"*Pages sent*\n{pages}",
         f"*Failed deliveries*\n{failed}",
     ]
@@ -201,6 +203,11 @@ def _alertname_lines(facts: DigestFacts) -> list[str]:
         line = f"• {_esc(stats.alertname)}: fired {stats.fired}, resolved {stats.resolved}"
         if stats.mean_resolve_seconds is not None:
             line += f", resolved in {format_duration(stats.mean_resolve_seconds)} on average"
+        if stats.mean_ack_seconds is not None:
+            line += (
+                f", acknowledged {stats.acknowledged}"
+                f" in {format_duration(stats.mean_ack_seconds)} on average"
+            )
         lines.append(line)
     hidden = len(facts.alertnames) - MAX_ALERTNAMES
     if hidden > 0:

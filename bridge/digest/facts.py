@@ -8,13 +8,13 @@ it twice.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, and_, case, func, or_, select
 
-from bridge.db.models import AlertRow, DeliveryRow, TransitionRow
+from bridge.db.models import AlertRow, DeliveryRow, ResponseRow, TransitionRow
 from bridge.routing import PAGERDUTY
 from bridge.silences.matching import Matcher
 from bridge.silences.recurrence import RecurrenceError, occurrences
@@ -47,6 +47,10 @@ class AlertnameStats:
     fired: int
     resolved: int
     mean_resolve_seconds: float | None = None
+    # First acknowledgements (Slack or PagerDuty) made in the period, and their mean
+    # time from the alert starting.
+    acknowledged: int = 0
+    mean_ack_seconds: float | None = None
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,7 @@ class DigestFacts:
     alertnames: tuple[AlertnameStats, ...] = ()
     noisiest: tuple[NoisyAlert, ...] = ()
     mean_resolve_seconds: float | None = None
+    mean_ack_seconds: float | None = None
     pages_sent: int = 0
     pages_dry_run: int = 0
     failed: tuple[FailedDelivery, ...] = ()
@@ -114,6 +119,7 @@ def read_facts(conn: Connection, start: datetime, end: datetime, now: datetime) 
     """Everything a summary of [start, end) shows, with current state as of `now`."""
     firing, firing_total = _firing(conn)
     alertnames, mean = _alertnames(conn, start, end)
+    alertnames, mean_ack = _with_acks(conn, start, end, alertnames)
     pages_sent, pages_dry_run = _pages(conn, start, end)
     failed, failed_total = _failed(conn, start, end)
     active, upcoming = _windows(conn, now)
@@ -126,6 +132,7 @@ def read_facts(conn: Connection, start: datetime, end: datetime, now: datetime) 
         alertnames=alertnames,
         noisiest=_noisiest(conn, start, end),
         mean_resolve_seconds=mean,
+        mean_ack_seconds=mean_ack,
         pages_sent=pages_sent,
         pages_dry_run=pages_dry_run,
         failed=failed,
@@ -214,6 +221,33 @@ def _alertnames(
     stats.sort(key=lambda s: (-s.fired, -s.resolved, s.alertname))
     every = [d for values in durations.values() for d in values]
     return tuple(stats), _mean(every)
+
+
+def _with_acks(
+    conn: Connection, start: datetime, end: datetime, stats: tuple[AlertnameStats, ...]
+) -> tuple[tuple[AlertnameStats, ...], float | None]:
+    """Each alert name's acknowledgements in the period and their mean time to acknowledge."""
+    seconds: dict[str, list[float]] = defaultdict(list)
+    for r in conn.execute(
+        select(AlertRow.alertname, ResponseRow.starts_at, ResponseRow.acked_at)
+        .join(AlertRow, AlertRow.id == ResponseRow.alert_id)
+        .where(ResponseRow.acked_at >= start, ResponseRow.acked_at < end)
+    ):
+        seconds[r.alertname].append(max(0.0, (r.acked_at - r.starts_at).total_seconds()))
+    known = {s.alertname for s in stats}
+    merged = [
+        replace(
+            s, acknowledged=len(seconds[s.alertname]), mean_ack_seconds=_mean(seconds[s.alertname])
+        )
+        if s.alertname in seconds
+        else s
+        for s in stats
+    ] + [
+        AlertnameStats(name, 0, 0, acknowledged=len(values), mean_ack_seconds=_mean(values))
+        for name, values in sorted(seconds.items())
+        if name not in known
+    ]
+    return tuple(merged), _mean([v for values in seconds.values() for v in values])
 
 
 def _mean(values: list[float]) -> float | None:

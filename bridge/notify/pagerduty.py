@@ -11,11 +11,11 @@ from typing import Any
 
 import pagerduty
 
-from bridge.notify.pagerduty_event import resolve_event, trigger_event
+from bridge.notify.pagerduty_event import acknowledge_event, resolve_event, trigger_event
 from bridge.notify.result import Delivered, Outcome, RetryLater, classify_http, truncate
 from bridge.notify.tls import client_ssl_context
 from bridge.notify.view import AlertView, LinkBase
-from bridge.store.outbox import Job
+from bridge.store.outbox import ACKNOWLEDGE_ACTION, Job
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,8 @@ class PagerDutyNotifier:
         alert = AlertView.from_snapshot(delivery.snapshot)
         if job.action == "resolve":
             return resolve_event(alert)
+        if job.action == ACKNOWLEDGE_ACTION:
+            return acknowledge_event(alert)
         return trigger_event(alert, self._links, delivery.context)
 
     def send(self, job: Job) -> Outcome:

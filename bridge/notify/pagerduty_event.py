@@ -93,3 +93,8 @@ def trigger_event(
 
 def resolve_event(alert: AlertView) -> dict[str, Any]:
     return {"event_action": "resolve", "dedup_key": dedup_key(alert.fingerprint)}
+
+
+def acknowledge_event(alert: AlertView) -> dict[str, Any]:
+    """Someone acknowledged from Slack: the incident the trigger opened (same dedup_key)."""
+    return {"event_action": "acknowledge", "dedup_key": dedup_key(alert.fingerprint)}

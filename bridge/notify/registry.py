@@ -50,6 +50,8 @@ def build_notifiers(settings: Settings, clock: Clock = utcnow) -> dict[str, Noti
             links,
             settings.ca_bundle,
             clock,
+            # Buttons only when their clicks can be verified (no secret: links only).
+            interactive=bool(settings.slack_signing_secret),
         )
     elif settings.slack_webhook_url:
         notifiers[SLACK] = SlackWebhookNotifier(

@@ -7,6 +7,7 @@ except `ratelimited`. HTTP 429 carries an integer `Retry-After`.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 import requests
@@ -29,7 +30,7 @@ from bridge.notify.slack_blocks import group_message, resolved_reply, single_mes
 from bridge.notify.summary import is_summary, summary_of
 from bridge.notify.tls import client_ssl_context
 from bridge.notify.view import AlertView, LinkBase
-from bridge.store.outbox import NOTE_ACTIONS, Job
+from bridge.store.outbox import NOTE_ACTIONS, STATE_ACTION, Job, SlackMessage
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ RETRYABLE_ERRORS = ("ratelimited", "internal_error", "fatal_error", "service_una
 
 
 def _views(job: Job) -> list[AlertView]:
-    return [AlertView.from_snapshot(d.snapshot) for d in job.deliveries]
+    return [AlertView.from_snapshot({**d.snapshot, "alert_id": d.alert_id}) for d in job.deliveries]
 
 
 def note_text(job: Job) -> str:
@@ -47,12 +48,28 @@ def note_text(job: Job) -> str:
     return str(job.deliveries[0].snapshot.get("note") or job.action)
 
 
-def compose(job: Job, links: LinkBase) -> tuple[str, list[dict[str, Any]]]:
-    """The message a trigger job posts."""
+def compose(
+    job: Job, links: LinkBase, *, interactive: bool = False
+) -> tuple[str, list[dict[str, Any]]]:
+    """The message a trigger job posts (with buttons when interactions are verified)."""
     views = _views(job)
     if len(views) == 1:
-        return single_message(views[0], links, job.deliveries[0].context)
-    return group_message(views, links)
+        return single_message(views[0], links, job.deliveries[0].context, interactive=interactive)
+    return group_message(views, links, interactive=interactive)
+
+
+def recompose(
+    job: Job, message: SlackMessage, links: LinkBase, *, interactive: bool = False
+) -> tuple[str, list[dict[str, Any]]]:
+    """The message as it should read now: its alerts' current state and responses."""
+    members = [AlertView.from_snapshot(a) for a in message.alerts]
+    if len(members) > 1:
+        return group_message(members, links, interactive=interactive)
+    own = AlertView.from_snapshot(job.deliveries[0].snapshot)
+    if members:
+        first = members[0]
+        own = replace(own, alert_id=first.alert_id, paged=first.paged, response=first.response)
+    return single_message(own, links, interactive=interactive)
 
 
 def _api_error(exc: SlackApiError) -> Outcome:
@@ -80,7 +97,10 @@ class SlackNotifier:
         links: LinkBase,
         ca_bundle: str | None = None,
         clock: Clock = utcnow,
+        *,
+        interactive: bool = False,
     ) -> None:
+        self._interactive = interactive
         self._client = WebClient(
             token=token,
             base_url=api_url,
@@ -102,7 +122,9 @@ class SlackNotifier:
                 return self._note(job)
             if job.action == "resolve" and job.slack_message is not None:
                 return self._resolve_in_place(job)
-            text, blocks = compose(job, self._links)
+            if job.action == STATE_ACTION:
+                return self._state(job)
+            text, blocks = compose(job, self._links, interactive=self._interactive)
             answer = self._client.chat_postMessage(channel=self._channel, text=text, blocks=blocks)
         except SlackApiError as exc:
             return _api_error(exc)
@@ -172,15 +194,26 @@ class SlackNotifier:
             external_ref=str(answer.get("ts")),
         )
 
+    def _state(self, job: Job) -> Outcome:
+        """What people did: the message updated in place, and one line in its thread."""
+        message = job.slack_message
+        if message is None:
+            return Delivered(detail="no Slack message to update", http_status=200)
+        text, blocks = recompose(job, message, self._links, interactive=self._interactive)
+        self._client.chat_update(channel=message.channel, ts=message.ts, text=text, blocks=blocks)
+        self._client.chat_postMessage(
+            channel=message.channel, thread_ts=message.ts, text=note_text(job)
+        )
+        return Delivered(
+            detail="updated message and replied in thread",
+            http_status=200,
+            external_ref=message.ts,
+        )
+
     def _resolve_in_place(self, job: Job) -> Outcome:
         message = job.slack_message
         assert message is not None
-        members = [AlertView.from_snapshot(a) for a in message.alerts]
-        text, blocks = (
-            group_message(members, self._links)
-            if len(members) > 1
-            else single_message(AlertView.from_snapshot(job.deliveries[0].snapshot), self._links)
-        )
+        text, blocks = recompose(job, message, self._links, interactive=self._interactive)
         self._client.chat_update(channel=message.channel, ts=message.ts, text=text, blocks=blocks)
         reply = resolved_reply(AlertView.from_snapshot(job.deliveries[0].snapshot), self._clock())
         self._client.chat_postMessage(channel=message.channel, thread_ts=message.ts, text=reply)
@@ -207,7 +240,8 @@ class SlackWebhookNotifier:
         if is_summary(job):
             summary = summary_of(job)
             body = {"text": summary.text, "blocks": summary.blocks}
-        elif job.action not in NOTE_ACTIONS:
+        # A webhook cannot update a message: what people did is posted as its line.
+        elif job.action not in (*NOTE_ACTIONS, STATE_ACTION):
             text, blocks = compose(job, self._links)
             body = {"text": text, "blocks": blocks}
         try:

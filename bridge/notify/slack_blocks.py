@@ -11,6 +11,14 @@ from typing import Any
 
 from bridge.durations import format_duration
 from bridge.enrich.render import key_fact, missing_text, visible_items
+from bridge.interact.slack import (
+    ACK,
+    ACTION_ACK,
+    ACTION_SILENCE,
+    CHOICE_LABELS,
+    SILENCES,
+    button_value,
+)
 from bridge.notify.result import truncate
 from bridge.notify.view import AlertView, LinkBase, links_for
 
@@ -86,7 +94,11 @@ def _context_blocks(context: dict[str, Any] | None, fact: str) -> list[dict[str,
 
 
 def single_message(
-    alert: AlertView, base: LinkBase, context: dict[str, Any] | None = None
+    alert: AlertView,
+    base: LinkBase,
+    context: dict[str, Any] | None = None,
+    *,
+    interactive: bool = False,
 ) -> tuple[str, list[dict[str, Any]]]:
     """Fallback text and blocks for one alert, firing or resolved."""
     state = "RESOLVED" if alert.status == "resolved" else alert.severity.upper()
@@ -105,7 +117,10 @@ def single_message(
     if alert.gpu:
         fields.append(f"*GPU*\n{alert.gpu}")
     blocks = [_header(title), _section(body or alert.name, fields)]
+    blocks += _response_blocks(alert)
     blocks += _context_blocks(context, fact)
+    if interactive:
+        blocks += single_actions(alert)
     blocks.append(_links_block(alert, base))
     headline = alert.headline_with(fact)
     fallback = truncate(f"[{state}] " + headline.split("] ", 1)[-1], MAX_FALLBACK_CHARS)
@@ -120,13 +135,16 @@ def _slack_date(when: datetime) -> str:
 def _line(alert: AlertView) -> str:
     where = f" on {alert.where}" if alert.where else ""
     fact = f": {alert.key_fact}" if alert.key_fact else ""
-    return f"{_icon(alert)} *{alert.name}*{where}{fact}"
+    state = "; ".join(response_lines(alert))
+    return f"{_icon(alert)} *{alert.name}*{where}{fact}" + (f"\n      {state}" if state else "")
 
 
-def group_message(alerts: list[AlertView], base: LinkBase) -> tuple[str, list[dict[str, Any]]]:
+def group_message(
+    alerts: list[AlertView], base: LinkBase, *, interactive: bool = False
+) -> tuple[str, list[dict[str, Any]]]:
     """One message listing many alerts, never over Slack's block limits."""
     if len(alerts) == 1:
-        return single_message(alerts[0], base)
+        return single_message(alerts[0], base, interactive=interactive)
     firing = [a for a in alerts if a.status != "resolved"]
     names = sorted({a.name for a in alerts})
     title = (
@@ -146,7 +164,8 @@ def group_message(alerts: list[AlertView], base: LinkBase) -> tuple[str, list[di
         blocks.append(_section("\n".join(chunk)))
     if len(alerts) > len(listed):
         blocks.append(_section(f"…and {len(alerts) - len(listed)} more (see /alerts)"))
-    blocks = blocks[: MAX_BLOCKS - 1]
+    actions = group_actions(listed) if interactive else []
+    blocks = blocks[: MAX_BLOCKS - 1 - len(actions)] + actions
     blocks.append(_links_block(alerts[0], base))
     return truncate(title, MAX_FALLBACK_CHARS), blocks
 
@@ -157,3 +176,116 @@ def resolved_reply(alert: AlertView, now: datetime) -> str:
     lasted = format_duration(max(0.0, (end - alert.starts_at).total_seconds()))
     where = f" on {alert.where}" if alert.where else ""
     return f"{ICONS['resolved']} {alert.name}{where} resolved after {lasted}."
+
+
+def escape(text: str) -> str:
+    """Slack mrkdwn treats &, < and > as control characters: user text is escaped."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _when(iso: Any) -> str:
+    try:
+        return _slack_date(datetime.fromisoformat(str(iso)))
+    except ValueError:
+        return ""
+
+
+def response_lines(alert: AlertView) -> list[str]:
+    """What people did about the alert: PagerDuty's state, acknowledgement, silence."""
+    r = alert.response or {}
+    lines: list[str] = []
+    status, responder = r.get("pd_status"), escape(str(r.get("pd_responder") or ""))
+    url = str(r.get("pd_incident_url") or "")
+    link = f" (<{escape(url)}|incident>)" if url.startswith("https://") else ""
+    if status == "resolved" and alert.status != "resolved":
+        lines.append(f":warning: Resolved in PagerDuty, still firing{link}")
+    elif status:
+        who = f" · {responder}" if responder else ""
+        lines.append(f":pager: PagerDuty: {status}{who}{link}")
+    if r.get("acked_by"):
+        where = " in PagerDuty" if r.get("ack_source") == "pagerduty" else ""
+        by = escape(str(r["acked_by"]))
+        lines.append(f":eyes: Acknowledged{where} by {by} {_when(r.get('acked_at'))}".rstrip())
+    if r.get("silenced_by"):
+        by = escape(str(r["silenced_by"]))
+        lines.append(f":no_bell: Silenced by {by} until {_when(r.get('silenced_until'))}")
+    return lines
+
+
+def _response_blocks(alert: AlertView) -> list[dict[str, Any]]:
+    lines = response_lines(alert)
+    if not lines:
+        return []
+    text = truncate("\n".join(lines), MAX_CONTEXT_ELEMENT_CHARS)
+    return [{"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}]
+
+
+# Block Kit limits for interactive elements (https://api.slack.com/reference/block-kit).
+MAX_ACTION_ELEMENTS = 25
+MAX_OPTION_TEXT_CHARS = 75
+MAX_PLACEHOLDER_CHARS = 150
+ACTIONS_BLOCK_ID = "alert-actions"
+
+
+def _choices(alert: AlertView) -> list[str]:
+    """What can still be done: Acknowledge only for a page nobody acknowledged yet."""
+    acked = bool((alert.response or {}).get("acked_by"))
+    return ([ACK] if alert.paged and not acked else []) + list(SILENCES)
+
+
+def _option(alert: AlertView, choice: str) -> dict[str, Any]:
+    assert alert.alert_id is not None
+    label = truncate(CHOICE_LABELS[choice], MAX_OPTION_TEXT_CHARS)
+    return {
+        "text": {"type": "plain_text", "text": label},
+        "value": button_value(choice, alert.alert_id, alert.starts_at),
+    }
+
+
+def _menu(action_id: str, placeholder: str, options: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "type": "static_select",
+        "action_id": action_id,
+        "placeholder": {
+            "type": "plain_text",
+            "text": truncate(placeholder, MAX_PLACEHOLDER_CHARS),
+        },
+        "options": options,
+    }
+
+
+def single_actions(alert: AlertView) -> list[dict[str, Any]]:
+    """Acknowledge (a page) and a Silence menu; none for a resolved alert."""
+    if alert.alert_id is None or alert.status == "resolved":
+        return []
+    elements: list[dict[str, Any]] = []
+    choices = _choices(alert)
+    if ACK in choices:
+        elements.append(
+            {
+                "type": "button",
+                "action_id": ACTION_ACK,
+                "style": "primary",
+                "text": {"type": "plain_text", "text": CHOICE_LABELS[ACK]},
+                "value": button_value(ACK, alert.alert_id, alert.starts_at),
+            }
+        )
+    silences = [_option(alert, c) for c in choices if c != ACK]
+    elements.append(_menu(ACTION_SILENCE, "Silence…", silences))
+    return [{"type": "actions", "block_id": ACTIONS_BLOCK_ID, "elements": elements}]
+
+
+def group_actions(alerts: list[AlertView]) -> list[dict[str, Any]]:
+    """One menu per firing alert (Acknowledge and the Silence choices), up to Slack's 25."""
+    menus = [
+        _menu(
+            f"act-{i}",
+            f"{a.name} on {a.where}" if a.where else a.name,
+            [_option(a, c) for c in _choices(a)],
+        )
+        for i, a in enumerate(alerts)
+        if a.alert_id is not None and a.status != "resolved"
+    ][:MAX_ACTION_ELEMENTS]
+    if not menus:
+        return []
+    return [{"type": "actions", "block_id": ACTIONS_BLOCK_ID, "elements": menus}]

@@ -25,6 +25,10 @@ class AlertView:
     starts_at: datetime
     ends_at: datetime | None
     generator_url: str
+    # For buttons (bridge/interact): the alert's row, whether it paged, what people did.
+    alert_id: int | None = None
+    paged: bool = False
+    response: dict[str, Any] | None = None
 
     @classmethod
     def from_snapshot(cls, snap: dict[str, Any]) -> AlertView:
@@ -37,6 +41,9 @@ class AlertView:
             starts_at=datetime.fromisoformat(snap["starts_at"]),
             ends_at=datetime.fromisoformat(ends) if ends else None,
             generator_url=str(snap.get("generator_url") or ""),
+            alert_id=snap["alert_id"] if isinstance(snap.get("alert_id"), int) else None,
+            paged=bool(snap.get("paged")),
+            response=snap["response"] if isinstance(snap.get("response"), dict) else None,
         )
 
     @property

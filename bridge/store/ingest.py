@@ -21,7 +21,7 @@ from bridge.db.models import DELIVERIES, TRANSITIONS, TransitionRow
 from bridge.dedup import Action, Decision, decide
 from bridge.durations import format_duration
 from bridge.flapping import FlapLimits, starts_flapping
-from bridge.routing import HEARTBEAT, SLACK, Routing
+from bridge.routing import HEARTBEAT, PAGERDUTY, SLACK, Routing
 from bridge.silences.matching import mutes
 from bridge.store.alert_rows import (
     NAME_CHARS,
@@ -311,7 +311,8 @@ def _delivery(
         "status": "pending",
         "batch_key": None,
         "starts_at": change.alert.starts_at,
-        "snapshot": snapshot(change.alert, payload),
+        # `paged`: the Slack message offers Acknowledge only for an alert that paged.
+        "snapshot": {**snapshot(change.alert, payload), "paged": PAGERDUTY in change.channels},
         "context": None,
         "attempts": 0,
         "next_attempt_at": now,

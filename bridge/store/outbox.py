@@ -33,12 +33,17 @@ from bridge.db.models import (
     PENDING_SQL,
     AlertRow,
 )
-from bridge.routing import CHANNELS, SLACK
+from bridge.routing import CHANNELS, PAGERDUTY, SLACK
+from bridge.store.responses import responses_for
 from bridge.storms import LANES
 
 UNFINISHED = ("pending", "in_flight")
 # Slack actions that belong in (or update) the alert's existing message thread.
-THREADED_ACTIONS = ("resolve", "reminder", "flapping", "flap_settled")
+THREADED_ACTIONS = ("resolve", "reminder", "flapping", "flap_settled", "state")
+# Slack: the message updated in place with what people did, and one line in its thread.
+STATE_ACTION = "state"
+# PagerDuty: an Events v2 `acknowledge` asked for from Slack (bridge/interact).
+ACKNOWLEDGE_ACTION = "acknowledge"
 NOTE_ACTIONS = ("reminder", "flapping", "flap_settled")
 FINISHED = ("delivered", "dry_run", "dead")
 # Longer than any single delivery (timeouts are seconds), short enough that a
@@ -195,11 +200,14 @@ def slack_message_for(conn: Connection, alert_id: int) -> SlackMessage | None:
     ).one_or_none()
     if row is None or not row.slack_ts or not row.slack_channel:
         return None
-    members = conn.execute(
-        select(AlertRow.__table__)
-        .where(AlertRow.slack_ts == row.slack_ts, AlertRow.slack_channel == row.slack_channel)
-        .order_by(AlertRow.fingerprint)
+    members = list(
+        conn.execute(
+            select(AlertRow.__table__)
+            .where(AlertRow.slack_ts == row.slack_ts, AlertRow.slack_channel == row.slack_channel)
+            .order_by(AlertRow.fingerprint)
+        )
     )
+    responses = responses_for(conn, [(m.id, m.starts_at) for m in members])
     return SlackMessage(
         channel=row.slack_channel,
         ts=row.slack_ts,
@@ -212,6 +220,9 @@ def slack_message_for(conn: Connection, alert_id: int) -> SlackMessage | None:
                 "starts_at": m.starts_at.isoformat(),
                 "ends_at": m.ends_at.isoformat() if m.ends_at else None,
                 "generator_url": m.generator_url,
+                "alert_id": m.id,
+                "paged": PAGERDUTY in (m.channels or []),
+                "response": responses.get(m.id),
             }
             for m in members
         ),

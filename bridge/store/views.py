@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from bridge.db.models import AlertRow, AttemptRow, DeliveryRow
+from bridge.store.responses import responses_for
 from bridge.storms import LANE_NAMES
 
 MAX_ALERTS_LISTED = 500
@@ -81,6 +82,8 @@ def list_alerts(
                 "attempt_log": attempts[d.id],
             }
         )
+    # Acknowledgement (who, when, time to acknowledge), silence and PagerDuty's state.
+    responses = responses_for(conn, [(a.id, a.starts_at) for a in alerts])
     return [
         {
             "fingerprint": a.fingerprint,
@@ -98,6 +101,7 @@ def list_alerts(
             "last_seen_at": _iso(a.last_seen_at),
             "channels": a.channels,
             "deliveries": deliveries[a.id],
+            "response": responses.get(a.id),
         }
         for a in alerts
     ]

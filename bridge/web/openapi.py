@@ -237,6 +237,53 @@ SPEC: dict[str, Any] = {
                 },
             }
         },
+        "/slack/interactions": {
+            "post": {
+                "summary": "Slack's interactivity request URL: a button click or menu choice",
+                "description": "Signed by Slack (X-Slack-Signature, X-Slack-Request-Timestamp "
+                "within 5 minutes). Acknowledge and Silence act once however often Slack "
+                "retries; the message is updated through the outbox.",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/x-www-form-urlencoded": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["payload"],
+                                "properties": {"payload": {"type": "string"}},
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "200": {"description": "Accepted (acted, or nothing left to do)"},
+                    "400": _error("Not form-encoded, no payload, malformed, unknown action/alert"),
+                    "401": _error("Bad, missing or old signature"),
+                    "404": _error("Interactivity off: BRIDGE_SLACK_SIGNING_SECRET unset"),
+                    "413": _error("Body over the cap"),
+                    "503": _error("Database unavailable; nothing was done"),
+                },
+            }
+        },
+        "/pagerduty/webhook": {
+            "post": {
+                "summary": "PagerDuty webhooks v3: incident events of incidents the bridge opened",
+                "description": "Signed by PagerDuty (X-PagerDuty-Signature: v1=...). "
+                "Idempotent by event id; older events never move the shown state back.",
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                },
+                "responses": {
+                    "200": {"description": "Accepted (applied, duplicate, or ignored)"},
+                    "400": _error("Well signed but not a v3 event"),
+                    "401": _error("No signature matches"),
+                    "404": _error("Webhooks off: BRIDGE_PAGERDUTY_WEBHOOK_SECRET unset"),
+                    "413": _error("Body over the cap"),
+                    "503": _error("Database unavailable; PagerDuty retries"),
+                },
+            }
+        },
         "/alerts": {
             "get": {
                 "summary": "Each alert the bridge knows, with its deliveries and attempts",

@@ -4,6 +4,11 @@
 works against it unmodified, including ``files_upload_v2`` (the upload URL it hands out
 points back at the replica).
 
+Interactivity: ``click_payload`` builds the ``block_actions`` payload Slack would send for a
+click on a button or menu of a posted message (sign it with ``tests/fakes/signing.py``); its
+``response_url`` points back here and ``responses`` records the (ephemeral) answers.
+``usergroups.users.list`` answers from ``user_groups``.
+
 Slack reports most errors as HTTP 200 with ``{"ok": false, "error": ...}``; only rate
 limiting (429 + integer ``Retry-After``) and outages use HTTP status codes. The replica
 does the same. Contract: https://docs.slack.dev/reference/methods/chat.postMessage,
@@ -51,6 +56,8 @@ RATE_LIMIT_PERIOD_S = 1.0
 # Fault scopes besides API method names.
 UPLOAD_SCOPE = "upload"
 WEBHOOK_SCOPE = "webhook"
+RESPONSE_URL_SCOPE = "response_url"
+TEAM_ID = "T000"
 
 _OUTAGE_ERRORS = {500: "internal_error", 502: "bad_gateway", 503: "service_unavailable"}
 
@@ -156,8 +163,11 @@ class FakeSlack(FakeService):
         webhook_path: str = DEFAULT_WEBHOOK_PATH,
         host: str = "127.0.0.1",
         port: int = 0,
+        user_groups: Mapping[str, list[str]] | None = None,
     ) -> None:
         super().__init__(ca, host, port)
+        #: User group id (``S…``) -> member user ids, for ``usergroups.users.list``.
+        self.user_groups = dict(user_groups or {})
         self.token = token
         self.channels = dict(channels)
         self.rate_limit_per_second = rate_limit_per_second
@@ -170,6 +180,10 @@ class FakeSlack(FakeService):
         self.files: dict[str, SlackFile] = {}
         #: Accepted incoming-webhook payloads, plus ``received_at``.
         self.webhook_posts: list[dict[str, Any]] = []
+        #: Answers posted to a click's ``response_url`` (ephemeral messages), plus
+        #: ``received_at`` and the ``action`` (token of the click) they answered.
+        self.responses: list[dict[str, Any]] = []
+        self._clicks = 0
         self._by_ts: dict[tuple[str, str], SlackMessage] = {}
         self._last_ts_us = 0
         self._post_times: dict[str, deque[float]] = {}
@@ -178,12 +192,14 @@ class FakeSlack(FakeService):
                 Rule("/api/<api_method>", endpoint="api", methods=["GET", "POST"]),
                 Rule("/upload/v1/<file_id>", endpoint="upload", methods=["POST"]),
                 Rule("/services/<path:rest>", endpoint="webhook", methods=["POST"]),
+                Rule("/actions/<token>", endpoint="actions", methods=["POST"]),
             ]
         )
         self._methods: dict[str, Callable[[dict[str, Any], float], dict[str, Any]]] = {
             "auth.test": self._auth_test,
             "chat.postMessage": self._chat_post_message,
             "chat.update": self._chat_update,
+            "usergroups.users.list": self._usergroups_users_list,
             "files.getUploadURLExternal": self._files_get_upload_url,
             "files.completeUploadExternal": self._files_complete_upload,
         }
@@ -286,6 +302,7 @@ class FakeSlack(FakeService):
             self.calls.clear()
             self.files.clear()
             self.webhook_posts.clear()
+            self.responses.clear()
             self._by_ts.clear()
             self._post_times.clear()
             self._changed()
@@ -331,6 +348,7 @@ class FakeSlack(FakeService):
             "calls": calls,
             "files": lambda: list(self.files.values()),
             "webhook_posts": lambda: self.webhook_posts,
+            "responses": lambda: self.responses,
         }
 
     def _serve(self, request: Request) -> Response:
@@ -342,9 +360,11 @@ class FakeSlack(FakeService):
             endpoint, values = self._routes.bind_to_environ(request.environ).match()
         except HTTPException as exc:
             return Response(exc.description, status=exc.code or 404)
-        scope: str = {"api": values.get("api_method", ""), "upload": UPLOAD_SCOPE}.get(
-            endpoint, WEBHOOK_SCOPE
-        )
+        scope: str = {
+            "api": values.get("api_method", ""),
+            "upload": UPLOAD_SCOPE,
+            "actions": RESPONSE_URL_SCOPE,
+        }.get(endpoint, WEBHOOK_SCOPE)
         call = SlackCall(
             request.method,
             request.path,
@@ -370,6 +390,8 @@ class FakeSlack(FakeService):
             response = self._api(request, call)
         elif endpoint == "upload":
             response = self._upload(values["file_id"], body)
+        elif endpoint == "actions":
+            response = self._response_url(request, values["token"], body, received_at)
         else:
             response = self._webhook(request, body, received_at)
         with self._cond:
@@ -559,6 +581,16 @@ class FakeSlack(FakeService):
                 "message": message.as_api(),
             }
 
+    def _usergroups_users_list(self, params: dict[str, Any], now: float) -> dict[str, Any]:
+        """https://docs.slack.dev/reference/methods/usergroups.users.list"""
+        group = params.get("usergroup")
+        if not group:
+            raise SlackError("invalid_arguments")
+        with self._cond:
+            if group not in self.user_groups:
+                raise SlackError("no_such_subteam")
+            return {"users": list(self.user_groups[group])}
+
     def _files_get_upload_url(self, params: dict[str, Any], now: float) -> dict[str, Any]:
         filename = params.get("filename")
         try:
@@ -618,6 +650,97 @@ class FakeSlack(FakeService):
                     for u in uploads
                 ]
             }
+
+    # -- interactivity -------------------------------------------------------------------
+
+    def click_payload(
+        self,
+        ts: str,
+        action_id: str,
+        *,
+        option: str | None = None,
+        user_id: str = "U0ONCALL1",
+        user_name: str = "jane.oncall",
+    ) -> dict[str, Any]:
+        """The ``block_actions`` payload Slack sends when a user clicks in message ``ts``.
+
+        ``action_id`` names a button or a static_select of the message as posted (or last
+        updated); for a select, ``option`` is the chosen option's text or value. The
+        ``response_url`` points back at this replica (``responses`` records what it gets).
+        Shape: https://docs.slack.dev/reference/interaction-payloads/block_actions-payload
+        """
+        with self._cond:
+            message = self.message(ts)
+            if message is None:
+                raise KeyError(f"no message {ts}")
+            element, block_id = self._element(message, action_id)
+            self._clicks += 1
+            token = f"click{self._clicks:06d}"
+            action_ts = f"{time.time():.6f}"
+            action: dict[str, Any] = {
+                "type": element["type"],
+                "action_id": action_id,
+                "block_id": block_id,
+                "action_ts": action_ts,
+            }
+            if element["type"] == "button":
+                action["text"] = element["text"]
+                action["value"] = element.get("value", "")
+            else:
+                chosen = next(
+                    (
+                        o
+                        for o in element.get("options", [])
+                        if option in (o.get("value"), o["text"].get("text"))
+                    ),
+                    None,
+                )
+                if chosen is None:
+                    raise KeyError(f"no option {option!r} in {action_id}")
+                action["selected_option"] = chosen
+            user = {"id": user_id, "username": user_name, "name": user_name, "team_id": TEAM_ID}
+            return {
+                "type": "block_actions",
+                "user": user,
+                "api_app_id": "A0FAKEAPP",
+                "token": "legacy-verification-token",
+                "container": {
+                    "type": "message",
+                    "message_ts": message.ts,
+                    "channel_id": message.channel,
+                    "is_ephemeral": False,
+                },
+                "trigger_id": f"{self._clicks}.{action_ts}",
+                "team": {"id": TEAM_ID, "domain": "fake-workspace"},
+                "channel": {"id": message.channel, "name": "alerts"},
+                "message": message.as_api(),
+                "response_url": f"{self.url}/actions/{token}",
+                "actions": [action],
+            }
+
+    @staticmethod
+    def _element(message: SlackMessage, action_id: str) -> tuple[dict[str, Any], str]:
+        for block in message.blocks or []:
+            if block.get("type") != "actions":
+                continue
+            for element in block.get("elements", []):
+                if element.get("action_id") == action_id:
+                    return element, str(block.get("block_id", ""))
+        raise KeyError(f"no element {action_id!r} in message {message.ts}")
+
+    def _response_url(self, request: Request, token: str, body: bytes, now: float) -> Response:
+        """What Slack's response_url accepts: JSON with ``text`` or ``blocks``."""
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            return json_response({"ok": False, "error": "invalid_payload"}, 400)
+        if request.mimetype != "application/json" or not isinstance(payload, dict):
+            return json_response({"ok": False, "error": "invalid_payload"}, 400)
+        if not payload.get("text") and not payload.get("blocks"):
+            return json_response({"ok": False, "error": "no_text"}, 400)
+        with self._cond:
+            self.responses.append({**payload, "action": token, "received_at": now})
+        return json_response({"ok": True})
 
     # -- incoming webhook ----------------------------------------------------------------
 

@@ -22,6 +22,14 @@ MAX_ACTIONS_ELEMENTS = 25
 MAX_IMAGE_URL_CHARS = 3000
 MAX_ALT_TEXT_CHARS = 2000
 MAX_MARKDOWN_BLOCK_CHARS = 12_000
+# Interactive elements: https://docs.slack.dev/reference/block-kit/block-elements
+MAX_ACTION_ID_CHARS = 255
+MAX_BUTTON_TEXT_CHARS = 75
+MAX_BUTTON_VALUE_CHARS = 2000
+MAX_PLACEHOLDER_CHARS = 150
+MAX_OPTIONS = 100
+MAX_OPTION_TEXT_CHARS = 75
+MAX_OPTION_VALUE_CHARS = 150
 
 TEXT_TYPES = ("plain_text", "mrkdwn")
 # Block types that may appear in a message; anything else is rejected.
@@ -126,7 +134,10 @@ def _block(block: Any, where: str) -> list[str]:
     elif kind == "context":
         errors += _max_items(block.get("elements"), f"{where}/elements", MAX_CONTEXT_ELEMENTS)
     elif kind == "actions":
-        errors += _max_items(block.get("elements"), f"{where}/elements", MAX_ACTIONS_ELEMENTS)
+        elements = block.get("elements")
+        errors += _max_items(elements, f"{where}/elements", MAX_ACTIONS_ELEMENTS)
+        for i, element in enumerate(elements if isinstance(elements, list) else []):
+            errors += _element(element, f"{where}/elements/{i}")
     elif kind == "image":
         errors += _image(block, where)
     elif kind == "markdown":
@@ -138,6 +149,60 @@ def _block(block: Any, where: str) -> list[str]:
     return errors
 
 
+def _too_long(value: Any, limit: int, where: str) -> list[str]:
+    if not isinstance(value, str) or not value:
+        return [f"must be more than 0 characters [json-pointer:{where}]"]
+    if len(value) > limit:
+        return [f"must be less than {limit + 1} characters [json-pointer:{where}]"]
+    return []
+
+
+def _element(element: Any, where: str) -> list[str]:
+    """A button or static_select in an actions block (the interactive elements we accept)."""
+    if not isinstance(element, dict):
+        return [f"must be an object [json-pointer:{where}]"]
+    kind = element.get("type")
+    errors = _too_long(element.get("action_id"), MAX_ACTION_ID_CHARS, f"{where}/action_id")
+    if kind == "button":
+        errors += _text_object(
+            element.get("text"), f"{where}/text", MAX_BUTTON_TEXT_CHARS, ("plain_text",)
+        )
+        if "value" in element:
+            errors += _too_long(element["value"], MAX_BUTTON_VALUE_CHARS, f"{where}/value")
+    elif kind == "static_select":
+        errors += _text_object(
+            element.get("placeholder"),
+            f"{where}/placeholder",
+            MAX_PLACEHOLDER_CHARS,
+            ("plain_text",),
+        )
+        options = element.get("options")
+        errors += _max_items(options, f"{where}/options", MAX_OPTIONS)
+        for j, option in enumerate(options if isinstance(options, list) else []):
+            at = f"{where}/options/{j}"
+            if not isinstance(option, dict):
+                errors.append(f"must be an object [json-pointer:{at}]")
+                continue
+            errors += _text_object(
+                option.get("text"), f"{at}/text", MAX_OPTION_TEXT_CHARS, ("plain_text",)
+            )
+            errors += _too_long(option.get("value"), MAX_OPTION_VALUE_CHARS, f"{at}/value")
+    elif kind not in ("overflow", "datepicker", "users_select", "checkboxes"):
+        errors.append(f"unsupported type: {kind} [json-pointer:{where}/type]")
+    return errors
+
+
+def action_ids(blocks: list[Any]) -> list[str]:
+    """Every interactive element's action_id, in order (Slack wants them unique per message)."""
+    return [
+        str(e.get("action_id"))
+        for b in blocks
+        if isinstance(b, dict) and b.get("type") == "actions"
+        for e in (b.get("elements") or [])
+        if isinstance(e, dict)
+    ]
+
+
 def validate_blocks(blocks: list[Any]) -> list[str]:
     """Every Block Kit violation in a message's blocks (empty list: valid)."""
     if len(blocks) > MAX_BLOCKS:
@@ -145,4 +210,7 @@ def validate_blocks(blocks: list[Any]) -> list[str]:
     errors: list[str] = []
     for i, block in enumerate(blocks):
         errors += _block(block, f"/blocks/{i}")
+    ids = action_ids(blocks)
+    if len(ids) != len(set(ids)):
+        errors.append("action_id values must be unique within a message [json-pointer:/blocks]")
     return errors

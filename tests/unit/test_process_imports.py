@@ -12,8 +12,9 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[2] / "bridge"
 # The modules that build the web process may import its blueprints.
 WEB_BUILDERS = {"bridge.app", "bridge.serve"}
-# Blueprints of the web side outside bridge/web/: they run in the web process only.
-WEB_SIDE = ("bridge.web", "bridge.console", "bridge.interact")
+# Blueprints of the web side outside bridge/web/: they run in the web process only
+# (the rest of bridge/interact/ is pure: button values, signatures, plans).
+WEB_SIDE = ("bridge.web", "bridge.console", "bridge.interact.web")
 
 
 def module_name(path: Path) -> str:

@@ -119,3 +119,41 @@ def test_console_read_auth_needs_a_token_to_sign_in_with() -> None:
         load_settings({"BRIDGE_CONSOLE_READ_AUTH": "true"})
     with pytest.raises(SettingsError, match="not true or false"):
         load_settings({"BRIDGE_CONSOLE_READ_AUTH": "maybe", "BRIDGE_API_TOKEN": "t"})
+
+
+def test_interactivity_secrets_come_from_files_are_redacted_and_users_are_a_list(
+    tmp_path: Path,
+) -> None:
+    files = {}
+    for name, value in {
+        "BRIDGE_SLACK_SIGNING_SECRET": "slack-signing-secret-value",
+        "BRIDGE_PAGERDUTY_WEBHOOK_SECRET": "pd-webhook-secret-value",
+    }.items():
+        (tmp_path / name).write_text(value + "\n")
+        files[f"{name}_FILE"] = str(tmp_path / name)
+    s = load_settings({**files, "BRIDGE_SLACK_ALLOWED_USERS": " U0ADA, U0BOB ,"})
+    assert s.slack_signing_secret == "slack-signing-secret-value"
+    assert s.pagerduty_webhook_secret == "pd-webhook-secret-value"
+    assert s.slack_allowed_users == ("U0ADA", "U0BOB")
+    shown = str(s.redacted())
+    assert "secret-value" not in shown
+    assert load_settings({}).slack_signing_secret is None
+    assert load_settings({}).slack_allowed_users == ()
+
+
+@pytest.mark.parametrize(
+    ("value", "token", "error"),
+    [
+        ("jane", "xoxb-x", "is not a Slack user id"),
+        ("U0ADA,<!here>", "xoxb-x", "is not a Slack user id"),
+        ("S0ONCALL", None, "user groups need BRIDGE_SLACK_BOT_TOKEN"),
+    ],
+)
+def test_allowed_users_must_be_slack_ids_and_groups_need_the_bot_token(
+    value: str, token: str | None, error: str
+) -> None:
+    env = {"BRIDGE_SLACK_ALLOWED_USERS": value}
+    if token:
+        env.update(BRIDGE_SLACK_BOT_TOKEN=token, BRIDGE_SLACK_CHANNEL="#alerts")
+    with pytest.raises(SettingsError, match=error):
+        load_settings(env)

@@ -1,0 +1,1 @@
+"""Interactivity: what people do in Slack and PagerDuty, carried back into the bridge."""
