@@ -20,6 +20,21 @@ from bridge.durations import DurationError, parse_duration
 # PagerDuty Events API v2 integration ("routing") keys are 32 characters.
 # https://developer.pagerduty.com/docs/events-api-v2/trigger-events/
 PAGERDUTY_ROUTING_KEY_CHARS = 32
+# The example keys this repository's documentation shows (secrets/pagerduty-routing-key.example,
+# secrets/README.md). They have the right length, so PagerDuty would only reject them at the
+# first page: every page would become a dead letter. Compared case-insensitively.
+PLACEHOLDER_ROUTING_KEYS = frozenset(
+    {
+        "0123456789abcdef0123456789abcdef",
+        "your32characterpagerdutykey00000",
+    }
+)
+# What every routing-key error ends with: how to run without PagerDuty on purpose.
+DRY_RUN_HINT = (
+    "to run PagerDuty in dry-run, leave BRIDGE_PAGERDUTY_ROUTING_KEY and "
+    "BRIDGE_PAGERDUTY_ROUTING_KEY_FILE unset (in docker compose: "
+    "BRIDGE_PAGERDUTY_ROUTING_KEY_FILE= in .env)"
+)
 
 SECRET_NAMES = (
     "BRIDGE_WEBHOOK_TOKEN",
@@ -186,6 +201,25 @@ def _listen(value: str) -> str:
     return value
 
 
+def _routing_key(env: Mapping[str, str]) -> str | None:
+    """The PagerDuty routing key, refused when it cannot page anyone (never echoed)."""
+    key = _read(env, "BRIDGE_PAGERDUTY_ROUTING_KEY")
+    if key is None:
+        return None
+    if len(key) != PAGERDUTY_ROUTING_KEY_CHARS:
+        raise SettingsError(
+            f"BRIDGE_PAGERDUTY_ROUTING_KEY: must be {PAGERDUTY_ROUTING_KEY_CHARS} characters, "
+            f"got {len(key)}; {DRY_RUN_HINT}"
+        )
+    if key.lower() in PLACEHOLDER_ROUTING_KEYS:
+        raise SettingsError(
+            "BRIDGE_PAGERDUTY_ROUTING_KEY: this is the documentation's placeholder, not a "
+            "PagerDuty integration key (pages would be rejected); put your service's Events API "
+            f"v2 integration key in it, or {DRY_RUN_HINT}"
+        )
+    return key
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build and validate `Settings` from an environment mapping."""
     env = os.environ if env is None else env
@@ -194,12 +228,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if "://" not in database_url:
         raise SettingsError("BRIDGE_DATABASE_URL: expected an SQLAlchemy URL like sqlite:///path")
 
-    routing_key = _read(env, "BRIDGE_PAGERDUTY_ROUTING_KEY")
-    if routing_key is not None and len(routing_key) != PAGERDUTY_ROUTING_KEY_CHARS:
-        raise SettingsError(
-            f"BRIDGE_PAGERDUTY_ROUTING_KEY: must be {PAGERDUTY_ROUTING_KEY_CHARS} characters, "
-            f"got {len(routing_key)}"
-        )
+    routing_key = _routing_key(env)
     slack_token = _read(env, "BRIDGE_SLACK_BOT_TOKEN")
     slack_channel = env.get("BRIDGE_SLACK_CHANNEL") or None
     if slack_token and not slack_channel:
