@@ -59,6 +59,9 @@ class Settings:
     api_token: str | None = None
     prometheus_url: str = "http://localhost:9090"
     alertmanager_urls: tuple[str, ...] = ("http://localhost:9093",)
+    # Where people open Alertmanager (silence links); the API URL above may be a
+    # container name that only the bridge can resolve.
+    alertmanager_external_url: str = "http://localhost:9093"
     grafana_url: str = "http://localhost:3001"
     public_url: str | None = None
     pagerduty_routing_key: str | None = None
@@ -255,6 +258,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         for u in (env.get("BRIDGE_ALERTMANAGER_URL") or "http://localhost:9093").split(",")
         if u.strip()
     )
+    am_external = env.get("BRIDGE_ALERTMANAGER_EXTERNAL_URL") or am_urls[0]
     return Settings(
         listen=_listen(env.get("BRIDGE_LISTEN") or "127.0.0.1:9095"),
         database_url=database_url,
@@ -265,6 +269,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             "BRIDGE_PROMETHEUS_URL", env.get("BRIDGE_PROMETHEUS_URL") or "http://localhost:9090"
         ),
         alertmanager_urls=am_urls,
+        alertmanager_external_url=_url("BRIDGE_ALERTMANAGER_EXTERNAL_URL", am_external),
         grafana_url=_url(
             "BRIDGE_GRAFANA_URL", env.get("BRIDGE_GRAFANA_URL") or "http://localhost:3001"
         ),
