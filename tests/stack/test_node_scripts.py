@@ -182,8 +182,7 @@ def test_with_ufw_active_the_local_network_and_ipv6_server_get_rules(tmp_path: P
     for source in ("192.0.2.10", "172.18.0.0/16", "2001:db8::10"):
         for port in (9100, 9400):
             assert (
-                f"would run: ufw allow proto tcp from {source} to any port {port} comment "
-                in out
+                f"would run: ufw allow proto tcp from {source} to any port {port} comment " in out
             )
     assert "iptables" not in out
 
