@@ -149,6 +149,8 @@ def test_the_bridge_api_passes_with_its_own_token_and_callbacks_without_a_login(
     assert requests.get(stack.url(9445, "/alerts"), timeout=10).status_code == 401
     bearer = {"Authorization": "Bearer the-bridge-api-token"}
     assert requests.get(stack.url(9445, "/alerts"), headers=bearer, timeout=10).status_code == 404
+    chart = requests.get(stack.url(9445, "/charts/17.png?key=abc"), timeout=10)
+    assert chart.status_code == 404  # PagerDuty fetches chart images without a login
     slack = requests.post(stack.url(9445, "/slack/interactions"), data="payload=x", timeout=10)
     assert slack.status_code == 200
     assert [r.path for r in stack.recorder.received()] == ["/slack/interactions"]
