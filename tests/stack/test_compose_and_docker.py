@@ -342,3 +342,28 @@ def test_dockerignore_keeps_secrets_and_local_state_out_of_the_build_context() -
     included = {line[1:].rstrip("/") for line in lines if line.startswith("!")}
     assert {"pyproject.toml", "README.md", "bridge", "migrations", "alembic.ini"} <= included
     assert not included & {"secrets", ".env", ".venv", "var", "tests"}
+
+
+@pytest.mark.parametrize(
+    ("variable", "where", "proxied"),
+    [
+        ("PROMETHEUS_EXTERNAL_URL", ("prometheus", "--web.external-url="), 9443),
+        ("ALERTMANAGER_EXTERNAL_URL", ("alertmanager", "--web.external-url="), 9444),
+        ("GRAFANA_ROOT_URL", ("grafana", "GF_SERVER_ROOT_URL"), 3443),
+    ],
+)
+def test_external_urls_default_to_the_proxy_and_env_example_sets_them(
+    variable: str, where: tuple[str, str], proxied: int
+) -> None:
+    # generatorURL (the "Prometheus graph" link), silence links and dashboard links are built
+    # from these: they must be what people open, through the proxy.
+    service, key = where
+    definition = SERVICES[service]
+    if key.startswith("--"):
+        value = next(f for f in definition["command"] if f.startswith(key)).removeprefix(key)
+    else:
+        value = definition["environment"][key]
+    assert value == f"${{{variable}:-https://localhost:{proxied}}}"
+    lines = (REPO_ROOT / ".env.example").read_text(encoding="utf-8").splitlines()
+    example = dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+    assert re.fullmatch(rf"https://[\w.-]+:{proxied}", example[variable]), example[variable]
