@@ -20,25 +20,9 @@
 #   BRIDGE_DATABASE_URL   sqlite:///<bridge_data volume>/bridge.db, or postgresql[+psycopg]://...
 # Needs: curl, jq; sqlite3 for SQLite files; pg_dump for PostgreSQL.
 set -euo pipefail
-
-# Outbound requests never hang the nightly run.
-CURL_TIMEOUT_S=30
-
-die() {
-  echo "backup: $*" >&2
-  exit 1
-}
-
-need() {
-  command -v "$1" >/dev/null 2>&1 || die "$1 is not installed (Debian package $2)"
-}
-
-volume_dir() {
-  # The host path of a named volume of this compose project.
-  need docker docker.io
-  docker volume inspect -f '{{ .Mountpoint }}' "${COMPOSE_PROJECT:-dgx-spark-monitoring}_$1" \
-    || die "no volume ${COMPOSE_PROJECT:-dgx-spark-monitoring}_$1; set the *_DATA_DIR variables"
-}
+PROG=backup
+# shellcheck source=scripts/backup-common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/backup-common.sh"
 
 sqlite_backup() {
   # SQLite's online backup: consistent while the owner keeps writing.
@@ -75,9 +59,8 @@ backup_bridge() {
       ;;
     postgresql*://*)
       need pg_dump postgresql-client
-      # libpq does not know SQLAlchemy's driver suffix (postgresql+psycopg://).
       pg_dump --format=custom --no-owner --file="$dest/bridge.pgdump" \
-        --dbname="postgresql://${url#*://}"
+        --dbname="$(libpq_url "$url")"
       echo "bridge: bridge.pgdump (PostgreSQL)"
       ;;
     *) die "BRIDGE_DATABASE_URL: only sqlite:/// and postgresql:// are supported" ;;

@@ -15,23 +15,9 @@
 # Same environment variables as backup.sh, plus BRIDGE_URL and GRAFANA_URL (defaults
 # http://127.0.0.1:9095, http://127.0.0.1:3001) for the "is it stopped" checks.
 set -euo pipefail
-
-CURL_TIMEOUT_S=30
-
-die() {
-  echo "restore: $*" >&2
-  exit 1
-}
-
-need() {
-  command -v "$1" >/dev/null 2>&1 || die "$1 is not installed (Debian package $2)"
-}
-
-volume_dir() {
-  need docker docker.io
-  docker volume inspect -f '{{ .Mountpoint }}' "${COMPOSE_PROJECT:-dgx-spark-monitoring}_$1" \
-    || die "no volume ${COMPOSE_PROJECT:-dgx-spark-monitoring}_$1; set the *_DATA_DIR variables"
-}
+PROG=restore
+# shellcheck source=scripts/backup-common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/backup-common.sh"
 
 must_be_stopped() {
   # A live process would keep writing to (or hold open) the files being replaced.
@@ -85,7 +71,7 @@ restore_bridge() {
       need pg_restore postgresql-client
       [ -f "$backup/bridge.pgdump" ] || die "$backup has no bridge.pgdump (backed up from SQLite?)"
       pg_restore --clean --if-exists --no-owner --single-transaction \
-        --dbname="postgresql://${url#*://}" "$backup/bridge.pgdump"
+        --dbname="$(libpq_url "$url")" "$backup/bridge.pgdump"
       echo "bridge: restored into PostgreSQL"
       ;;
     *) die "BRIDGE_DATABASE_URL: only sqlite:/// and postgresql:// are supported" ;;

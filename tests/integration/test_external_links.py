@@ -52,13 +52,16 @@ def _rule_like_alert() -> dict[str, object]:
     return firing
 
 
-def test_a_page_links_to_the_external_alertmanager_grafana_and_runbook(
-    live_settings: Settings, engine: Engine, pagerduty: FakePagerDuty
-) -> None:
-    app = make_app(_with_links(live_settings), engine)
+def _deliver_one_alert(settings: Settings, engine: Engine) -> None:
+    app = make_app(settings, engine)
     post(app, payload(_rule_like_alert()))
     deliver_until_settled(app)
 
+
+def test_a_page_links_to_the_external_alertmanager_grafana_and_runbook(
+    live_settings: Settings, engine: Engine, pagerduty: FakePagerDuty
+) -> None:
+    _deliver_one_alert(_with_links(live_settings), engine)
     (trigger,) = pagerduty.triggers()
     links = {link["text"]: link["href"] for link in trigger["links"]}
     assert links["Silence in Alertmanager"].startswith(f"{EXTERNAL_AM}/#/silences/new?filter=")
@@ -70,10 +73,7 @@ def test_a_page_links_to_the_external_alertmanager_grafana_and_runbook(
 def test_a_slack_message_links_to_the_external_alertmanager_not_the_container(
     live_settings: Settings, engine: Engine, slack: FakeSlack
 ) -> None:
-    app = make_app(_with_links(live_settings), engine)
-    post(app, payload(_rule_like_alert()))
-    deliver_until_settled(app)
-
+    _deliver_one_alert(_with_links(live_settings), engine)
     (message,) = slack.top_level()
     blocks = json.dumps(message.blocks)
     assert f"{EXTERNAL_AM}/#/silences/new" in blocks
@@ -96,8 +96,6 @@ def test_a_repository_path_runbook_without_a_base_gets_no_link(
     live_settings: Settings, engine: Engine, pagerduty: FakePagerDuty
 ) -> None:
     # A bare path is no URL: PagerDuty and Slack would show a broken link.
-    app = make_app(replace(_with_links(live_settings), runbook_base_url=""), engine)
-    post(app, payload(_rule_like_alert()))
-    deliver_until_settled(app)
+    _deliver_one_alert(replace(_with_links(live_settings), runbook_base_url=""), engine)
     (trigger,) = pagerduty.triggers()
     assert "Runbook" not in {link["text"] for link in trigger["links"]}
