@@ -117,6 +117,24 @@ class Settings:
     def slack_enabled(self) -> bool:
         return bool(self.slack_bot_token and self.slack_channel) or bool(self.slack_webhook_url)
 
+    def link_warnings(self) -> list[str]:
+        """Link bases people outside the bridge's network probably cannot open: a host name
+        without a dot that is not localhost is a container or service name (`alertmanager`,
+        `grafana`), resolvable only beside the bridge."""
+        bases = {
+            "BRIDGE_ALERTMANAGER_EXTERNAL_URL": self.alertmanager_external_url,
+            "BRIDGE_GRAFANA_URL": self.grafana_url,
+        }
+        warnings = []
+        for name, url in bases.items():
+            host = urlsplit(url).hostname or ""
+            if "." not in host and ":" not in host and host != "localhost":
+                warnings.append(
+                    f"{name}: links point at {url}, a name only the bridge's network resolves; "
+                    "set the address people open"
+                )
+        return warnings
+
     def redacted(self) -> dict[str, object]:
         """What is safe to print: secrets reduced to set / unset."""
         out: dict[str, object] = {}

@@ -221,3 +221,13 @@ def test_backup_refuses_an_unknown_component(tmp_path: Path) -> None:
 def _write(path: Path, content: str) -> Path:
     path.write_text(content)
     return path
+
+
+def test_backups_are_ignored_by_git() -> None:
+    ignored = subprocess.run(
+        ["git", "check-ignore", "-q", "backup/20260101T021500Z/bridge.db"],
+        cwd=REPO_ROOT,
+        timeout=30,
+        check=False,
+    )
+    assert ignored.returncode == 0, "backup/ would be committed"

@@ -6,6 +6,9 @@ Slack message."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from dataclasses import replace
 
 import pytest
@@ -99,3 +102,28 @@ def test_a_repository_path_runbook_without_a_base_gets_no_link(
     _deliver_one_alert(replace(_with_links(live_settings), runbook_base_url=""), engine)
     (trigger,) = pagerduty.triggers()
     assert "Runbook" not in {link["text"] for link in trigger["links"]}
+
+
+def _check_config(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bridge", "check-config"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_check_config_warns_when_silence_links_would_point_at_a_container_name() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BRIDGE_")}
+    env["BRIDGE_ALERTMANAGER_URL"] = INTERNAL_AM
+    result = _check_config(env)
+    assert result.returncode == 0, result.stderr
+    assert (
+        "warning: BRIDGE_ALERTMANAGER_EXTERNAL_URL: links point at http://alertmanager:9093"
+        in result.stderr
+    )
+    env["BRIDGE_ALERTMANAGER_EXTERNAL_URL"] = EXTERNAL_AM
+    quiet = _check_config(env)
+    assert quiet.returncode == 0 and "warning" not in quiet.stderr
