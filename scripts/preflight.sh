@@ -109,10 +109,19 @@ if [ ! -x .venv/bin/alert-bridge ]; then
   bash scripts/setup.sh
 fi
 if [ -s secrets/pagerduty-routing-key ]; then
-  check "secrets/pagerduty-routing-key is a usable PagerDuty key (alert-bridge check-config)" \
-    env -i PATH="$PATH" BRIDGE_DATABASE_URL=sqlite:///:memory: \
-    BRIDGE_PAGERDUTY_ROUTING_KEY_FILE=secrets/pagerduty-routing-key \
-    .venv/bin/alert-bridge check-config
+  key_check=(env -i PATH="$PATH" BRIDGE_DATABASE_URL=sqlite:///:memory:
+    BRIDGE_PAGERDUTY_ROUTING_KEY_FILE=secrets/pagerduty-routing-key
+    .venv/bin/alert-bridge check-config)
+  if [ -f .env ] && grep -qx 'BRIDGE_PAGERDUTY_ROUTING_KEY_FILE=' .env; then
+    # PagerDuty deliberately off (dry-run): only Alertmanager's direct route is affected.
+    if ! "${key_check[@]}" >/dev/null 2>&1; then
+      echo "warn  PagerDuty is in dry-run and secrets/pagerduty-routing-key is no real key:" \
+        "Alertmanager's direct route fails (AlertmanagerPagerDutyFailing fires)"
+    fi
+  else
+    check "secrets/pagerduty-routing-key is a usable PagerDuty key (alert-bridge check-config)" \
+      "${key_check[@]}"
+  fi
 fi
 
 # --- configuration files, with the stack's own programs ---------------------------------

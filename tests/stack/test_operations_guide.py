@@ -141,14 +141,24 @@ def test_walking_the_guide_installs_and_passes_the_preflight(tmp_path: Path) -> 
     assert "example." not in (checkout / ".env").read_text()
 
 
-def test_the_preflight_stops_on_the_documented_placeholder_key(tmp_path: Path) -> None:
+def test_the_preflight_stops_on_the_documented_placeholder_key_unless_pagerduty_is_off(
+    tmp_path: Path,
+) -> None:
     example_key = (REPO_ROOT / "secrets" / "pagerduty-routing-key.example").read_text().strip()
-    _checkout, result = _walk(tmp_path, f"{example_key}\npw\n")
+    checkout, result = _walk(tmp_path, f"{example_key}\npw\n")
     assert result.returncode != 0
     assert "FAIL  secrets/pagerduty-routing-key is a usable PagerDuty key" in result.stderr
     assert "leave BRIDGE_PAGERDUTY_ROUTING_KEY and BRIDGE_PAGERDUTY_ROUTING_KEY_FILE unset" in (
         result.stderr
     )
+
+    # "No PagerDuty yet?" (secrets/README.md): dry-run chosen in .env, the key only warns.
+    with (checkout / ".env").open("a") as env_file:
+        env_file.write("BRIDGE_PAGERDUTY_ROUTING_KEY_FILE=\n")
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "PREFLIGHT_TOOLS": "local"}
+    dry_run = run(["bash", "scripts/preflight.sh"], cwd=checkout, env=env, timeout=300)
+    assert dry_run.returncode == 0, describe(dry_run)
+    assert "warn  PagerDuty is in dry-run" in dry_run.stdout
 
 
 def test_the_caddy_image_in_the_guide_is_the_one_compose_runs() -> None:
