@@ -57,6 +57,8 @@ def cmd_check_config(_args: argparse.Namespace) -> int:
         raise SystemExit(f"alert-bridge: {exc}") from None
     print(json.dumps(settings.redacted(), indent=2, default=str))
     print(f"routes: {len(config.routing.routes)}")
+    for warning in settings.link_warnings():
+        print(f"warning: {warning}", file=sys.stderr)
     print("configuration ok")
     return 0
 

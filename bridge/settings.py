@@ -20,6 +20,21 @@ from bridge.durations import DurationError, parse_duration
 # PagerDuty Events API v2 integration ("routing") keys are 32 characters.
 # https://developer.pagerduty.com/docs/events-api-v2/trigger-events/
 PAGERDUTY_ROUTING_KEY_CHARS = 32
+# The example keys this repository's documentation shows (secrets/pagerduty-routing-key.example,
+# secrets/README.md). They have the right length, so PagerDuty would only reject them at the
+# first page: every page would become a dead letter. Compared case-insensitively.
+PLACEHOLDER_ROUTING_KEYS = frozenset(
+    {
+        "0123456789abcdef0123456789abcdef",
+        "your32characterpagerdutykey00000",
+    }
+)
+# What every routing-key error ends with: how to run without PagerDuty on purpose.
+DRY_RUN_HINT = (
+    "to run PagerDuty in dry-run, leave BRIDGE_PAGERDUTY_ROUTING_KEY and "
+    "BRIDGE_PAGERDUTY_ROUTING_KEY_FILE unset (in docker compose: "
+    "BRIDGE_PAGERDUTY_ROUTING_KEY_FILE= in .env)"
+)
 
 SECRET_NAMES = (
     "BRIDGE_WEBHOOK_TOKEN",
@@ -46,6 +61,9 @@ class Settings:
     api_token: str | None = None
     prometheus_url: str = "http://localhost:9090"
     alertmanager_urls: tuple[str, ...] = ("http://localhost:9093",)
+    # Where people open Alertmanager (silence links); the API URL above may be a
+    # container name that only the bridge can resolve.
+    alertmanager_external_url: str = "http://localhost:9093"
     grafana_url: str = "http://localhost:3001"
     public_url: str | None = None
     pagerduty_routing_key: str | None = None
@@ -106,6 +124,24 @@ class Settings:
     @property
     def slack_enabled(self) -> bool:
         return bool(self.slack_bot_token and self.slack_channel) or bool(self.slack_webhook_url)
+
+    def link_warnings(self) -> list[str]:
+        """Link bases people outside the bridge's network probably cannot open: a host name
+        without a dot that is not localhost is a container or service name (`alertmanager`,
+        `grafana`), resolvable only beside the bridge."""
+        bases = {
+            "BRIDGE_ALERTMANAGER_EXTERNAL_URL": self.alertmanager_external_url,
+            "BRIDGE_GRAFANA_URL": self.grafana_url,
+        }
+        warnings = []
+        for name, url in bases.items():
+            host = urlsplit(url).hostname or ""
+            if "." not in host and ":" not in host and host != "localhost":
+                warnings.append(
+                    f"{name}: links point at {url}, a name only the bridge's network resolves; "
+                    "set the address people open"
+                )
+        return warnings
 
     def redacted(self) -> dict[str, object]:
         """What is safe to print: secrets reduced to set / unset."""
@@ -227,6 +263,25 @@ def _listen(value: str) -> str:
     return value
 
 
+def _routing_key(env: Mapping[str, str]) -> str | None:
+    """The PagerDuty routing key, refused when it cannot page anyone (never echoed)."""
+    key = _read(env, "BRIDGE_PAGERDUTY_ROUTING_KEY")
+    if key is None:
+        return None
+    if len(key) != PAGERDUTY_ROUTING_KEY_CHARS:
+        raise SettingsError(
+            f"BRIDGE_PAGERDUTY_ROUTING_KEY: must be {PAGERDUTY_ROUTING_KEY_CHARS} characters, "
+            f"got {len(key)}; {DRY_RUN_HINT}"
+        )
+    if key.lower() in PLACEHOLDER_ROUTING_KEYS:
+        raise SettingsError(
+            "BRIDGE_PAGERDUTY_ROUTING_KEY: this is the documentation's placeholder, not a "
+            "PagerDuty integration key (pages would be rejected); put your service's Events API "
+            f"v2 integration key in it, or {DRY_RUN_HINT}"
+        )
+    return key
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build and validate `Settings` from an environment mapping."""
     env = os.environ if env is None else env
@@ -235,12 +290,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if "://" not in database_url:
         raise SettingsError("BRIDGE_DATABASE_URL: expected an SQLAlchemy URL like sqlite:///path")
 
-    routing_key = _read(env, "BRIDGE_PAGERDUTY_ROUTING_KEY")
-    if routing_key is not None and len(routing_key) != PAGERDUTY_ROUTING_KEY_CHARS:
-        raise SettingsError(
-            f"BRIDGE_PAGERDUTY_ROUTING_KEY: must be {PAGERDUTY_ROUTING_KEY_CHARS} characters, "
-            f"got {len(routing_key)}"
-        )
+    routing_key = _routing_key(env)
     slack_token = _read(env, "BRIDGE_SLACK_BOT_TOKEN")
     slack_channel = env.get("BRIDGE_SLACK_CHANNEL") or None
     if slack_token and not slack_channel:
@@ -273,6 +323,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         for u in (env.get("BRIDGE_ALERTMANAGER_URL") or "http://localhost:9093").split(",")
         if u.strip()
     )
+    am_external = env.get("BRIDGE_ALERTMANAGER_EXTERNAL_URL") or am_urls[0]
     return Settings(
         listen=_listen(env.get("BRIDGE_LISTEN") or "127.0.0.1:9095"),
         database_url=database_url,
@@ -283,6 +334,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             "BRIDGE_PROMETHEUS_URL", env.get("BRIDGE_PROMETHEUS_URL") or "http://localhost:9090"
         ),
         alertmanager_urls=am_urls,
+        alertmanager_external_url=_url("BRIDGE_ALERTMANAGER_EXTERNAL_URL", am_external),
         grafana_url=_url(
             "BRIDGE_GRAFANA_URL", env.get("BRIDGE_GRAFANA_URL") or "http://localhost:3001"
         ),

@@ -2,7 +2,9 @@
 # Install the Prometheus exporters on one DGX Spark node:
 #   - NVIDIA dcgm-exporter (:9400), as a container with the pinned counters CSV mounted;
 #   - prometheus-node-exporter (:9100), from the distribution's packages;
-#   - firewall rules that let only the Prometheus server reach 9100 and 9400.
+#   - firewall rules that let only the Prometheus server reach 9100 and 9400, for IPv4
+#     and IPv6, that survive a reboot (ufw, or iptables/ip6tables saved by
+#     netfilter-persistent).
 #
 # Usage (on the node, as root):
 #   sudo PROMETHEUS_SERVER_IP=10.0.0.5 bash setup-exporters.sh
@@ -14,6 +16,11 @@
 # Options and environment:
 #   --dry-run, -n               print what would be done, change nothing
 #   --prometheus-server-ip IP   or PROMETHEUS_SERVER_IP: the only source allowed to scrape
+#   --prometheus-server-ip6 IP  or PROMETHEUS_SERVER_IP6: its IPv6 address, if it scrapes
+#                               over IPv6 (otherwise IPv6 reaches only loopback)
+#   --local-scrape              the monitoring stack runs on THIS node: also allow its
+#                               Docker network (its scrapes of this node come from there)
+#   LOCAL_SCRAPE_SUBNET         that network's CIDR, instead of asking Docker for it
 #   --skip-firewall             leave the firewall alone (e.g. managed elsewhere)
 #   DCGM_EXPORTER_IMAGE         override the pinned image (tag or digest)
 #   DCGM_COUNTERS_CSV           counters file to install (default: beside this script)
@@ -43,6 +50,14 @@ readonly SCRIPT_DIR
 DRY_RUN=0
 SKIP_FIREWALL=0
 PROMETHEUS_SERVER_IP="${PROMETHEUS_SERVER_IP:-}"
+PROMETHEUS_SERVER_IP6="${PROMETHEUS_SERVER_IP6:-}"
+LOCAL_SCRAPE=0
+LOCAL_SCRAPE_SUBNET="${LOCAL_SCRAPE_SUBNET:-}"
+# The compose network of the stack (docker-compose.yml, project dgx-spark-monitoring).
+readonly STACK_NETWORK="${STACK_NETWORK:-dgx-spark-monitoring_default}"
+# Our own iptables/ip6tables chain: flushed and refilled on every run (idempotent), one
+# jump to it from INPUT.
+readonly FW_CHAIN="DGX-EXPORTERS"
 DCGM_EXPORTER_IMAGE="${DCGM_EXPORTER_IMAGE:-$DEFAULT_DCGM_EXPORTER_IMAGE}"
 COUNTERS_SRC="${DCGM_COUNTERS_CSV:-$SCRIPT_DIR/dcgm-counters.csv}"
 
@@ -75,7 +90,7 @@ run() {
 }
 
 usage() {
-    sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,31p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 parse_args() {
@@ -89,6 +104,13 @@ parse_args() {
                 shift
                 ;;
             --prometheus-server-ip=*) PROMETHEUS_SERVER_IP="${1#*=}" ;;
+            --prometheus-server-ip6)
+                [[ $# -ge 2 ]] || die "--prometheus-server-ip6 needs a value"
+                PROMETHEUS_SERVER_IP6="$2"
+                shift
+                ;;
+            --prometheus-server-ip6=*) PROMETHEUS_SERVER_IP6="${1#*=}" ;;
+            --local-scrape) LOCAL_SCRAPE=1 ;;
             -h | --help)
                 usage
                 exit 0
@@ -125,6 +147,14 @@ preflight() {
         fi
     elif ! valid_ipv4_or_cidr "$PROMETHEUS_SERVER_IP"; then
         die "PROMETHEUS_SERVER_IP='$PROMETHEUS_SERVER_IP' is not an IPv4 address or CIDR"
+    fi
+    if [[ -n $PROMETHEUS_SERVER_IP6 ]] && ! [[ $PROMETHEUS_SERVER_IP6 =~ ^[0-9A-Fa-f:]+(/[0-9]{1,3})?$ && $PROMETHEUS_SERVER_IP6 == *:* ]]; then
+        die "PROMETHEUS_SERVER_IP6='$PROMETHEUS_SERVER_IP6' is not an IPv6 address or CIDR"
+    fi
+    if [[ -n $LOCAL_SCRAPE_SUBNET ]]; then
+        LOCAL_SCRAPE=1
+        valid_ipv4_or_cidr "$LOCAL_SCRAPE_SUBNET" \
+            || die "LOCAL_SCRAPE_SUBNET='$LOCAL_SCRAPE_SUBNET' is not an IPv4 CIDR"
     fi
 
     [[ -r $COUNTERS_SRC ]] || die "counters file not found: $COUNTERS_SRC"
@@ -241,32 +271,85 @@ install_node_exporter() {
     fi
 }
 
-# Allow the Prometheus server, and nobody else, to reach one TCP port.
-firewall_port() {
-    local port=$1
-    if command -v ufw >/dev/null 2>&1 && ufw status 2>/dev/null | grep -q '^Status: active'; then
-        # ufw skips rules that already exist. Its default policy denies other sources.
-        run ufw allow proto tcp from "$PROMETHEUS_SERVER_IP" to any port "$port" comment "prometheus scrape"
-        report "$( ((DRY_RUN)) && echo planned || echo changed)" "ufw: tcp/$port only from $PROMETHEUS_SERVER_IP"
-    elif command -v iptables >/dev/null 2>&1; then
-        # Check (-C) before inserting, so reruns do not stack duplicate rules. ACCEPT goes
-        # above DROP: -I 1 for the accept, -A for the drop.
-        if ! ((DRY_RUN)) && iptables -C INPUT -p tcp --dport "$port" -s "$PROMETHEUS_SERVER_IP" -j ACCEPT 2>/dev/null \
-            && iptables -C INPUT -p tcp --dport "$port" -j DROP 2>/dev/null; then
-            report "ok" "iptables: tcp/$port only from $PROMETHEUS_SERVER_IP"
-            return 0
-        fi
-        if ((DRY_RUN)) || ! iptables -C INPUT -p tcp --dport "$port" -s "$PROMETHEUS_SERVER_IP" -j ACCEPT 2>/dev/null; then
-            run iptables -I INPUT 1 -p tcp --dport "$port" -s "$PROMETHEUS_SERVER_IP" -j ACCEPT
-        fi
-        if ((DRY_RUN)) || ! iptables -C INPUT -p tcp --dport "$port" -j DROP 2>/dev/null; then
-            run iptables -A INPUT -p tcp --dport "$port" -j DROP
-        fi
-        report "$( ((DRY_RUN)) && echo planned || echo changed)" "iptables: tcp/$port only from $PROMETHEUS_SERVER_IP (persist with netfilter-persistent save)"
-    else
-        warn "neither an active ufw nor iptables found: tcp/$port is not restricted"
-        report "warning" "firewall: tcp/$port not restricted"
+# IPv4 sources allowed to scrape: the Prometheus server and, when the stack runs on this
+# node, its Docker network (Prometheus's scrapes of this node's address come from there).
+scrape_sources() {
+    printf '%s\n' "$PROMETHEUS_SERVER_IP"
+    if ((LOCAL_SCRAPE)); then
+        printf '%s\n' "$LOCAL_SCRAPE_SUBNET"
     fi
+}
+
+find_local_scrape_subnet() {
+    ((LOCAL_SCRAPE)) && [[ -z $LOCAL_SCRAPE_SUBNET ]] || return 0
+    LOCAL_SCRAPE_SUBNET=$(docker network inspect -f '{{range .IPAM.Config}}{{.Subnet}} {{end}}' \
+        "$STACK_NETWORK" 2>/dev/null | tr ' ' '\n' | grep -E '^[0-9.]+/[0-9]+$' | head -n 1) || true
+    if [[ -z $LOCAL_SCRAPE_SUBNET ]]; then
+        if ((DRY_RUN)); then
+            LOCAL_SCRAPE_SUBNET="<subnet of $STACK_NETWORK>"
+            warn "network $STACK_NETWORK not found; start the stack first or set LOCAL_SCRAPE_SUBNET"
+        else
+            die "--local-scrape: Docker network $STACK_NETWORK not found; start the stack (docker compose up -d) first, or set LOCAL_SCRAPE_SUBNET"
+        fi
+    fi
+}
+
+firewall_ufw() {
+    # ufw keeps its rules across reboots and applies each to IPv4 and IPv6 (IPV6=yes in
+    # /etc/default/ufw, Debian's default); its default policy denies other sources. It
+    # skips rules that already exist.
+    local port source
+    for port in "$NODE_EXPORTER_PORT" "$DCGM_PORT"; do
+        while IFS= read -r source; do
+            run ufw allow proto tcp from "$source" to any port "$port" comment "prometheus scrape"
+        done < <(scrape_sources)
+        if [[ -n $PROMETHEUS_SERVER_IP6 ]]; then
+            run ufw allow proto tcp from "$PROMETHEUS_SERVER_IP6" to any port "$port" comment "prometheus scrape"
+        fi
+    done
+    grep -qs '^IPV6=yes' /etc/default/ufw || warn "IPV6 is not 'yes' in /etc/default/ufw: ufw leaves IPv6 unfiltered"
+    report "$( ((DRY_RUN)) && echo planned || echo changed)" "ufw: tcp/$NODE_EXPORTER_PORT,$DCGM_PORT only from $(scrape_sources | paste -sd ' ') ${PROMETHEUS_SERVER_IP6}"
+}
+
+# One family (iptables or ip6tables): refill our chain, jump to it once from INPUT.
+firewall_family() {
+    local tool=$1
+    shift
+    local ports="$NODE_EXPORTER_PORT,$DCGM_PORT" source
+    if ((DRY_RUN)) || ! "$tool" -n -L "$FW_CHAIN" >/dev/null 2>&1; then
+        run "$tool" -N "$FW_CHAIN"
+    fi
+    run "$tool" -F "$FW_CHAIN"
+    run "$tool" -A "$FW_CHAIN" -i lo -j ACCEPT
+    for source in "$@"; do
+        run "$tool" -A "$FW_CHAIN" -s "$source" -j ACCEPT
+    done
+    run "$tool" -A "$FW_CHAIN" -j DROP
+    if ((DRY_RUN)) || ! "$tool" -C INPUT -p tcp -m multiport --dports "$ports" -j "$FW_CHAIN" 2>/dev/null; then
+        run "$tool" -I INPUT 1 -p tcp -m multiport --dports "$ports" -j "$FW_CHAIN"
+    fi
+}
+
+firewall_iptables() {
+    local sources
+    mapfile -t sources < <(scrape_sources)
+    firewall_family iptables "${sources[@]}"
+    # Without this, IPv6 would reach the exporters from anywhere.
+    if command -v ip6tables >/dev/null 2>&1; then
+        if [[ -n $PROMETHEUS_SERVER_IP6 ]]; then
+            firewall_family ip6tables "$PROMETHEUS_SERVER_IP6"
+        else
+            firewall_family ip6tables
+        fi
+    else
+        warn "ip6tables not found: IPv6 to tcp/$NODE_EXPORTER_PORT,$DCGM_PORT is not filtered"
+    fi
+    # iptables rules live in memory only: save them, and have them loaded at boot.
+    if ! command -v netfilter-persistent >/dev/null 2>&1; then
+        run env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iptables-persistent
+    fi
+    run netfilter-persistent save
+    report "$( ((DRY_RUN)) && echo planned || echo changed)" "iptables+ip6tables chain $FW_CHAIN: tcp/$NODE_EXPORTER_PORT,$DCGM_PORT only from ${sources[*]} ${PROMETHEUS_SERVER_IP6:-(IPv6: loopback only)}; saved by netfilter-persistent"
 }
 
 configure_firewall() {
@@ -275,8 +358,15 @@ configure_firewall() {
         report "skipped" "firewall (--skip-firewall)"
         return 0
     fi
-    firewall_port "$NODE_EXPORTER_PORT"
-    firewall_port "$DCGM_PORT"
+    find_local_scrape_subnet
+    if command -v ufw >/dev/null 2>&1 && ufw status 2>/dev/null | grep -q '^Status: active'; then
+        firewall_ufw
+    elif command -v iptables >/dev/null 2>&1; then
+        firewall_iptables
+    else
+        warn "neither an active ufw nor iptables found: tcp/$NODE_EXPORTER_PORT,$DCGM_PORT are not restricted"
+        report "warning" "firewall: tcp/$NODE_EXPORTER_PORT,$DCGM_PORT not restricted"
+    fi
 }
 
 verify() {

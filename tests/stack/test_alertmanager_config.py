@@ -88,7 +88,7 @@ def test_routing_cases_cover_what_the_contract_promises() -> None:
     cluster = [label_set for label_set in by_labels if "route=direct" not in label_set]
     assert {by_labels[ls] for ls in cluster if "severity=critical" in ls} == {"alert-bridge"}
     assert {by_labels[ls] for ls in cluster if "severity=warning" in ls} == {"alert-bridge"}
-    assert receiver_for(alertname="Watchdog") == {"alert-bridge-watchdog"}
+    assert receiver_for(alertname="Watchdog") == {"external-heartbeat,alert-bridge-watchdog"}
     assert receiver_for(alertname="AlertBridgeDown") == {"pagerduty-direct"}
 
 
@@ -154,15 +154,38 @@ def test_secret_paths_match_what_compose_mounts() -> None:
     )
 
 
-def test_watchdog_route_repeats_every_minute() -> None:
-    route = next(
-        r for r in CONFIG["route"]["routes"] if 'alertname="Watchdog"' in r.get("matchers", [])
-    )
-    assert route["receiver"] == "alert-bridge-watchdog"
-    assert route["repeat_interval"] == "1m"
-    assert route["group_wait"] in {"0s", "1s", "5s"}
-    # First route: nothing before it may catch the heartbeat.
-    assert CONFIG["route"]["routes"][0] is route
+def _watchdog_routes() -> list[dict[str, Any]]:
+    return [r for r in CONFIG["route"]["routes"] if 'alertname="Watchdog"' in r.get("matchers", [])]
+
+
+def test_watchdog_routes_repeat_every_minute_and_come_first() -> None:
+    routes = _watchdog_routes()
+    assert [r["receiver"] for r in routes] == ["external-heartbeat", "alert-bridge-watchdog"]
+    for route in routes:
+        assert route["repeat_interval"] == "1m"
+        assert route["group_wait"] in {"0s", "1s", "5s"}
+    # First routes: nothing before them may catch the heartbeat, and the outside one
+    # continues to the bridge's.
+    assert CONFIG["route"]["routes"][:2] == routes
+    assert routes[0]["continue"] is True
+
+
+def test_the_outside_heartbeat_goes_through_the_proxy_relay_to_the_configured_service() -> None:
+    (webhook,) = _receiver("external-heartbeat")["webhook_configs"]
+    assert webhook["send_resolved"] is False
+    relay = re.fullmatch(r"http://proxy:(\d+)/", webhook["url"])
+    assert relay, webhook["url"]
+    caddyfile = (REPO_ROOT / "proxy" / "Caddyfile").read_text(encoding="utf-8")
+    site = caddyfile[caddyfile.index(f"http://:{relay.group(1)} {{") :]
+    assert "rewrite * {$HEARTBEAT_PATH}" in site
+    assert "reverse_proxy {$HEARTBEAT_ORIGIN}" in site
+    compose = load_yaml(REPO_ROOT / "docker-compose.yml")
+    proxy = compose["services"]["proxy"]
+    # On by default: compose refuses to start until .env names the heartbeat.
+    for name in ("HEARTBEAT_ORIGIN", "HEARTBEAT_PATH"):
+        assert proxy["environment"][name].startswith(f"${{{name}:?")
+    # The relay port is not published: only the compose network reaches it.
+    assert not any(str(p).endswith(f":{relay.group(1)}") for p in proxy["ports"])
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,16 @@ SCRIPT = NODE_SCRIPTS / "setup-exporters.sh"
 COUNTERS = NODE_SCRIPTS / "dcgm-counters.csv"
 
 # Commands that change a system. The dry run may show them, never run them.
-MUTATING = ["install", "apt-get", "systemctl", "ufw", "iptables", "docker"]
+MUTATING = [
+    "install",
+    "apt-get",
+    "systemctl",
+    "ufw",
+    "iptables",
+    "ip6tables",
+    "netfilter-persistent",
+    "docker",
+]
 
 
 def _counters() -> dict[str, tuple[str, str]]:
@@ -95,7 +104,8 @@ def test_dry_run_changes_nothing(tmp_path: Path) -> None:
         call
         for call in calls
         if re.match(
-            r"(install|apt-get|iptables -[IAD]|ufw allow|systemctl (enable|start|restart)"
+            r"(install|apt-get|ip6?tables -[IADNF]|ufw allow|netfilter-persistent save"
+            r"|systemctl (enable|start|restart)"
             r"|docker (run|pull|rm|stop|start))\b",
             call,
         )
@@ -111,6 +121,70 @@ def test_dry_run_changes_nothing(tmp_path: Path) -> None:
     assert "--xid-count-window-size" in out
     assert "apt-get install" in out and "prometheus-node-exporter" in out
     assert "nvidia-smi --query-gpu" in " ".join(calls), "the driver check did not run nvidia-smi"
+
+
+def _plan(tmp_path: Path, *args: str, stubs: dict[str, str] | None = None, **env: str) -> str:
+    """The dry run's plan on a node with the given command stubs (name -> shell body)."""
+    bin_dir, _log = _stub_bin(tmp_path)
+    for name, body in (stubs or {}).items():
+        (bin_dir / name).write_text(f"#!/bin/sh\n{body}\n")
+        (bin_dir / name).chmod(0o755)
+    if "netfilter-persistent" not in (stubs or {}):
+        (bin_dir / "netfilter-persistent").unlink()  # not installed yet
+    full_env = {
+        **os.environ,
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "PROMETHEUS_SERVER_IP": "192.0.2.10",
+        **env,
+    }
+    result = run(["bash", str(SCRIPT), "--dry-run", *args], env=full_env)
+    assert result.returncode == 0, describe(result)
+    return result.stdout
+
+
+def test_without_ufw_both_ip_families_are_filtered_and_the_rules_survive_a_reboot(
+    tmp_path: Path,
+) -> None:
+    out = _plan(tmp_path)
+    ports = r"--dports 9100\,9400 -j DGX-EXPORTERS"  # as the plan prints it (printf %q)
+    for tool in ("iptables", "ip6tables"):
+        assert f"would run: {tool} -I INPUT 1 -p tcp -m multiport {ports}" in out
+        assert f"would run: {tool} -A DGX-EXPORTERS -i lo -j ACCEPT" in out
+        assert f"would run: {tool} -A DGX-EXPORTERS -j DROP" in out
+    assert "would run: iptables -A DGX-EXPORTERS -s 192.0.2.10 -j ACCEPT" in out
+    # No IPv6 scraper given: IPv6 reaches the exporters from loopback only.
+    assert "ip6tables -A DGX-EXPORTERS -s" not in out
+    assert "apt-get install -y -qq iptables-persistent" in out
+    assert "would run: netfilter-persistent save" in out
+
+
+def test_an_ipv6_prometheus_server_is_allowed_over_ipv6(tmp_path: Path) -> None:
+    out = _plan(tmp_path, "--prometheus-server-ip6", "2001:db8::10")
+    assert "would run: ip6tables -A DGX-EXPORTERS -s 2001:db8::10 -j ACCEPT" in out
+
+
+def test_local_scrape_allows_the_stacks_docker_network_found_by_docker(tmp_path: Path) -> None:
+    # The stack on this node scrapes it from its compose network, not from the host address.
+    docker = 'case "$*" in "network inspect"*) echo "172.20.0.0/16 ";; *) exit 1;; esac'
+    out = _plan(tmp_path, "--local-scrape", stubs={"docker": docker})
+    assert "would run: iptables -A DGX-EXPORTERS -s 172.20.0.0/16 -j ACCEPT" in out
+    assert out.index("-s 172.20.0.0/16 -j ACCEPT") < out.index("iptables -A DGX-EXPORTERS -j DROP")
+
+
+def test_with_ufw_active_the_local_network_and_ipv6_server_get_rules(tmp_path: Path) -> None:
+    ufw = 'case "$1" in status) echo "Status: active";; *) exit 0;; esac'
+    out = _plan(
+        tmp_path,
+        "--prometheus-server-ip6=2001:db8::10",
+        stubs={"ufw": ufw},
+        LOCAL_SCRAPE_SUBNET="172.18.0.0/16",
+    )
+    for source in ("192.0.2.10", "172.18.0.0/16", "2001:db8::10"):
+        for port in (9100, 9400):
+            assert (
+                f"would run: ufw allow proto tcp from {source} to any port {port} comment " in out
+            )
+    assert "iptables" not in out
 
 
 def test_a_bad_prometheus_address_is_refused() -> None:
@@ -129,7 +203,14 @@ def test_unknown_arguments_are_refused() -> None:
 def test_help_describes_the_options() -> None:
     result = run(["bash", str(SCRIPT), "--help"])
     assert result.returncode == 0
-    for option in ("--dry-run", "PROMETHEUS_SERVER_IP", "--skip-firewall"):
+    for option in (
+        "--dry-run",
+        "PROMETHEUS_SERVER_IP",
+        "--prometheus-server-ip6",
+        "--local-scrape",
+        "LOCAL_SCRAPE_SUBNET",
+        "--skip-firewall",
+    ):
         assert option in result.stdout
 
 
