@@ -12,6 +12,7 @@ from datetime import timedelta
 from bridge import watchdog
 from bridge.store.alert_rows import InsertRace
 from bridge.store.scheduled import due_reminders, purge_old, settle_flapping
+from bridge.store.storm_rows import end_storms
 from bridge.store.suppression import release_suppressed
 from bridge.web.context import BridgeContext
 
@@ -89,3 +90,12 @@ def purge_history(ctx: BridgeContext) -> int:
     if any(counts.values()):
         log.info("retention: purged %s", ", ".join(f"{v} {k}" for k, v in counts.items() if v))
     return sum(counts.values())
+
+
+def end_quiet_storms(ctx: BridgeContext) -> int:
+    """Resolve storm incidents: no firing for the storm window, every folded alert resolved."""
+    with ctx.store.engine.begin() as conn:
+        ended = end_storms(conn, ctx.storm_limits.window, ctx.clock())
+    if ended:
+        ctx.worker.wake()
+    return ended

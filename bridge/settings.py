@@ -70,6 +70,9 @@ class Settings:
     # else's (bridge/storms.py); 0 turns the lane off.
     storm_max_changes: int = 10
     storm_window_seconds: float = 10 * 60.0
+    # Storm folding: a storming name's further firings become one storm incident
+    # (False: they queue in the storm lane, one page each).
+    storm_fold: bool = True
     # PagerDuty events per minute across all replicas (the Events API allows ~120
     # per routing key); 0 turns pacing off.
     pagerduty_events_per_minute: int = 100
@@ -179,6 +182,15 @@ def _non_negative_int(env: Mapping[str, str], name: str, default: int) -> int:
     return int(raw)
 
 
+def _on_off(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw not in ("on", "off"):
+        raise SettingsError(f"{name}: {raw[:20]!r} is neither on nor off")
+    return raw == "on"
+
+
 def _listen(value: str) -> str:
     _host, sep, port = value.rpartition(":")
     if not sep or not port.isdigit() or not 0 < int(port) < 65536:
@@ -265,6 +277,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         flap_stable_seconds=_duration(env, "BRIDGE_FLAP_STABLE", "15m"),
         storm_max_changes=_non_negative_int(env, "BRIDGE_STORM_MAX_CHANGES", 10),
         storm_window_seconds=_duration(env, "BRIDGE_STORM_WINDOW", "10m"),
+        storm_fold=_on_off(env, "BRIDGE_STORM_FOLD", True),
         watchdog_grace_seconds=_duration(env, "BRIDGE_WATCHDOG_GRACE", "2m"),
         pagerduty_events_per_minute=_non_negative_int(
             env, "BRIDGE_PAGERDUTY_EVENTS_PER_MINUTE", 100

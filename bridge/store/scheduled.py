@@ -101,7 +101,10 @@ def settle_flapping(conn: Connection, routing: Routing, limits: FlapLimits, now:
             )
         ).all()
         channels = [c for c in routing.channels_for(row.labels) if c != HEARTBEAT]
-        action = catch_up_action(row.status, row.delivered_status)
+        # A folded alert's storm incident stands for it: no page of its own.
+        action = (
+            None if row.storm_id is not None else catch_up_action(row.status, row.delivered_status)
+        )
         if action is not None and channels:
             for channel in channels:
                 add_delivery(conn, row, channel, action, now)
