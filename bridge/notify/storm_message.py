@@ -203,7 +203,7 @@ def storm_slack_message(view: StormView, public_url: str | None) -> tuple[str, l
             ],
         },
     ]
-    return truncate(f"{icon} {summary}", MAX_FALLBACK_CHARS), blocks
+    return truncate(f"{icon} {escape(summary)}", MAX_FALLBACK_CHARS), blocks
 
 
 def joined_line(view: StormView, joined: tuple[str, ...]) -> str:

@@ -32,7 +32,7 @@ from bridge.store.alert_rows import (
     unseen_row,
     write_rows,
 )
-from bridge.store.storm_rows import NameState, fold, name_state
+from bridge.store.storm_rows import NameState, fold, name_state, refresh_after_resolves
 from bridge.store.windows import ActiveWindow, active_windows
 from bridge.storms import DEFAULT_LIMITS, NORMAL, StormLimits, folds, lanes
 
@@ -269,6 +269,14 @@ def _fold_storms(
             conn.execute(_SET_STORM, moved)
         for change in folded:
             change.row["storm_id"] = result.storm_id
+    resolved = {
+        c.row["storm_id"]: c.alert.severity[:SEVERITY_CHARS]
+        for c in changes
+        if not c.alert.firing and c.row.get("storm_id") is not None
+    }
+    grown = {c.row["storm_id"] for group in by_name.values() for c in group}
+    for storm_id in sorted(set(resolved) - grown):
+        notifications += refresh_after_resolves(conn, storm_id, resolved[storm_id], now)
     return notifications
 
 

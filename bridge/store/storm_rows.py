@@ -184,18 +184,35 @@ def fold(
 def _grow(
     conn: Connection, storm: dict[str, Any], count: int, severity: str, now: datetime
 ) -> Folded:
-    """Count the new firings; schedule a refresh on each channel that has none queued."""
-    changes: dict[str, Any] = {"fired_count": storm["fired_count"] + count, "last_fired_at": now}
+    """Count `count` new firings (0: folded alerts resolved); schedule a refresh on each
+    channel that has none queued."""
+    changes: dict[str, Any] = {}
+    if count:
+        changes = {"fired_count": storm["fired_count"] + count, "last_fired_at": now}
     rows = []
     for channel in storm["channels"] or []:
         if channel in REFRESH and not storm[_PENDING[channel]]:
             changes[_PENDING[channel]] = True
             due = refresh_due(storm[_CLAIMED[channel]], now, REFRESH[channel])
             rows.append(_storm_delivery(storm, severity, channel, STORM_UPDATE, due, now))
-    conn.execute(update(STORMS).where(_S.id == storm["id"]).values(changes))
+    if changes:
+        conn.execute(update(STORMS).where(_S.id == storm["id"]).values(changes))
     if rows:
         conn.execute(insert(DELIVERIES), rows)
     return Folded(storm["id"], len(rows))
+
+
+_STORM_BY_ID = select(STORMS).where(_S.id == bindparam("id"), _IS_OPEN)
+_STORM_BY_ID_PG = _STORM_BY_ID.with_for_update()
+
+
+def refresh_after_resolves(conn: Connection, storm_id: int, severity: str, now: datetime) -> int:
+    """Folded alerts resolved: refresh the storm's details (what still fires) in time."""
+    pg = conn.dialect.name == "postgresql"
+    found = conn.execute(_STORM_BY_ID_PG if pg else _STORM_BY_ID, {"id": storm_id}).one_or_none()
+    if found is None:
+        return 0  # over already
+    return _grow(conn, dict(found._mapping), 0, severity, now).notifications
 
 
 def mark_claimed(conn: Connection, storm_id: int, channel: str, now: datetime) -> None:
