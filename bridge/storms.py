@@ -34,8 +34,10 @@ LANES = tuple(LANE_NAMES)
 # fires, nothing else can arrive, so it always pages on its own.
 NEVER_FOLDED = frozenset({"AlertingPipelineDown"})
 # A storm incident is refreshed (a new trigger on its dedup_key) at most this often,
-# inside the PagerDuty pacing budget.
-PAGERDUTY_REFRESH = timedelta(minutes=1)
+# inside the PagerDuty pacing budget. Counted from the last claim plus the longest a
+# PagerDuty request may take (its timeout, bridge/notify/pagerduty.py), so two of the
+# storm's events never land within one minute.
+PAGERDUTY_REFRESH = timedelta(minutes=1) + timedelta(seconds=10)
 # The storm's Slack message is updated in place at most this often (Slack allows
 # about one message a second per channel; a storm must leave room for the rest).
 SLACK_REFRESH = timedelta(seconds=10)

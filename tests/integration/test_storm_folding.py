@@ -18,7 +18,7 @@ from bridge.jobs import end_quiet_storms
 from bridge.notify.storm_message import STORM_PREFIX
 from bridge.settings import Settings
 from bridge.store import Store
-from bridge.storms import DEFAULT_LIMITS
+from bridge.storms import DEFAULT_LIMITS, PAGERDUTY_REFRESH
 from tests.fakes.pagerduty import FakePagerDuty
 from tests.fakes.slack import FakeSlack
 from tests.support.bridge_app import ctx
@@ -165,9 +165,11 @@ def test_the_storm_incident_is_refreshed_at_most_once_a_minute_as_it_grows(
         clock.now = T0 + timedelta(seconds=second)
         send(app, gpu_alerts(second * 10, 20))
         deliver_due(app)
+    clock.now = T0 + PAGERDUTY_REFRESH - timedelta(seconds=1)
+    deliver_due(app)
     assert len(storm_triggers(pagerduty)) == 1
 
-    clock.now = T0 + timedelta(seconds=61)
+    clock.now = T0 + PAGERDUTY_REFRESH
     deliver_due(app)
 
     first, refresh = storm_triggers(pagerduty)
@@ -215,7 +217,7 @@ def test_the_storm_resolves_only_when_every_folded_alert_has_resolved(
     [key] = {e["dedup_key"] for e in storm_triggers(pagerduty)}
     clock.advance(minutes=2)
     send(app, [resolved(a) for a in alerts[:-1]])  # one folded alert keeps firing
-    clock.advance(seconds=61)
+    clock.advance(minutes=2)
     deliver_due(app)
     clock.now = T0 + WINDOW + timedelta(minutes=5)
     assert end_quiet_storms(ctx(app)) == 0
