@@ -512,7 +512,7 @@ def report_newcomer(newcomer: Newcomer, pd_events: list[dict[str, Any]]) -> None
     # Storm pages the replica accepted between its POST and its page.
     ahead = sum(1 for e in pd_events if sample.sent <= e["received_at"] < paged[0])
     print(
-        f"{what}: paged {paged[0] - sample.sent:.1f} s after its POST; "
+        f"{what}: paged {(paged[0] - sample.sent) * 1000:.0f} ms after its POST; "
         f"{ahead} storm pages went out in between"
     )
 

@@ -276,7 +276,7 @@ def claim(
         job = Job(first.channel, first.action, tuple(deliveries), message)
         if job.storm_id is not None:
             # Growth committed after this claim schedules the storm's next refresh.
-            mark_claimed(conn, job.storm_id, job.channel, now)
+            mark_claimed(conn, job.storm_id, job.channel, first.id, now)
         jobs.append(job)
     return jobs
 

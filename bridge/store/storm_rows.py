@@ -63,6 +63,8 @@ _LAST_END_OF_NAME = (
 _NAME_STATE = select(_CHANGES_SINCE, _OPEN_OF_NAME, _LAST_END_OF_NAME)
 _NAME_CHANGES = select(_CHANGES_SINCE)
 _OPEN_STORM = select(STORMS).where(_S.alertname == bindparam("name"), _IS_OPEN)
+_STORM_ANY = select(STORMS).where(_S.id == bindparam("id"))
+_STORM_ANY_PG = _STORM_ANY.with_for_update()
 _OPEN_STORM_PG = _OPEN_STORM.with_for_update()
 
 
@@ -215,14 +217,35 @@ def refresh_after_resolves(conn: Connection, storm_id: int, severity: str, now: 
     return _grow(conn, dict(found._mapping), 0, severity, now).notifications
 
 
-def mark_claimed(conn: Connection, storm_id: int, channel: str, now: datetime) -> None:
-    """A storm row of `channel` was claimed: growth from now on schedules the next refresh."""
-    if channel in REFRESH:
-        conn.execute(
-            update(STORMS)
-            .where(_S.id == storm_id)
-            .values({_PENDING[channel]: False, _CLAIMED[channel]: now})
-        )
+_D = DELIVERIES.c
+# A storm row of the same storm and channel queued after this one (by growth while this
+# one waited for a retry): the pending flag stands for it.
+_LATER_PENDING = select(_D.id).where(
+    _D.alert_id == bindparam("anchor"),
+    _D.channel == bindparam("channel"),
+    _D.id > bindparam("id"),
+    _D.action.in_(STORM_ACTIONS),
+    text("status = 'pending'"),
+)
+
+
+def mark_claimed(
+    conn: Connection, storm_id: int, channel: str, delivery_id: int, now: datetime
+) -> None:
+    """A storm row of `channel` was claimed: growth from now on schedules the next refresh,
+    `REFRESH[channel]` after now (unless a later refresh is queued already)."""
+    if channel not in REFRESH:
+        return
+    pg = conn.dialect.name == "postgresql"
+    # Under the storm's row lock, as ingest schedules refreshes: the flag and the rows agree.
+    storm = conn.execute(_STORM_ANY_PG if pg else _STORM_ANY, {"id": storm_id}).one_or_none()
+    if storm is None:
+        return
+    values: dict[str, Any] = {_CLAIMED[channel]: now}
+    later = {"anchor": storm.anchor_alert_id, "channel": channel, "id": delivery_id}
+    if conn.execute(_LATER_PENDING, later).first() is None:
+        values[_PENDING[channel]] = False
+    conn.execute(update(STORMS).where(_S.id == storm_id).values(values))
 
 
 def record_slack_message(

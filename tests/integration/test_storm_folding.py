@@ -206,6 +206,34 @@ def test_the_storm_message_is_updated_in_place_with_a_thread_line_for_new_nodes(
     assert len(storm_messages(slack)) == 1
 
 
+def test_a_rate_limited_storm_update_is_retried_without_adding_updates(
+    live_settings: Settings, engine: Engine, slack: FakeSlack
+) -> None:
+    clock = Clock(T0)
+    app = make(live_settings, engine, clock)
+    send(app, gpu_alerts(0, 40))
+    deliver_due(app)
+    [message] = storm_messages(slack)
+    clock.advance(seconds=5)
+    send(app, gpu_alerts(40, 4))  # a refresh, due 10 s after the post
+    clock.advance(seconds=5)
+    slack.fail_next("chat.update")  # 429, Retry-After: 1
+    deliver_due(app)
+    clock.advance(seconds=0.5)
+    send(app, gpu_alerts(44, 4))  # while the refresh waits out its Retry-After
+    clock.advance(seconds=0.5)
+    deliver_due(app)  # the retry shows all of it
+    assert "38 GPUs" in slack.updates(message.ts)[-1]["text"]
+    clock.advance(seconds=1)
+    send(app, gpu_alerts(48, 4))  # a refresh is queued already: none added
+
+    clock.advance(minutes=1)
+    deliver_due(app)
+
+    assert len(slack.updates(message.ts)) == 2
+    assert "42 GPUs" in slack.updates(message.ts)[-1]["text"]
+
+
 def test_the_storm_resolves_only_when_every_folded_alert_has_resolved(
     live_settings: Settings, engine: Engine, pagerduty: FakePagerDuty, slack: FakeSlack
 ) -> None:
