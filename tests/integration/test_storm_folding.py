@@ -14,7 +14,7 @@ from sqlalchemy import Engine, func, select
 
 from bridge.app import create_app
 from bridge.db.models import StormRow
-from bridge.jobs import end_quiet_storms
+from bridge.jobs import end_quiet_storms, purge_history
 from bridge.notify.storm_message import STORM_PREFIX
 from bridge.settings import Settings
 from bridge.store import Store
@@ -390,3 +390,26 @@ def test_a_maintenance_window_holds_back_a_storm_as_any_other_alert(
     assert (answer["suppressed"], answer["folded"]) == (40, 0)
     assert pagerduty.triggers() == []
     assert storm_messages(slack) == []
+
+
+def test_an_ended_storm_goes_with_its_alerts_after_the_retention(
+    live_settings: Settings, engine: Engine
+) -> None:
+    clock = Clock(T0)
+    app = make(replace(live_settings, retention_seconds=30 * 86400), engine, clock)
+    alerts = gpu_alerts(0, 40)
+    send(app, alerts)
+    send(app, [resolved(a) for a in alerts])
+    clock.advance(minutes=11)
+    end_quiet_storms(ctx(app))
+    deliver_due(app)
+    clock.advance(days=29)
+    purge_history(ctx(app))
+    assert len(listed(app)) == 40  # within the retention: kept
+
+    clock.advance(days=2)
+    purge_history(ctx(app))
+
+    assert listed(app) == []
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(StormRow)).scalar_one() == 0
