@@ -22,6 +22,7 @@ from bridge.storms import DEFAULT_LIMITS, PAGERDUTY_REFRESH
 from tests.fakes.pagerduty import FakePagerDuty
 from tests.fakes.slack import FakeSlack
 from tests.support.bridge_app import ctx
+from tests.support.clock import Clock
 from tests.support.payloads import alert, payload, resolved
 
 T0 = datetime(2026, 12, 4, 3, 0, tzinfo=UTC)
@@ -29,17 +30,6 @@ NAME = "GPUTemperatureCritical"
 THRESHOLD = DEFAULT_LIMITS.max_changes
 WINDOW = DEFAULT_LIMITS.window
 GPUS_PER_NODE = 4
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
 
 
 def make(settings: Settings, engine: Engine, clock: Clock) -> Flask:
@@ -60,6 +50,15 @@ def gpu_alerts(first: int, count: int, name: str = NAME) -> list[dict[str, Any]]
         )
         for i in range(first, first + count)
     ]
+
+
+def start_storm(settings: Settings, engine: Engine) -> tuple[Flask, Clock]:
+    """A bridge at T0 that got 40 alerts of one name: 10 paged on their own, 30 folded."""
+    clock = Clock(T0)
+    app = make(settings, engine, clock)
+    send(app, gpu_alerts(0, 40))
+    deliver_due(app)
+    return app, clock
 
 
 def send(app: Flask, alerts: list[dict[str, Any]]) -> dict[str, Any]:
@@ -186,10 +185,7 @@ def test_the_storm_incident_is_refreshed_at_most_once_a_minute_as_it_grows(
 def test_the_storm_message_is_updated_in_place_with_a_thread_line_for_new_nodes(
     live_settings: Settings, engine: Engine, slack: FakeSlack
 ) -> None:
-    clock = Clock(T0)
-    app = make(live_settings, engine, clock)
-    send(app, gpu_alerts(0, 40))
-    deliver_due(app)
+    app, clock = start_storm(live_settings, engine)
     clock.advance(seconds=5)
     send(app, gpu_alerts(40, 8))  # two new nodes, within 10 s of the post: not yet shown
     deliver_due(app)
@@ -209,10 +205,7 @@ def test_the_storm_message_is_updated_in_place_with_a_thread_line_for_new_nodes(
 def test_a_rate_limited_storm_update_is_retried_without_adding_updates(
     live_settings: Settings, engine: Engine, slack: FakeSlack
 ) -> None:
-    clock = Clock(T0)
-    app = make(live_settings, engine, clock)
-    send(app, gpu_alerts(0, 40))
-    deliver_due(app)
+    app, clock = start_storm(live_settings, engine)
     [message] = storm_messages(slack)
     clock.advance(seconds=5)
     send(app, gpu_alerts(40, 4))  # a refresh, due 10 s after the post
