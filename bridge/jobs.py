@@ -35,7 +35,7 @@ def plan_windows(ctx: BridgeContext) -> int:
 def release_held_alerts(ctx: BridgeContext) -> int:
     """Deliver alerts a window held back that still fire after it ended."""
     with ctx.store.engine.begin() as conn:
-        released = release_suppressed(conn, ctx.config.routing, ctx.clock())
+        released = release_suppressed(conn, ctx.config.routing, ctx.clock(), ctx.storm_limits)
     if released:
         log.info("%d alert(s) still firing after their maintenance window: delivering", released)
         ctx.worker.wake()

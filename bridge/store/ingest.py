@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, func, insert, select
 
 from bridge.alerts import Alert, WebhookPayload
-from bridge.db.models import ALERTS, DELIVERIES, TRANSITIONS, TransitionRow
+from bridge.db.models import DELIVERIES, TRANSITIONS, TransitionRow
 from bridge.dedup import Action, Decision, decide
 from bridge.durations import format_duration
 from bridge.flapping import FlapLimits, starts_flapping
@@ -32,17 +32,19 @@ from bridge.store.alert_rows import (
     unseen_row,
     write_rows,
 )
-from bridge.store.storm_rows import NameState, fold, name_state, refresh_after_resolves
+from bridge.store.storm_rows import (
+    NameState,
+    fold_into_storm,
+    refresh_after_resolves,
+    storm_lanes,
+)
 from bridge.store.windows import ActiveWindow, active_windows
-from bridge.storms import DEFAULT_LIMITS, NORMAL, StormLimits, folds, lanes
+from bridge.storms import DEFAULT_LIMITS, NORMAL, StormLimits
 
 # More Slack triggers than this in one post become one message listing them.
 SLACK_GROUP_MIN_ALERTS = 4
 _INSERT_TRANSITION = insert(TRANSITIONS)
 _INSERT_DELIVERY = insert(DELIVERIES)
-_SET_STORM = (
-    update(ALERTS).where(ALERTS.c.id == bindparam("b_id")).values(storm_id=bindparam("b_storm"))
-)
 
 
 @dataclass(frozen=True)
@@ -216,20 +218,12 @@ def _assign_lanes(
     """Storm-lane the changes of an alert name that is storming (bridge/storms.py), and mark
     the new firings that fold into its storm. One query per alert name that notifies."""
     notifying = [c for c in changes if c.channels or c.flap_note]
-    if not notifying or limits.max_changes <= 0:
-        return {}
-    names = [c.row["alertname"] for c in notifying]
-    since = now - limits.window
-    states = {name: name_state(conn, name, since, limits.max_changes) for name in set(names)}
-    earlier = {name: state.changes for name, state in states.items()}
-    for change, lane in zip(notifying, lanes(names, earlier, limits), strict=True):
+    decided = storm_lanes(conn, [c.row["alertname"] for c in notifying], limits, now)
+    for change, lane, folding in zip(notifying, decided.lanes, decided.folds, strict=True):
         change.priority = lane
-        state = states[change.row["alertname"]]
-        if change.decision.action is Action.NOTIFY_FIRING and folds(
-            change.row["alertname"], lane, state.open_storm is not None, limits
-        ):
-            _fold_change(change, state.open_storm)
-    return states
+        if folding and change.decision.action is Action.NOTIFY_FIRING:
+            _fold_change(change, decided.states[change.row["alertname"]].open_storm)
+    return decided.states
 
 
 def _fold_change(change: _Change, storm_id: int | None) -> None:
@@ -254,7 +248,7 @@ def _fold_storms(
         folded = by_name[name]
         ids = list(dict.fromkeys(c.row["id"] for c in folded))
         first = folded[0]
-        result = fold(
+        result = fold_into_storm(
             conn,
             name,
             ids,
@@ -264,9 +258,6 @@ def _fold_storms(
             states[name].open_storm,
         )
         notifications += result.notifications
-        moved = [{"b_id": i, "b_storm": result.storm_id} for i in ids]
-        if result.storm_id != states[name].open_storm:
-            conn.execute(_SET_STORM, moved)
         for change in folded:
             change.row["storm_id"] = result.storm_id
     resolved = {

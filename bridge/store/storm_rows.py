@@ -23,7 +23,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 from bridge.db.models import ALERTS, DELIVERIES, OPEN_STORM_SQL, STORMS, TRANSITIONS
 from bridge.routing import PAGERDUTY, SLACK
 from bridge.storm_view import FoldedAlert, StormView
-from bridge.storms import PAGERDUTY_REFRESH, SLACK_REFRESH, refresh_due, storm_over
+from bridge.storms import (
+    PAGERDUTY_REFRESH,
+    SLACK_REFRESH,
+    StormLimits,
+    folds,
+    lanes,
+    refresh_due,
+    storm_over,
+)
 
 # Outbox actions of a storm: the first notification, a refresh, the end.
 STORM_OPEN = "storm_open"
@@ -85,6 +93,53 @@ def name_state(conn: Connection, name: str, since: datetime, cap: int) -> NameSt
         params = {"name": name, "since": last_end, "cap": cap}
         changes = conn.execute(_NAME_CHANGES, params).scalar_one()
     return NameState(int(changes or 0), open_storm)
+
+
+@dataclass(frozen=True)
+class Lanes:
+    """Per change of one post or job, in order: its lane, and whether a firing would fold."""
+
+    lanes: list[int]
+    folds: list[bool]
+    states: dict[str, NameState]
+
+
+def storm_lanes(
+    conn: Connection, names: Sequence[str], limits: StormLimits, now: datetime
+) -> Lanes:
+    """The lane of each change of `names` (in order), and whether, were it a new firing, it
+    folds into its name's storm. One query per alert name."""
+    if not names or limits.max_changes <= 0:
+        return Lanes([0] * len(names), [False] * len(names), {})
+    since = now - limits.window
+    states = {name: name_state(conn, name, since, limits.max_changes) for name in set(names)}
+    ranks = lanes(names, {name: state.changes for name, state in states.items()}, limits)
+    folding = [
+        folds(name, lane, states[name].open_storm is not None, limits)
+        for name, lane in zip(names, ranks, strict=True)
+    ]
+    return Lanes(ranks, folding, states)
+
+
+_SET_STORM = (
+    update(ALERTS).where(ALERTS.c.id == bindparam("b_id")).values(storm_id=bindparam("b_storm"))
+)
+
+
+def fold_into_storm(
+    conn: Connection,
+    name: str,
+    alert_ids: Sequence[int],
+    severity: str,
+    channels: Sequence[str],
+    now: datetime,
+    open_storm: int | None,
+) -> Folded:
+    """`fold`, then point the alerts at the storm they went into (when not the one seen)."""
+    result = fold(conn, name, alert_ids, severity, channels, now, open_storm)
+    if result.storm_id != open_storm:
+        conn.execute(_SET_STORM, [{"b_id": i, "b_storm": result.storm_id} for i in alert_ids])
+    return result
 
 
 @lru_cache(maxsize=4)

@@ -14,7 +14,7 @@ from sqlalchemy import Engine, func, select
 
 from bridge.app import create_app
 from bridge.db.models import StormRow
-from bridge.jobs import end_quiet_storms, purge_history
+from bridge.jobs import end_quiet_storms, purge_history, release_held_alerts
 from bridge.notify.storm_message import STORM_PREFIX
 from bridge.settings import Settings
 from bridge.store import Store
@@ -30,6 +30,7 @@ NAME = "GPUTemperatureCritical"
 THRESHOLD = DEFAULT_LIMITS.max_changes
 WINDOW = DEFAULT_LIMITS.window
 GPUS_PER_NODE = 4
+API_TOKEN = "t0ken-for-tests-only"
 
 
 def make(settings: Settings, engine: Engine, clock: Clock) -> Flask:
@@ -360,22 +361,27 @@ def test_replicas_ingesting_one_storm_at_once_create_one_incident_and_one_messag
     assert len(own_pages(pagerduty)) + sum(a["storm"] is not None for a in alerts) == 200
 
 
-def test_a_maintenance_window_holds_back_a_storm_as_any_other_alert(
-    live_settings: Settings, engine: Engine, pagerduty: FakePagerDuty, slack: FakeSlack
-) -> None:
-    settings = replace(live_settings, api_token="t0ken-for-tests-only")
-    app = make(settings, engine, Clock(T0))
+def _window_over_the_storm(app: Flask, minutes: int) -> None:
+    """A maintenance window for the storm's alert name, from a minute ago for `minutes`."""
     window = {
         "matchers": [{"name": "alertname", "value": NAME, "isRegex": False, "isEqual": True}],
         "startsAt": (T0 - timedelta(minutes=1)).isoformat(),
-        "endsAt": (T0 + timedelta(hours=1)).isoformat(),
+        "endsAt": (T0 + timedelta(minutes=minutes)).isoformat(),
         "createdBy": "test",
         "comment": "cooling loop maintenance",
     }
     created = app.test_client().post(
-        "/silences", json=window, headers={"Authorization": "Bearer t0ken-for-tests-only"}
+        "/silences", json=window, headers={"Authorization": f"Bearer {API_TOKEN}"}
     )
     assert created.status_code in (200, 201), created.get_json()
+
+
+def test_a_maintenance_window_holds_back_a_storm_as_any_other_alert(
+    live_settings: Settings, engine: Engine, pagerduty: FakePagerDuty, slack: FakeSlack
+) -> None:
+    clock = Clock(T0)
+    app = make(replace(live_settings, api_token=API_TOKEN), engine, clock)
+    _window_over_the_storm(app, minutes=60)
 
     answer = send(app, gpu_alerts(0, 40))
     deliver_due(app)
@@ -383,6 +389,26 @@ def test_a_maintenance_window_holds_back_a_storm_as_any_other_alert(
     assert (answer["suppressed"], answer["folded"]) == (40, 0)
     assert pagerduty.triggers() == []
     assert storm_messages(slack) == []
+
+
+def test_a_storm_still_firing_when_its_window_ends_comes_out_as_one_storm(
+    live_settings: Settings, engine: Engine, pagerduty: FakePagerDuty, slack: FakeSlack
+) -> None:
+    clock = Clock(T0)
+    app = make(replace(live_settings, api_token=API_TOKEN), engine, clock)
+    _window_over_the_storm(app, minutes=30)
+    send(app, gpu_alerts(0, 40))
+    clock.advance(minutes=31)
+
+    assert release_held_alerts(ctx(app)) == 40
+    deliver_due(app)
+
+    # Released like new firings: the name's first ten page, the rest fold into one storm.
+    assert len(own_pages(pagerduty)) == THRESHOLD
+    assert len({e["dedup_key"] for e in storm_triggers(pagerduty)}) == 1
+    assert storm_triggers(pagerduty)[0]["payload"]["custom_details"]["folded alerts"] == 30
+    assert len(storm_messages(slack)) == 1
+    assert sum(a["storm"] is not None for a in listed(app)) == 30
 
 
 def test_an_ended_storm_goes_with_its_alerts_after_the_retention(
