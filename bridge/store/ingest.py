@@ -10,6 +10,7 @@ created one of these alerts first) asks the caller to run it again.
 
 from __future__ import annotations
 
+import math
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -238,16 +239,30 @@ def _fold_change(change: _Change, storm_id: int | None) -> None:
 def _fold_storms(
     conn: Connection, changes: list[_Change], states: dict[str, NameState], now: datetime
 ) -> int:
-    """Fold each storming name's new firings into its storm (names in order: lock order)."""
+    """Fold each storming name's new firings into its storm, and refresh the storms whose
+    folded alerts resolved. Storms are locked in id order (new ones last), so concurrent
+    posts never wait on each other's storms in a circle."""
     by_name: dict[str, list[_Change]] = {}
     for change in changes:
         if change.folded_channels is not None:
             by_name.setdefault(change.row["alertname"], []).append(change)
+    resolved = {
+        c.row["storm_id"]: c.alert.severity[:SEVERITY_CHARS]
+        for c in changes
+        if not c.alert.firing and c.row.get("storm_id") is not None
+    }
+    grown = {states[name].open_storm for name in by_name}
+    steps: list[tuple[float, str, Any]] = [
+        (states[name].open_storm or math.inf, name, by_name[name]) for name in by_name
+    ]
+    steps += [(storm_id, "", storm_id) for storm_id in set(resolved) - grown]
     notifications = 0
-    for name in sorted(by_name):
-        folded = by_name[name]
-        ids = list(dict.fromkeys(c.row["id"] for c in folded))
-        first = folded[0]
+    for _, name, work in sorted(steps, key=lambda step: (step[0], step[1])):
+        if not name:
+            notifications += refresh_after_resolves(conn, work, resolved[work], now)
+            continue
+        ids = list(dict.fromkeys(c.row["id"] for c in work))
+        first = work[0]
         result = fold_into_storm(
             conn,
             name,
@@ -258,16 +273,8 @@ def _fold_storms(
             states[name].open_storm,
         )
         notifications += result.notifications
-        for change in folded:
+        for change in work:
             change.row["storm_id"] = result.storm_id
-    resolved = {
-        c.row["storm_id"]: c.alert.severity[:SEVERITY_CHARS]
-        for c in changes
-        if not c.alert.firing and c.row.get("storm_id") is not None
-    }
-    grown = {c.row["storm_id"] for group in by_name.values() for c in group}
-    for storm_id in sorted(set(resolved) - grown):
-        notifications += refresh_after_resolves(conn, storm_id, resolved[storm_id], now)
     return notifications
 
 

@@ -357,7 +357,11 @@ _STILL_FIRING = (
     .where(ALERTS.c.storm_id == bindparam("storm"), ALERTS.c.status == "firing")
     .limit(1)
 )
-_LOCK_ANCHOR = select(ALERTS.c.id).where(ALERTS.c.id == bindparam("id")).with_for_update()
+# KEY SHARE: what inserting the end's outbox rows takes on the anchor anyway (their
+# foreign key), taken before the storm's lock, as ingest takes alerts before storms.
+_LOCK_ANCHOR = (
+    select(ALERTS.c.id).where(ALERTS.c.id == bindparam("id")).with_for_update(key_share=True)
+)
 
 
 def end_storms(conn: Connection, window: timedelta, now: datetime) -> int:
@@ -371,7 +375,6 @@ def end_storms(conn: Connection, window: timedelta, now: datetime) -> int:
         if not storm_over(storm.last_fired_at, int(firing), now, window):
             continue
         if conn.dialect.name == "postgresql":
-            # Ingest locks alerts, then the storm: take them in the same order.
             conn.execute(_LOCK_ANCHOR, {"id": storm.anchor_alert_id})
         # Compare-and-set: a firing folded meanwhile (or another replica) wins.
         won = conn.execute(

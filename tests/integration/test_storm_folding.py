@@ -361,6 +361,36 @@ def test_replicas_ingesting_one_storm_at_once_create_one_incident_and_one_messag
     assert len(own_pages(pagerduty)) + sum(a["storm"] is not None for a in alerts) == 200
 
 
+def test_replicas_ending_one_storm_at_once_resolve_it_once(
+    live_settings: Settings, engine: Engine, pagerduty: FakePagerDuty, slack: FakeSlack
+) -> None:
+    app, clock = start_storm(live_settings, engine)
+    other = make(live_settings, engine, clock)
+    send(app, [resolved(a) for a in gpu_alerts(0, 40)])
+    clock.advance(minutes=11)
+    ended: list[int] = []
+    start = threading.Barrier(2)
+
+    def end(replica: Flask) -> None:
+        start.wait(10)
+        ended.append(end_quiet_storms(ctx(replica)))
+
+    threads = [threading.Thread(target=end, args=(r,)) for r in (app, other)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    deliver_due(app)
+
+    assert sorted(ended) == [0, 1]
+    storm_keys = [
+        e["dedup_key"] for e in pagerduty.resolves() if e["dedup_key"].startswith(STORM_PREFIX)
+    ]
+    assert len(storm_keys) == 1
+    [message] = storm_messages(slack)
+    assert sum("Storm over" in (r.text or "") for r in slack.replies(message.ts)) == 1
+
+
 def _window_over_the_storm(app: Flask, minutes: int) -> None:
     """A maintenance window for the storm's alert name, from a minute ago for `minutes`."""
     window = {
