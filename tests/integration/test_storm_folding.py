@@ -21,6 +21,7 @@ from bridge.store import Store
 from bridge.storms import DEFAULT_LIMITS, PAGERDUTY_REFRESH
 from tests.fakes.pagerduty import FakePagerDuty
 from tests.fakes.slack import FakeSlack
+from tests.fakes.tls import TestCA
 from tests.support.bridge_app import ctx
 from tests.support.clock import Clock
 from tests.support.payloads import alert, payload, resolved
@@ -389,6 +390,28 @@ def test_replicas_ending_one_storm_at_once_resolve_it_once(
     assert len(storm_keys) == 1
     [message] = storm_messages(slack)
     assert sum("Storm over" in (r.text or "") for r in slack.replies(message.ts)) == 1
+
+
+def test_an_incoming_webhook_gets_the_storm_once_and_its_end(
+    settings: Settings, engine: Engine, slack: FakeSlack, test_ca: TestCA
+) -> None:
+    hooked = replace(
+        settings, slack_webhook_url=slack.webhook_url, ca_bundle=str(test_ca.ca_bundle)
+    )
+    app, clock = start_storm(hooked, engine)
+    clock.advance(seconds=5)
+    send(app, gpu_alerts(40, 20))  # growth: a webhook cannot update a message, so no post
+    clock.advance(seconds=30)
+    deliver_due(app)
+    send(app, [resolved(a) for a in gpu_alerts(0, 60)])
+    clock.advance(minutes=11)
+    end_quiet_storms(ctx(app))
+    deliver_due(app)
+
+    storm_posts = [p["text"] for p in slack.webhook_posts if " storm" in p["text"]]
+    assert len(storm_posts) == 2
+    assert storm_posts[0].startswith(":rotating_light: GPUTemperatureCritical storm: 30 GPUs")
+    assert "storm over after" in storm_posts[1]
 
 
 def _window_over_the_storm(app: Flask, minutes: int) -> None:
