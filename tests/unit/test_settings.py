@@ -23,6 +23,7 @@ def test_defaults_match_the_documented_contract() -> None:
     assert s.watchdog_timeout_seconds == 300
     assert s.retention_seconds == 30 * 86400
     assert (s.storm_max_changes, s.storm_window_seconds) == (10, 600)
+    assert s.storm_fold is True
     assert not s.pagerduty_enabled and not s.slack_enabled
 
 
@@ -42,6 +43,7 @@ def test_defaults_match_the_documented_contract() -> None:
         ({"BRIDGE_STORM_MAX_CHANGES": "-1"}, "BRIDGE_STORM_MAX_CHANGES"),
         ({"BRIDGE_STORM_MAX_CHANGES": "ten"}, "BRIDGE_STORM_MAX_CHANGES"),
         ({"BRIDGE_STORM_WINDOW": "10"}, "BRIDGE_STORM_WINDOW"),
+        ({"BRIDGE_STORM_FOLD": "yes"}, "BRIDGE_STORM_FOLD"),
     ],
 )
 def test_bad_setting_error_is_one_line_naming_the_variable(
@@ -104,3 +106,8 @@ def test_redacted_settings_hide_secrets_and_database_passwords() -> None:
 def test_storm_lane_settings_are_read_and_zero_turns_it_off() -> None:
     s = load_settings({"BRIDGE_STORM_MAX_CHANGES": "0", "BRIDGE_STORM_WINDOW": "30m"})
     assert (s.storm_max_changes, s.storm_window_seconds) == (0, 1800)
+
+
+@pytest.mark.parametrize(("value", "fold"), [("on", True), ("off", False), ("OFF", False)])
+def test_storm_folding_is_switched_on_or_off(value: str, fold: bool) -> None:
+    assert load_settings({"BRIDGE_STORM_FOLD": value}).storm_fold is fold
