@@ -155,6 +155,21 @@ def test_above_the_threshold_a_storm_is_one_incident_and_one_message(
     assert f"/alerts?storm={storm_id}" in trigger["payload"]["custom_details"]["alert list"]
 
 
+def test_two_names_storming_at_once_are_two_storm_incidents(
+    live_settings: Settings, engine: Engine, pagerduty: FakePagerDuty, slack: FakeSlack
+) -> None:
+    app = make(live_settings, engine, Clock(T0))
+    answer = send(app, [*gpu_alerts(0, 40), *gpu_alerts(0, 40, name="GPUThermalThrottling")])
+    deliver_due(app)
+
+    assert answer["folded"] == 60
+    names = sorted(e["payload"]["class"] for e in storm_triggers(pagerduty))
+    assert names == ["GPUTemperatureCritical", "GPUThermalThrottling"]
+    assert len({e["dedup_key"] for e in storm_triggers(pagerduty)}) == 2
+    assert len(storm_messages(slack)) == 2
+    assert len(own_pages(pagerduty)) == 2 * THRESHOLD
+
+
 def test_the_storm_incident_is_refreshed_at_most_once_a_minute_as_it_grows(
     live_settings: Settings, engine: Engine, pagerduty: FakePagerDuty, slack: FakeSlack
 ) -> None:
