@@ -126,22 +126,6 @@ _SET_STORM = (
 )
 
 
-def fold_into_storm(
-    conn: Connection,
-    name: str,
-    alert_ids: Sequence[int],
-    severity: str,
-    channels: Sequence[str],
-    now: datetime,
-    open_storm: int | None,
-) -> Folded:
-    """`fold`, then point the alerts at the storm they went into (when not the one seen)."""
-    result = fold(conn, name, alert_ids, severity, channels, now, open_storm)
-    if result.storm_id != open_storm:
-        conn.execute(_SET_STORM, [{"b_id": i, "b_storm": result.storm_id} for i in alert_ids])
-    return result
-
-
 @lru_cache(maxsize=4)
 def _insert_storm(dialect: str) -> Insert:
     # No conflict target: the conflict is with the partial unique index of open storms.
@@ -193,7 +177,7 @@ class Folded:
     notifications: int  # outbox rows added
 
 
-def fold(
+def fold_into_storm(
     conn: Connection,
     name: str,
     alert_ids: Sequence[int],
@@ -202,7 +186,8 @@ def fold(
     now: datetime,
     open_storm: int | None,
 ) -> Folded:
-    """Fold these firings (rows already written) into `name`'s open storm, or open one.
+    """Fold these firings (rows already written) into `name`'s open storm, or open one,
+    and point the alerts at it (when it is not the one they were written with).
 
     `open_storm`: the open storm ingest saw (None: try to open one first).
     """
@@ -228,14 +213,23 @@ def fold(
                 rows = [_storm_delivery(storm, severity, c, STORM_OPEN, now, now) for c in channels]
                 if rows:
                     conn.execute(insert(DELIVERIES), rows)
+                _point_at(conn, alert_ids, created, open_storm)
                 return Folded(created, len(rows))
         # An open storm exists: lock it (it may end or be refreshed concurrently).
         found = conn.execute(_OPEN_STORM_PG if pg else _OPEN_STORM, {"name": name}).one_or_none()
         if found is None:
             try_insert = True  # it ended meanwhile: open a new one
             continue
+        _point_at(conn, alert_ids, found.id, open_storm)
         return _grow(conn, dict(found._mapping), len(alert_ids), severity, now)
     raise RuntimeError(f"could not fold into a storm of {name} after {FOLD_ATTEMPTS} tries")
+
+
+def _point_at(
+    conn: Connection, alert_ids: Sequence[int], storm_id: int, written: int | None
+) -> None:
+    if storm_id != written:
+        conn.execute(_SET_STORM, [{"b_id": i, "b_storm": storm_id} for i in alert_ids])
 
 
 def _grow(

@@ -429,8 +429,11 @@ def test_an_incoming_webhook_gets_the_storm_once_and_its_end(
     assert "storm over after" in storm_posts[1]
 
 
-def _window_over_the_storm(app: Flask, minutes: int) -> None:
-    """A maintenance window for the storm's alert name, from a minute ago for `minutes`."""
+def _window_over_the_storm(settings: Settings, engine: Engine, minutes: int) -> tuple[Flask, Clock]:
+    """A bridge at T0 with a maintenance window for the storm's alert name, from a minute
+    ago for `minutes`."""
+    clock = Clock(T0)
+    app = make(replace(settings, api_token=API_TOKEN), engine, clock)
     window = {
         "matchers": [{"name": "alertname", "value": NAME, "isRegex": False, "isEqual": True}],
         "startsAt": (T0 - timedelta(minutes=1)).isoformat(),
@@ -442,14 +445,13 @@ def _window_over_the_storm(app: Flask, minutes: int) -> None:
         "/silences", json=window, headers={"Authorization": f"Bearer {API_TOKEN}"}
     )
     assert created.status_code in (200, 201), created.get_json()
+    return app, clock
 
 
 def test_a_maintenance_window_holds_back_a_storm_as_any_other_alert(
     live_settings: Settings, engine: Engine, pagerduty: FakePagerDuty, slack: FakeSlack
 ) -> None:
-    clock = Clock(T0)
-    app = make(replace(live_settings, api_token=API_TOKEN), engine, clock)
-    _window_over_the_storm(app, minutes=60)
+    app, _ = _window_over_the_storm(live_settings, engine, minutes=60)
 
     answer = send(app, gpu_alerts(0, 40))
     deliver_due(app)
@@ -462,9 +464,7 @@ def test_a_maintenance_window_holds_back_a_storm_as_any_other_alert(
 def test_a_storm_still_firing_when_its_window_ends_comes_out_as_one_storm(
     live_settings: Settings, engine: Engine, pagerduty: FakePagerDuty, slack: FakeSlack
 ) -> None:
-    clock = Clock(T0)
-    app = make(replace(live_settings, api_token=API_TOKEN), engine, clock)
-    _window_over_the_storm(app, minutes=30)
+    app, clock = _window_over_the_storm(live_settings, engine, minutes=30)
     send(app, gpu_alerts(0, 40))
     clock.advance(minutes=31)
 
