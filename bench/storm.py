@@ -2,8 +2,12 @@
 
 A real `alert-bridge serve` (SQLite, the default) gets `--posts` webhook POSTs (default
 100) of `--alerts-per-post` new critical alerts each (default 100), evenly spread over
-`--seconds` (default 60), open loop. Every alert pages: one PagerDuty trigger per alert,
-and one Slack message per POST (the bridge groups the Slack triggers of one notification).
+`--seconds` (default 60), open loop. With folding (BRIDGE_STORM_FOLD=on, the bridge's
+default) the first alerts page on their own and the rest fold into one storm incident
+(one PagerDuty incident refreshed at most once a minute, one Slack message updated in
+place); with `--fold off` every alert pages: one PagerDuty trigger per alert, and one Slack
+message per POST (the bridge groups the Slack triggers of one notification). A
+`DGXSparkNodeDown` is posted halfway through the storm.
 Both vendors are the HTTPS replicas of tests/fakes in this process, with the vendors'
 documented limits enforced:
 
@@ -16,10 +20,13 @@ acked. Printed: a timeline, alerts acked / delivered / still queued / dead / una
 per channel, the projected time to empty the queue, PagerDuty events accepted per minute
 (max over 60 s sliding windows) and 429s, Slack messages per second (max over 1 s windows)
 and 429s, and the peak RSS (VmHWM) of the bridge's processes (`python -m bridge serve` and
-its delivery child).
+its delivery child); with folding, the storm incidents, their PagerDuty events, the Slack
+messages about the storm in the first minute and the alerts lost (every acked alert must be
+listed by `GET /alerts`, and paged on its own or folded into a storm PagerDuty accepted).
 
     .venv/bin/python bench/storm.py [--posts 100] [--alerts-per-post 100] [--seconds 60]
-                                    [--drain 600] [--pd-events-per-minute N] [--quick]
+                                    [--drain 600] [--pd-events-per-minute N]
+                                    [--fold on|off] [--quick]
 """
 
 from __future__ import annotations
@@ -54,6 +61,7 @@ from common import (
     print_table,
     running_bridge,
 )
+from storm_fold import list_alerts, report_folding
 
 ROUTING_KEY = "stormstormstormstormstormstorm01"
 SLACK_TOKEN = "xoxb-storm-bench-token"
@@ -61,6 +69,7 @@ SLACK_CHANNEL = "#alerts"
 DEDUP_PREFIX = "dgx-spark-bridge/"
 NEWCOMER = "DGXSparkNodeDown"
 PACING_VARIABLE = "BRIDGE_PAGERDUTY_EVENTS_PER_MINUTE"
+FOLD_VARIABLE = "BRIDGE_STORM_FOLD"
 PD_LIMIT_PER_MINUTE = 120
 SLACK_LIMIT_PER_SECOND = 1
 SAMPLE_SECONDS = 1.0
@@ -87,6 +96,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         type=int,
         default=None,
         help=f"set {PACING_VARIABLE} for the bridge (default: the bridge's own default)",
+    )
+    parser.add_argument(
+        "--fold",
+        choices=("on", "off"),
+        default=None,
+        help=f"set {FOLD_VARIABLE} for the bridge (default: the bridge's own default)",
     )
     parser.add_argument("--timeline", type=float, default=60.0, help="seconds per timeline row")
     parser.add_argument("--log-level", default="WARNING", help="the bridge's BRIDGE_LOG_LEVEL")
@@ -185,6 +200,10 @@ class Monitor:
 
     def __post_init__(self) -> None:
         self.db_path = self.bridge.state_dir / "bridge.db"
+
+    def t_last_post(self, samples: list[Any]) -> float:
+        """When the storm's last POST was answered, in seconds from the first due time."""
+        return max((s.done for s in samples if s.status != UNSENT), default=self.t0) - self.t0
 
     def outbox(self) -> dict[tuple[str, str], int]:
         try:
@@ -286,6 +305,15 @@ def pacing_setting(override: int | None) -> str:
     return f"{PACING_VARIABLE}={value} ({where}{'; 0 = pacing off' if value == 0 else ''})"
 
 
+def fold_setting(override: str | None) -> bool:
+    """Does the bridge under test fold storms (its BRIDGE_STORM_FOLD, or --fold)?"""
+    if override is not None:
+        return override == "on"
+    from bridge.settings import load_settings
+
+    return bool(getattr(load_settings({}), "storm_fold", False))
+
+
 def pacing_value(override: int | None) -> int | None:
     """The events/minute the bridge paces PagerDuty to, when it has that setting."""
     source = (REPO_ROOT / "bridge" / "settings.py").read_text(encoding="utf-8")
@@ -319,6 +347,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(code_line())
     print(machine_line())
     print(pacing_setting(args.pd_events_per_minute))
+    fold = fold_setting(args.fold)
+    print(f"{FOLD_VARIABLE}={'on' if fold else 'off'}")
     print(
         f"storm: {args.posts} webhook POSTs x {args.alerts_per_post} new critical alerts = "
         f"{total_alerts} alerts, evenly over {args.seconds:g} s (open loop, "
@@ -355,10 +385,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         }
         if args.pd_events_per_minute is not None:
             env[PACING_VARIABLE] = str(args.pd_events_per_minute)
+        if args.fold is not None:
+            env[FOLD_VARIABLE] = args.fold
         with running_bridge(env=env, log_level=args.log_level, name="bridge-storm") as bridge:
             t0 = time.monotonic() + 0.2  # open_loop's first due time
             monitor = Monitor(bridge, pd, slack, t0)
             with monitor.running(args.timeline):
+                # A new problem halfway through the storm: how long until it pages?
+                newcomer = Newcomer(factory.run)
+                midway = threading.Timer(
+                    max(0.0, t0 + args.seconds / 2 - time.monotonic()),
+                    newcomer.post,
+                    args=(bridge.webhook_url,),
+                )
+                midway.start()
                 samples = open_loop(
                     bridge.webhook_url,
                     bodies,
@@ -366,30 +406,25 @@ def main(argv: Sequence[str] | None = None) -> int:
                     threads=args.threads,
                     start_delay=max(0.0, t0 - time.monotonic()),
                 )
+                midway.join()
                 acked_seqs = [s.seq for s in samples if s.status == 200]
-                acked_alerts = len(acked_seqs) * args.alerts_per_post
-                # A new problem right after the storm: how long until it pages?
-                newcomer = Newcomer(factory.run)
-                [newcomer.sample] = open_loop(
-                    bridge.webhook_url, [newcomer.body()], rate=1.0, threads=1, start_delay=0.0
-                )
                 deadline = time.monotonic() + args.drain
-                expected = {"pagerduty": acked_alerts + 1, "slack": acked_alerts + 1}
                 while time.monotonic() < deadline:
                     time.sleep(2.0)
                     snap = monitor.latest
-                    if snap is None:
-                        continue
-                    done = all(
-                        snap.rows(ch, "delivered", "dead") >= n and not snap.rows(ch, *UNFINISHED)
-                        for ch, n in expected.items()
-                    )
-                    if done:
+                    # Every row was committed before its POST was answered: the outbox is
+                    # drained when none is unfinished (a storm refresh due later counts).
+                    if (
+                        snap is not None
+                        and snap.at > monitor.t_last_post(samples) + 2
+                        and not any(snap.rows(ch, *UNFINISHED) for ch in ("pagerduty", "slack"))
+                    ):
                         drained_at = time.monotonic() - t0
                         break
                 bound_at = time.monotonic() - t0
                 rows = final_rows(monitor.db_path)
                 procs = dict(monitor.procs)
+                listed = list_alerts(bridge.url)
             pd_events = [e for e in pd.triggers() if e.get("routing_key") == ROUTING_KEY]
             pd_requests = list(pd.requests)
             pd_429_times = [r.received_at for r in pd_requests if r.status == 429]
@@ -422,17 +457,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         t0=t0,
         drained_at=drained_at,
         bound_at=bound_at,
+        folded={fp for fp, a in listed.items() if a.storm is not None},
     )
+    if fold:
+        report_folding(
+            acked={fp for seq in acked_seqs for fp in factory.fingerprints(seq)},
+            listed=listed,
+            pd_events=pd_events,
+            slack=slack,
+            t0=t0,
+            newcomer_fp=newcomer.fingerprint,
+            dedup_prefix=DEDUP_PREFIX,
+        )
     report_newcomer(newcomer, pd_events)
     return 0
 
 
 @dataclass
 class Newcomer:
-    """One critical alert of another name, posted right after the storm's last POST."""
+    """One critical alert of another name, posted halfway through the storm."""
 
     run: str
     sample: Any = None
+
+    def post(self, url: str) -> None:
+        [self.sample] = open_loop(url, [self.body()], rate=1.0, threads=1, start_delay=0.0)
 
     @property
     def fingerprint(self) -> str:
@@ -447,7 +496,7 @@ class Newcomer:
 
 def report_newcomer(newcomer: Newcomer, pd_events: list[dict[str, Any]]) -> None:
     print()
-    what = f"new problem after the storm ({NEWCOMER}, posted after the last storm POST)"
+    what = f"new problem during the storm ({NEWCOMER}, posted halfway through it)"
     sample = newcomer.sample
     if sample is None or sample.status != 200:
         print(f"{what}: not acked")
@@ -463,7 +512,7 @@ def report_newcomer(newcomer: Newcomer, pd_events: list[dict[str, Any]]) -> None
     # Storm pages the replica accepted between its POST and its page.
     ahead = sum(1 for e in pd_events if sample.sent <= e["received_at"] < paged[0])
     print(
-        f"{what}: paged {paged[0] - sample.sent:.1f} s after its POST; "
+        f"{what}: paged {(paged[0] - sample.sent) * 1000:.0f} ms after its POST; "
         f"{ahead} storm pages went out in between"
     )
 
@@ -512,7 +561,9 @@ def report(
     t0: float,
     drained_at: float,
     bound_at: float,
+    folded: set[str],
 ) -> None:
+    """`folded`: alerts `GET /alerts` shows folded into a storm incident (not paged alone)."""
     sent = [s for s in samples if s.status != UNSENT]
     acks = [s.done - s.due for s in sent if s.status == 200]
     acked = {fp for seq in acked_seqs for fp in factory.fingerprints(seq)}
@@ -569,7 +620,8 @@ def report(
         states = by_channel[channel]
         queued = (states.get("pending", set()) | states.get("in_flight", set())) & acked
         dead = states.get("dead", set()) & acked
-        unaccounted = acked - delivered[channel] - queued - dead
+        in_storm = folded & acked
+        unaccounted = acked - delivered[channel] - in_storm - queued - dead
         rate, span = recent_rate(monitor.snapshots, channel)
         eta = len(queued) / rate if rate > 0 else math.inf if queued else 0.0
         channel_rows.append(
@@ -577,6 +629,7 @@ def report(
                 "PagerDuty" if channel == "pagerduty" else "Slack",
                 len(acked),
                 len(delivered[channel]),
+                len(in_storm),
                 len(queued),
                 len(dead),
                 len(unaccounted),
@@ -596,6 +649,7 @@ def report(
             "channel",
             "acked",
             "delivered",
+            "folded into a storm",
             "still queued",
             "dead",
             "unaccounted",
@@ -645,18 +699,21 @@ def report(
             ["alertname", "channel", "action", "status", "attempts", "queued ahead of it"],
             other_rows,
         )
-        print(
-            "AlertingPipelineDown is the bridge's dead-man's switch: no Watchdog reached it "
-            "for BRIDGE_WATCHDOG_TIMEOUT + BRIDGE_WATCHDOG_GRACE (5 + 2 min) after start-up "
-            "(nothing sends one here)."
-        )
+        if any(r.alertname == "AlertingPipelineDown" for r in others):
+            print(
+                "AlertingPipelineDown is the bridge's dead-man's switch: no Watchdog reached it "
+                "for BRIDGE_WATCHDOG_TIMEOUT + BRIDGE_WATCHDOG_GRACE (5 + 2 min) after start-up "
+                "(nothing sends one here)."
+            )
 
     # -- vendor side
     pd_times = [e["received_at"] for e in pd_events]
     pd_max, pd_at = max_in_window(pd_times, 60.0)
     pd_max_1s, pd_at_1s = max_in_window(pd_times, 1.0)
     slack_max, slack_at = max_in_window(slack_ok, 1.0)
-    duplicates = len(pd_keys) - len(set(pd_keys))
+    # A storm incident's refreshes share its dedup_key by design: only alerts' own pages count.
+    own_keys = [k for k in pd_keys if not k.startswith(DEDUP_PREFIX + "storm/")]
+    duplicates = len(own_keys) - len(set(own_keys))
     own_slack = sum(
         1
         for r in rows
@@ -675,7 +732,7 @@ def report(
             ["  window starts at t s", f"{pd_at - t0:.0f}" if pd_times else "n/a"],
             ["PagerDuty max accepted / 1 s window", pd_max_1s],
             ["  window starts at t s", f"{pd_at_1s - t0:.0f}" if pd_times else "n/a"],
-            ["PagerDuty duplicate triggers (same dedup_key)", duplicates],
+            ["PagerDuty duplicate pages of one alert (same dedup_key)", duplicates],
             ["Slack chat.postMessage requests (all answers)", slack_requests],
             ["Slack messages posted", len(slack_ok)],
             ["Slack 429s", len(slack_429)],

@@ -13,6 +13,7 @@ from bridge import watchdog
 from bridge.services import Services
 from bridge.store.alert_rows import InsertRace
 from bridge.store.scheduled import due_reminders, purge_old, settle_flapping
+from bridge.store.storm_rows import end_storms
 from bridge.store.suppression import release_suppressed
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ def plan_windows(ctx: Services) -> int:
 def release_held_alerts(ctx: Services) -> int:
     """Deliver alerts a window held back that still fire after it ended."""
     with ctx.store.engine.begin() as conn:
-        released = release_suppressed(conn, ctx.config.routing, ctx.clock())
+        released = release_suppressed(conn, ctx.config.routing, ctx.clock(), ctx.storm_limits)
     if released:
         log.info("%d alert(s) still firing after their maintenance window: delivering", released)
         ctx.wake(None)
@@ -89,3 +90,12 @@ def purge_history(ctx: Services) -> int:
     if any(counts.values()):
         log.info("retention: purged %s", ", ".join(f"{v} {k}" for k, v in counts.items() if v))
     return sum(counts.values())
+
+
+def end_quiet_storms(ctx: Services) -> int:
+    """Resolve storm incidents: no firing for the storm window, every folded alert resolved."""
+    with ctx.store.engine.begin() as conn:
+        ended = end_storms(conn, ctx.storm_limits.window, ctx.clock())
+    if ended:
+        ctx.wake(None)
+    return ended

@@ -25,6 +25,7 @@ INTERVALS: dict[str, tuple[Callable[[Services], int], float]] = {
     "send_reminders": (jobs.send_reminders, 60.0),
     "settle_flaps": (jobs.settle_flaps, 30.0),
     "purge_history": (jobs.purge_history, 3600.0),
+    "end_quiet_storms": (jobs.end_quiet_storms, 15.0),
     # Each due summary slot is claimed in the database; the interval is only how
     # soon after its slot a summary goes out.
     "digest": (digest_job.run_due, 30.0),

@@ -54,6 +54,7 @@ class Services:
         return StormLimits(
             max_changes=self.settings.storm_max_changes,
             window=timedelta(seconds=self.settings.storm_window_seconds),
+            fold=self.settings.storm_fold,
         )
 
 

@@ -90,6 +90,9 @@ class Settings:
     # else's (bridge/storms.py); 0 turns the lane off.
     storm_max_changes: int = 10
     storm_window_seconds: float = 10 * 60.0
+    # Storm folding: a storming name's further firings become one storm incident
+    # (False: they queue in the storm lane, one page each).
+    storm_fold: bool = True
     # PagerDuty events per minute across all replicas (the Events API allows ~120
     # per routing key); 0 turns pacing off.
     pagerduty_events_per_minute: int = 100
@@ -231,7 +234,7 @@ def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
         return True
     if raw in ("false", "0", "no", "off"):
         return False
-    raise SettingsError(f"{name}: {raw!r} is not true or false")
+    raise SettingsError(f"{name}: {raw[:20]!r} is neither on nor off (true/false)")
 
 
 _SLACK_ID = re.compile(r"^[UWS][A-Z0-9]{2,31}$")
@@ -364,6 +367,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         flap_stable_seconds=_duration(env, "BRIDGE_FLAP_STABLE", "15m"),
         storm_max_changes=_non_negative_int(env, "BRIDGE_STORM_MAX_CHANGES", 10),
         storm_window_seconds=_duration(env, "BRIDGE_STORM_WINDOW", "10m"),
+        storm_fold=_flag(env, "BRIDGE_STORM_FOLD", True),
         watchdog_grace_seconds=_duration(env, "BRIDGE_WATCHDOG_GRACE", "2m"),
         pagerduty_events_per_minute=_non_negative_int(
             env, "BRIDGE_PAGERDUTY_EVENTS_PER_MINUTE", 100

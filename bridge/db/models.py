@@ -95,8 +95,61 @@ class AlertRow(Base):
     flapping_since: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     # The state last delivered to PagerDuty/Slack (what on-call believes), for flap recovery.
     delivered_status: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    # The storm incident this episode's firing was folded into (bridge/storms.py).
+    # No foreign key: adding one to `alerts` on SQLite means copying the table, whose
+    # drop would cascade-delete every delivery; storms are never deleted while referenced.
+    storm_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
 
     __table_args__ = (Index(None, "status", "last_change_at"),)
+
+
+# The open storm of an alert name: the one row per name whose `ended_at` is NULL.
+OPEN_STORM_SQL = "ended_at IS NULL"
+
+
+class StormRow(Base):
+    """One storm incident: the folded firings of one storming alert name.
+
+    At most one open storm per alert name (a partial unique index), so replicas that
+    fold the same storm at once insert one row between them and update it after.
+    """
+
+    __tablename__ = "storms"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    alertname: Mapped[str] = mapped_column(String(255))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # The last folded firing: the storm ends a window after it (and all resolved).
+    last_fired_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Folded firings so far (an alert that re-fires into the storm counts again).
+    fired_count: Mapped[int] = mapped_column(Integer, default=0)
+    # The alert whose outbox rows carry the storm's notifications: the first one
+    # folded. One alert and channel per storm keeps its rows in order (a refresh
+    # never overtakes the first trigger, nor the resolve a refresh).
+    anchor_alert_id: Mapped[int] = mapped_column(Integer)
+    channels: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Per channel: a storm notification is pending (growth adds no other), and when
+    # the last one was claimed (the next refresh waits its interval after it).
+    pagerduty_pending: Mapped[bool] = mapped_column(Boolean, default=False)
+    pagerduty_claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    slack_pending: Mapped[bool] = mapped_column(Boolean, default=False)
+    slack_claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # The storm's Slack message, and the nodes it has announced so far.
+    slack_channel: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    slack_ts: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    slack_nodes: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+    __table_args__ = (
+        Index(
+            "uq_storms_open_alertname",
+            "alertname",
+            unique=True,
+            sqlite_where=text(OPEN_STORM_SQL),
+            postgresql_where=text(OPEN_STORM_SQL),
+        ),
+        Index(None, "alertname", "started_at"),
+    )
 
 
 class TransitionRow(Base):
@@ -318,3 +371,4 @@ DELIVERIES = cast(Table, DeliveryRow.__table__)
 ATTEMPTS = cast(Table, AttemptRow.__table__)
 INTERACTIONS = cast(Table, InteractionRow.__table__)
 RESPONSES = cast(Table, ResponseRow.__table__)
+STORMS = cast(Table, StormRow.__table__)

@@ -12,10 +12,19 @@ from typing import Any
 import pagerduty
 
 from bridge.notify.pagerduty_event import acknowledge_event, resolve_event, trigger_event
-from bridge.notify.result import Delivered, Outcome, RetryLater, classify_http, truncate
+from bridge.notify.result import (
+    Delivered,
+    Outcome,
+    PermanentFailure,
+    RetryLater,
+    classify_http,
+    truncate,
+)
+from bridge.notify.storm_message import storm_resolve_event, storm_trigger_event
 from bridge.notify.tls import client_ssl_context
 from bridge.notify.view import AlertView, LinkBase
 from bridge.store.outbox import ACKNOWLEDGE_ACTION, Job
+from bridge.store.storm_rows import STORM_END
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +49,10 @@ class PagerDutyNotifier:
         self._links = links
 
     def event_for(self, job: Job) -> dict[str, Any]:
+        if job.storm is not None:
+            if job.action == STORM_END:
+                return storm_resolve_event(job.storm)
+            return storm_trigger_event(job.storm, self._links.public_url)
         delivery = job.deliveries[0]
         alert = AlertView.from_snapshot(delivery.snapshot)
         if job.action == "resolve":
@@ -49,6 +62,8 @@ class PagerDutyNotifier:
         return trigger_event(alert, self._links, delivery.context)
 
     def send(self, job: Job) -> Outcome:
+        if job.storm_id is not None and job.storm is None:
+            return PermanentFailure(f"storm {job.storm_id} no longer exists")
         event = self.event_for(job)
         try:
             response = self._client.post("/v2/enqueue", json=event)

@@ -27,10 +27,12 @@ from bridge.notify.result import (
     truncate,
 )
 from bridge.notify.slack_blocks import group_message, resolved_reply, single_message
+from bridge.notify.storm_message import ended_line, joined_line, storm_slack_message
 from bridge.notify.summary import is_summary, summary_of
 from bridge.notify.tls import client_ssl_context
 from bridge.notify.view import AlertView, LinkBase
 from bridge.store.outbox import NOTE_ACTIONS, STATE_ACTION, Job, SlackMessage
+from bridge.store.storm_rows import STORM_END, STORM_OPEN
 
 log = logging.getLogger(__name__)
 
@@ -115,9 +117,13 @@ class SlackNotifier:
         self._links = links
 
     def send(self, job: Job) -> Outcome:
+        if job.storm_id is not None and job.storm is None:
+            return PermanentFailure(f"storm {job.storm_id} no longer exists")
         try:
             if is_summary(job):
                 return self._summary(job)
+            if job.storm is not None:
+                return self._storm(job)
             if job.action in NOTE_ACTIONS:
                 return self._note(job)
             if job.action == "resolve" and job.slack_message is not None:
@@ -139,6 +145,32 @@ class SlackNotifier:
             external_ref=str(answer.get("ts")),
             slack_channel=str(answer.get("channel")),
         )
+
+    def _storm(self, job: Job) -> Outcome:
+        """The storm's one message: posted once, then updated in place, with thread lines
+        for nodes that joined since the last update and for the storm's end."""
+        view = job.storm
+        assert view is not None
+        text, blocks = storm_slack_message(view, self._links.public_url)
+        if view.slack_ts and view.slack_channel:
+            self._client.chat_update(
+                channel=view.slack_channel, ts=view.slack_ts, text=text, blocks=blocks
+            )
+            channel, ts, detail = view.slack_channel, view.slack_ts, "updated the storm message"
+        else:
+            answer = self._client.chat_postMessage(channel=self._channel, text=text, blocks=blocks)
+            channel, ts = str(answer.get("channel")), str(answer.get("ts"))
+            detail = "posted the storm message"
+        # The first message lists its nodes itself; later ones announce who joined.
+        joined = view.new_nodes if view.slack_ts else ()
+        if job.action == STORM_END:
+            self._client.chat_postMessage(channel=channel, thread_ts=ts, text=ended_line(view))
+            detail += "; said in the thread that it is over"
+        elif joined:
+            line = joined_line(view, joined)
+            self._client.chat_postMessage(channel=channel, thread_ts=ts, text=line)
+            detail += f"; {len(joined)} joined node(s) in the thread"
+        return Delivered(detail=detail, http_status=200, external_ref=ts, slack_channel=channel)
 
     def _upload_chart(self, job: Job, channel_id: str, ts: str) -> str:
         """The alert's chart into the message's thread (`files_upload_v2`).
@@ -240,6 +272,11 @@ class SlackWebhookNotifier:
         if is_summary(job):
             summary = summary_of(job)
             body = {"text": summary.text, "blocks": summary.blocks}
+        elif job.storm is not None:
+            if job.action not in (STORM_OPEN, STORM_END):
+                return Delivered(detail="incoming webhook cannot update the storm message")
+            text, blocks = storm_slack_message(job.storm, self._links.public_url)
+            body = {"text": text, "blocks": blocks}
         # A webhook cannot update a message: what people did is posted as its line.
         elif job.action not in (*NOTE_ACTIONS, STATE_ACTION):
             text, blocks = compose(job, self._links)

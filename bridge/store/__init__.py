@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,7 +16,7 @@ from bridge.alerts import WebhookPayload
 from bridge.db.engine import read_connection
 from bridge.flapping import FlapLimits
 from bridge.routing import PAGERDUTY, Routing
-from bridge.store import attempts, outbox, views
+from bridge.store import attempts, outbox, storm_rows, views
 from bridge.store.alert_rows import InsertRace
 from bridge.store.attempts import Finish
 from bridge.store.ingest import IngestResult, ingest
@@ -107,7 +108,20 @@ class Store:
             jobs = outbox.claim(conn, worker, now, limit, budgets)
         # Count this process's claims until the next read of every replica's.
         self._pd_used += sum(job.channel == PAGERDUTY for job in jobs)
-        return jobs
+        return self._with_storms(jobs)
+
+    def _with_storms(self, jobs: list[Job]) -> list[Job]:
+        """Storm jobs get their storm as it is now, read outside the claim's write lock
+        (a storm's alerts are many; reading them must not hold up the webhook)."""
+        if all(job.storm_id is None for job in jobs):
+            return jobs
+        with self.read() as conn:
+            return [
+                replace(job, storm=storm_rows.load_view(conn, job.storm_id))
+                if job.storm_id is not None
+                else job
+                for job in jobs
+            ]
 
     def finish(
         self,
@@ -140,9 +154,16 @@ class Store:
         with self.read() as conn:
             return outbox.outbox_depth(conn)
 
-    def list_alerts(self, *, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    def list_alerts(
+        self,
+        *,
+        status: str | None = None,
+        limit: int = 100,
+        storm: int | None = None,
+        offset: int = 0,
+    ) -> list[dict[str, Any]]:
         with self.read() as conn:
-            return views.list_alerts(conn, status=status, limit=limit)
+            return views.list_alerts(conn, status=status, limit=limit, storm=storm, offset=offset)
 
     def ping(self) -> None:
         with self.read() as conn:

@@ -52,6 +52,7 @@ _MUTABLE = (
     "reminded_at",
     "flapping_since",
     "delivered_status",
+    "storm_id",
 )
 _LOCK = (
     select(ALERTS)

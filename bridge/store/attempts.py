@@ -14,7 +14,9 @@ from typing import Any
 from sqlalchemy import Connection, Update, bindparam, func, insert, select, update
 
 from bridge.db.models import ALERTS, ATTEMPTS, DELIVERIES
+from bridge.routing import SLACK
 from bridge.store.outbox import FINISHED, Job
+from bridge.store.storm_rows import record_slack_message
 
 _D = DELIVERIES
 
@@ -110,7 +112,12 @@ def finish(
             for d in mine
         ],
     )
-    if result.slack_ts and job.action == "trigger":
+    if result.slack_ts and job.storm is not None and job.channel == SLACK:
+        # The storm's one message, and the nodes it has announced by now.
+        record_slack_message(
+            conn, job.storm.id, result.slack_channel or "", result.slack_ts, job.storm.nodes
+        )
+    elif result.slack_ts and job.action == "trigger":
         conn.execute(
             _SET_SLACK_MESSAGE,
             [

@@ -3,18 +3,20 @@
 The payload's known alerts are locked first (store/alert_rows). Then, for every alert,
 the pure dedup decision, maintenance windows and flap control decide what happens; the
 alerts table is written once, and transitions and outbox rows are appended, each outbox
-row in its lane (bridge/storms.py). `InsertRace` (another replica created one of these
-alerts first) asks the caller to run it again.
+row in its lane (bridge/storms.py); the new firings of a storming alert name are folded
+into its storm incident instead (store/storm_rows.py). `InsertRace` (another replica
+created one of these alerts first) asks the caller to run it again.
 """
 
 from __future__ import annotations
 
+import math
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Integer, bindparam, func, insert, literal, select
+from sqlalchemy import Connection, func, insert, select
 
 from bridge.alerts import Alert, WebhookPayload
 from bridge.db.models import DELIVERIES, TRANSITIONS, TransitionRow
@@ -31,22 +33,19 @@ from bridge.store.alert_rows import (
     unseen_row,
     write_rows,
 )
+from bridge.store.storm_rows import (
+    NameState,
+    fold_into_storm,
+    refresh_after_resolves,
+    storm_lanes,
+)
 from bridge.store.windows import ActiveWindow, active_windows
-from bridge.storms import DEFAULT_LIMITS, StormLimits, lanes
+from bridge.storms import DEFAULT_LIMITS, NORMAL, StormLimits
 
 # More Slack triggers than this in one post become one message listing them.
 SLACK_GROUP_MIN_ALERTS = 4
 _INSERT_TRANSITION = insert(TRANSITIONS)
 _INSERT_DELIVERY = insert(DELIVERIES)
-_T = TRANSITIONS.c
-# Changes of one alert name since a time, counted up to a cap: the scan stops at
-# the cap however big the storm.
-_RECENT_CHANGES_OF_NAME = select(func.count()).select_from(
-    select(literal(1))
-    .where(_T.alertname == bindparam("name"), _T.at >= bindparam("since"))
-    .limit(bindparam("cap", type_=Integer))
-    .subquery()
-)
 
 
 @dataclass(frozen=True)
@@ -58,6 +57,7 @@ class IngestResult:
     notifications: int
     decisions: tuple[tuple[str, str], ...]  # (fingerprint, reason)
     suppressed: int = 0
+    folded: int = 0  # new firings folded into a storm incident instead of paged
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -67,6 +67,7 @@ class IngestResult:
             "resolved": self.resolved,
             "notifications": self.notifications,
             "suppressed": self.suppressed,
+            "folded": self.folded,
         }
 
 
@@ -80,6 +81,8 @@ class _Change:
     channels: list[str]
     flap_note: str | None = None
     priority: int = 0
+    # Folded into its name's storm: the channels it would have gone to (the storm's).
+    folded_channels: list[str] | None = None
 
 
 def snapshot(alert: Alert, payload: WebhookPayload) -> dict[str, Any]:
@@ -189,8 +192,9 @@ def ingest(
                 change.flap_note = _flap_note(alert, flap_changes, limits)
         changes.append(change)
 
+    states = _assign_lanes(conn, changes, storm, now)
     write_rows(conn, rows, stored)
-    _assign_lanes(conn, changes, storm, now)
+    storm_rows = _fold_storms(conn, changes, states, now)
     if changes:
         conn.execute(_INSERT_TRANSITION, [_transition(c, now) for c in changes])
     deliveries = [d for c in changes for d in _deliveries(c, payload, now)]
@@ -202,30 +206,76 @@ def ingest(
         new=new,
         duplicates=duplicates,
         resolved=resolved,
-        notifications=len(deliveries),
+        notifications=len(deliveries) + storm_rows,
         decisions=tuple(decisions),
         suppressed=suppressed,
+        folded=sum(c.folded_channels is not None for c in changes),
     )
 
 
 def _assign_lanes(
     conn: Connection, changes: list[_Change], limits: StormLimits, now: datetime
-) -> None:
-    """Storm-lane the changes of an alert name that is storming (bridge/storms.py)."""
+) -> dict[str, NameState]:
+    """Storm-lane the changes of an alert name that is storming (bridge/storms.py), and mark
+    the new firings that fold into its storm. One query per alert name that notifies."""
     notifying = [c for c in changes if c.channels or c.flap_note]
-    if not notifying or limits.max_changes <= 0:
-        return
-    names = [c.row["alertname"] for c in notifying]
-    since = now - limits.window
-    earlier = {
-        name: conn.execute(
-            _RECENT_CHANGES_OF_NAME,
-            {"name": name, "since": since, "cap": limits.max_changes},
-        ).scalar_one()
-        for name in set(names)
-    }
-    for change, lane in zip(notifying, lanes(names, earlier, limits), strict=True):
+    decided = storm_lanes(conn, [c.row["alertname"] for c in notifying], limits, now)
+    for change, lane, folding in zip(notifying, decided.lanes, decided.folds, strict=True):
         change.priority = lane
+        if folding and change.decision.action is Action.NOTIFY_FIRING:
+            _fold_change(change, decided.states[change.row["alertname"]].open_storm)
+    return decided.states
+
+
+def _fold_change(change: _Change, storm_id: int | None) -> None:
+    """Not paged on its own: its storm's notifications stand for it."""
+    change.folded_channels = change.channels
+    change.channels = []
+    change.priority = NORMAL
+    change.decision = Decision(change.decision.action, f"storm_folded_{change.decision.reason}")
+    change.row.update(channels=[], notified=False, delivered_status=None, storm_id=storm_id)
+
+
+def _fold_storms(
+    conn: Connection, changes: list[_Change], states: dict[str, NameState], now: datetime
+) -> int:
+    """Fold each storming name's new firings into its storm, and refresh the storms whose
+    folded alerts resolved. Storms are locked in id order (new ones last), so concurrent
+    posts never wait on each other's storms in a circle."""
+    by_name: dict[str, list[_Change]] = {}
+    for change in changes:
+        if change.folded_channels is not None:
+            by_name.setdefault(change.row["alertname"], []).append(change)
+    resolved = {
+        c.row["storm_id"]: c.alert.severity[:SEVERITY_CHARS]
+        for c in changes
+        if not c.alert.firing and c.row.get("storm_id") is not None
+    }
+    grown = {states[name].open_storm for name in by_name}
+    steps: list[tuple[float, str, Any]] = [
+        (states[name].open_storm or math.inf, name, by_name[name]) for name in by_name
+    ]
+    steps += [(storm_id, "", storm_id) for storm_id in set(resolved) - grown]
+    notifications = 0
+    for _, name, work in sorted(steps, key=lambda step: (step[0], step[1])):
+        if not name:
+            notifications += refresh_after_resolves(conn, work, resolved[work], now)
+            continue
+        ids = list(dict.fromkeys(c.row["id"] for c in work))
+        first = work[0]
+        result = fold_into_storm(
+            conn,
+            name,
+            ids,
+            first.alert.severity[:SEVERITY_CHARS],
+            first.folded_channels or [],
+            now,
+            states[name].open_storm,
+        )
+        notifications += result.notifications
+        for change in work:
+            change.row["storm_id"] = result.storm_id
+    return notifications
 
 
 def _channels(decision: Decision, alert: Alert, row: dict[str, Any], routing: Routing) -> list[str]:
@@ -266,6 +316,7 @@ def _apply(
             suppressed_by=None,
             reminded_at=None,
             delivered_status="firing" if channels else None,
+            storm_id=None,
         )
     elif decision.action is Action.NOTIFY_RESOLVED and channels:
         row.update(delivered_status="resolved")

@@ -35,6 +35,8 @@ from bridge.db.models import (
 )
 from bridge.routing import CHANNELS, PAGERDUTY, SLACK
 from bridge.store.responses import responses_for
+from bridge.store.storm_rows import STORM_ACTIONS, mark_claimed
+from bridge.storm_view import StormView
 from bridge.storms import LANES
 
 UNFINISHED = ("pending", "in_flight")
@@ -82,10 +84,20 @@ class Job:
     action: str
     deliveries: tuple[Delivery, ...]
     slack_message: SlackMessage | None = None
+    # A storm incident's notification: the storm as it is when claimed (Store.claim).
+    storm: StormView | None = None
 
     @property
     def ids(self) -> tuple[int, ...]:
         return tuple(d.id for d in self.deliveries)
+
+    @property
+    def storm_id(self) -> int | None:
+        """The storm this job notifies about (None: an alert's own notification)."""
+        if self.action not in STORM_ACTIONS:
+            return None
+        value = self.deliveries[0].snapshot.get("storm_id")
+        return int(value) if value is not None else None
 
 
 _D = DELIVERIES
@@ -272,7 +284,11 @@ def claim(
         message = None
         if first.channel == SLACK and first.action in THREADED_ACTIONS and first.alert_id:
             message = slack_message_for(conn, first.alert_id)
-        jobs.append(Job(first.channel, first.action, tuple(deliveries), message))
+        job = Job(first.channel, first.action, tuple(deliveries), message)
+        if job.storm_id is not None:
+            # Growth committed after this claim schedules the storm's next refresh.
+            mark_claimed(conn, job.storm_id, job.channel, first.id, now)
+        jobs.append(job)
     return jobs
 
 

@@ -16,6 +16,7 @@ from bridge.db.models import (
     DeliveryRow,
     JobRunRow,
     OccurrenceRow,
+    StormRow,
     TransitionRow,
     WindowRow,
 )
@@ -101,7 +102,10 @@ def settle_flapping(conn: Connection, routing: Routing, limits: FlapLimits, now:
             )
         ).all()
         channels = [c for c in routing.channels_for(row.labels) if c != HEARTBEAT]
-        action = catch_up_action(row.status, row.delivered_status)
+        # A folded alert's storm incident stands for it: no page of its own.
+        action = (
+            None if row.storm_id is not None else catch_up_action(row.status, row.delivered_status)
+        )
         if action is not None and channels:
             for channel in channels:
                 add_delivery(conn, row, channel, action, now)
@@ -128,7 +132,14 @@ def settle_flapping(conn: Connection, routing: Routing, limits: FlapLimits, now:
 
 def purge_old(engine: Engine, cutoff: datetime) -> dict[str, int]:
     """Delete finished history older than `cutoff`, in small transactions."""
-    counts = {"deliveries": 0, "alerts": 0, "job_runs": 0, "windows": 0, "occurrences": 0}
+    counts = {
+        "deliveries": 0,
+        "alerts": 0,
+        "job_runs": 0,
+        "windows": 0,
+        "occurrences": 0,
+        "storms": 0,
+    }
     targets = {
         "deliveries": select(DeliveryRow.id).where(
             DeliveryRow.status.in_(("delivered", "dry_run", "dead")),
@@ -154,6 +165,11 @@ def purge_old(engine: Engine, cutoff: datetime) -> dict[str, int]:
         ),
         # Past occurrences of recurring windows that go on.
         "occurrences": select(OccurrenceRow.id).where(OccurrenceRow.ends_at < cutoff),
+        # Storms over for that long, once no alert is listed with them (alerts go first).
+        "storms": select(StormRow.id).where(
+            StormRow.ended_at < cutoff,
+            ~select(AlertRow.id).where(AlertRow.storm_id == StormRow.id).exists(),
+        ),
     }
     models: dict[str, Any] = {
         "deliveries": DeliveryRow,
@@ -161,6 +177,7 @@ def purge_old(engine: Engine, cutoff: datetime) -> dict[str, int]:
         "job_runs": JobRunRow,
         "windows": WindowRow,
         "occurrences": OccurrenceRow,
+        "storms": StormRow,
     }
     for name, query in targets.items():
         model = models[name]

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from bridge.db.models import AlertRow, AttemptRow, DeliveryRow
+from bridge.db.models import AlertRow, AttemptRow, DeliveryRow, StormRow
 from bridge.store.responses import responses_for
 from bridge.storms import LANE_NAMES
 
@@ -27,20 +27,46 @@ def _iso(value: Any) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+def _storms(conn: Connection, ids: set[int]) -> dict[int, dict[str, Any]]:
+    """The storm incidents these alerts were folded into."""
+    if not ids:
+        return {}
+    rows = conn.execute(select(StormRow.__table__).where(StormRow.id.in_(sorted(ids))))
+    return {
+        s.id: {
+            "id": s.id,
+            "alertname": s.alertname,
+            "started_at": _iso(s.started_at),
+            "ended_at": _iso(s.ended_at),
+            "folded_firings": s.fired_count,
+        }
+        for s in rows
+    }
+
+
 def list_alerts(
-    conn: Connection, *, status: str | None = None, limit: int = 100
+    conn: Connection,
+    *,
+    status: str | None = None,
+    limit: int = 100,
+    storm: int | None = None,
+    offset: int = 0,
 ) -> list[dict[str, Any]]:
     query = (
         select(AlertRow.__table__)
         .where(AlertRow.status != "")
-        .order_by(AlertRow.last_change_at.desc())
+        # The id breaks ties, so that pages (`offset`) neither repeat nor skip an alert.
+        .order_by(AlertRow.last_change_at.desc(), AlertRow.id.desc())
     )
     if status:
         query = query.where(AlertRow.status == status)
-    alerts = list(conn.execute(query.limit(min(limit, MAX_ALERTS_LISTED))))
+    if storm is not None:
+        query = query.where(AlertRow.storm_id == storm)
+    alerts = list(conn.execute(query.limit(min(limit, MAX_ALERTS_LISTED)).offset(offset)))
     if not alerts:
         return []
     ids = [a.id for a in alerts]
+    storms = _storms(conn, {a.storm_id for a in alerts if a.storm_id is not None})
     deliveries: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
     delivery_rows = list(
         conn.execute(
@@ -100,6 +126,8 @@ def list_alerts(
             "first_seen_at": _iso(a.first_seen_at),
             "last_seen_at": _iso(a.last_seen_at),
             "channels": a.channels,
+            # The storm incident this firing was folded into (None: paged on its own).
+            "storm": storms.get(a.storm_id) if a.storm_id is not None else None,
             "deliveries": deliveries[a.id],
             "response": responses.get(a.id),
         }

@@ -8,6 +8,8 @@ from bridge.web.context import bridge_context
 from bridge.web.errors import json_error
 
 blueprint = Blueprint("alerts", __name__)
+# Ids and offsets beyond this many digits overflow the databases' integers.
+MAX_ID_DIGITS = 9
 
 
 @blueprint.get("/alerts")
@@ -18,6 +20,17 @@ def list_alerts() -> Response:
     raw_limit = request.args.get("limit", "100")
     if not raw_limit.isdigit() or not 0 < int(raw_limit) <= 500:
         return json_error(400, "invalid limit", "limit must be an integer from 1 to 500")
+    raw_storm = request.args.get("storm")
+    if raw_storm is not None and not (raw_storm.isdigit() and len(raw_storm) <= MAX_ID_DIGITS):
+        return json_error(400, "invalid storm filter", "storm must be a storm incident's id")
+    raw_offset = request.args.get("offset", "0")
+    if not raw_offset.isdigit() or len(raw_offset) > MAX_ID_DIGITS:
+        return json_error(400, "invalid offset", "offset must be a non-negative integer")
     ctx = bridge_context()
-    alerts = ctx.store.list_alerts(status=status, limit=int(raw_limit))
+    alerts = ctx.store.list_alerts(
+        status=status,
+        limit=int(raw_limit),
+        storm=int(raw_storm) if raw_storm is not None else None,
+        offset=int(raw_offset),
+    )
     return jsonify({"alerts": alerts, "outbox": ctx.store.outbox_depth()})

@@ -222,6 +222,7 @@ SPEC: dict[str, Any] = {
                                     "resolved",
                                     "notifications",
                                     "suppressed",
+                                    "folded",
                                 )
                             },
                         },
@@ -297,6 +298,18 @@ SPEC: dict[str, Any] = {
                         "name": "limit",
                         "in": "query",
                         "schema": {"type": "integer", "minimum": 1, "maximum": 500},
+                    },
+                    {
+                        "name": "offset",
+                        "in": "query",
+                        "description": "Skip this many alerts (paging, newest change first)",
+                        "schema": {"type": "integer", "minimum": 0, "maximum": 999999999},
+                    },
+                    {
+                        "name": "storm",
+                        "in": "query",
+                        "description": "Only the alerts folded into this storm incident",
+                        "schema": {"type": "integer", "minimum": 0, "maximum": 999999999},
                     },
                 ],
                 "responses": {

@@ -102,7 +102,8 @@ def test_sigterm_finishes_in_flight_delivery_and_leaves_the_rest_pending(
     slack: FakeSlack,
     test_ca: TestCA,
 ) -> None:
-    env = live_env(tmp_path, db_url, pagerduty, slack, test_ca)
+    # Thirty alerts of one name storm: with folding off each is a page of its own.
+    env = {**live_env(tmp_path, db_url, pagerduty, slack, test_ca), "BRIDGE_STORM_FOLD": "off"}
     pagerduty.set_latency(2.0)  # every page takes 2 s: SIGTERM lands mid-request
     bridge = start_bridge(tmp_path, env)
     many = payload(*[alert(node=f"dgx-spark-{i:02d}") for i in range(30)])

@@ -1,4 +1,5 @@
-"""A storm's pages queue behind a new problem's (bridge/storms.py), on both databases."""
+"""BRIDGE_STORM_FOLD=off: a storm's pages queue behind a new problem's (bridge/storms.py),
+on both databases. (Folding, the default, is in test_storm_folding.py.)"""
 
 from __future__ import annotations
 
@@ -13,12 +14,13 @@ from bridge.alerts import parse_payload
 from bridge.routing import PAGERDUTY, Routing
 from bridge.settings import Settings
 from bridge.store import Store
-from bridge.storms import DEFAULT_LIMITS as STORM_LIMITS
+from bridge.storms import StormLimits
 from tests.fakes.pagerduty import FakePagerDuty
 from tests.support.bridge_app import deliver_until_settled, make_app, post_alerts
 from tests.support.payloads import alert, payload
 
 NOW = datetime(2026, 11, 28, 20, 0, tzinfo=UTC)
+STORM_LIMITS = StormLimits(fold=False)
 STORM = STORM_LIMITS.max_changes + 20
 
 
@@ -40,9 +42,14 @@ def _page_order(store: Store, now: datetime, key: str = "alertname") -> list[str
 
 
 def test_a_new_problem_is_paged_before_the_rest_of_a_storm(store: Store) -> None:
-    store.ingest(parse_payload(_storm(STORM)), Routing(), NOW)
+    store.ingest(parse_payload(_storm(STORM)), Routing(), NOW, storm=STORM_LIMITS)
     later = NOW + timedelta(seconds=30)
-    store.ingest(parse_payload(payload(alert("DGXSparkNodeDown", gpu=None))), Routing(), later)
+    store.ingest(
+        parse_payload(payload(alert("DGXSparkNodeDown", gpu=None))),
+        Routing(),
+        later,
+        storm=STORM_LIMITS,
+    )
 
     order = _page_order(store, later)
 
@@ -54,17 +61,22 @@ def test_a_new_problem_is_paged_before_the_rest_of_a_storm(store: Store) -> None
 
 def test_below_the_storm_threshold_pages_go_oldest_first(store: Store) -> None:
     few = STORM_LIMITS.max_changes - 1
-    store.ingest(parse_payload(_storm(few)), Routing(), NOW)
-    store.ingest(parse_payload(payload(alert("DGXSparkNodeDown", gpu=None))), Routing(), NOW)
+    store.ingest(parse_payload(_storm(few)), Routing(), NOW, storm=STORM_LIMITS)
+    store.ingest(
+        parse_payload(payload(alert("DGXSparkNodeDown", gpu=None))),
+        Routing(),
+        NOW,
+        storm=STORM_LIMITS,
+    )
 
     assert _page_order(store, NOW) == ["GPUTemperatureCritical"] * few + ["DGXSparkNodeDown"]
 
 
 def test_a_name_stops_storming_once_its_window_has_passed(store: Store) -> None:
-    store.ingest(parse_payload(_storm(STORM)), Routing(), NOW)
+    store.ingest(parse_payload(_storm(STORM)), Routing(), NOW, storm=STORM_LIMITS)
     after = NOW + STORM_LIMITS.window + timedelta(seconds=1)
     late = parse_payload(payload(alert(node="dgx-late", fingerprint="late")))
-    store.ingest(late, Routing(), after)
+    store.ingest(late, Routing(), after, storm=STORM_LIMITS)
 
     order = _page_order(store, after, key="fingerprint")
 
@@ -82,7 +94,7 @@ def _pagerduty_lanes(app: Flask) -> list[str]:
 def test_alerts_api_shows_which_deliveries_wait_in_the_storm_lane(
     settings: Settings, engine: Engine
 ) -> None:
-    app: Flask = make_app(settings, engine)
+    app: Flask = make_app(replace(settings, storm_fold=False), engine)
     post_alerts(app, _storm(STORM_LIMITS.max_changes + 1))
     assert _pagerduty_lanes(app) == ["normal"] * STORM_LIMITS.max_changes + ["storm"]
 
@@ -93,7 +105,7 @@ def test_alerts_api_shows_which_deliveries_wait_in_the_storm_lane(
 def test_the_storm_threshold_is_a_setting(
     settings: Settings, engine: Engine, max_changes: int, expected: list[str]
 ) -> None:
-    app = make_app(replace(settings, storm_max_changes=max_changes), engine)
+    app = make_app(replace(settings, storm_max_changes=max_changes, storm_fold=False), engine)
     post_alerts(app, _storm(5))
     assert _pagerduty_lanes(app) == expected
 
@@ -101,7 +113,7 @@ def test_the_storm_threshold_is_a_setting(
 def test_pagerduty_receives_the_new_problem_right_after_the_storms_first_pages(
     live_settings: Settings, engine: Engine, pagerduty: FakePagerDuty
 ) -> None:
-    app = make_app(live_settings, engine)
+    app = make_app(replace(live_settings, storm_fold=False), engine)
     post_alerts(app, _storm(STORM))
     post_alerts(app, payload(alert("DGXSparkNodeDown", gpu=None)))
 

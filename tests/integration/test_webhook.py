@@ -35,6 +35,7 @@ def test_new_firing_alert_is_stored_and_answered_with_counts(
         "resolved": 0,
         "notifications": 2,
         "suppressed": 0,
+        "folded": 0,
     }
     assert [(d["channel"], d["action"]) for d in deliveries(engine)] == [
         ("pagerduty", "trigger"),
@@ -97,6 +98,7 @@ def test_mixed_group_of_firing_and_resolved_alerts_is_handled_per_alert(
         "resolved": 1,
         "notifications": 2,
         "suppressed": 0,
+        "folded": 0,
     }
 
 

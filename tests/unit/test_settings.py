@@ -23,6 +23,7 @@ def test_defaults_match_the_documented_contract() -> None:
     assert s.watchdog_timeout_seconds == 300
     assert s.retention_seconds == 30 * 86400
     assert (s.storm_max_changes, s.storm_window_seconds) == (10, 600)
+    assert s.storm_fold is True
     assert not s.pagerduty_enabled and not s.slack_enabled
 
 
@@ -42,6 +43,7 @@ def test_defaults_match_the_documented_contract() -> None:
         ({"BRIDGE_STORM_MAX_CHANGES": "-1"}, "BRIDGE_STORM_MAX_CHANGES"),
         ({"BRIDGE_STORM_MAX_CHANGES": "ten"}, "BRIDGE_STORM_MAX_CHANGES"),
         ({"BRIDGE_STORM_WINDOW": "10"}, "BRIDGE_STORM_WINDOW"),
+        ({"BRIDGE_STORM_FOLD": "sometimes"}, "BRIDGE_STORM_FOLD"),
     ],
 )
 def test_bad_setting_error_is_one_line_naming_the_variable(
@@ -117,7 +119,7 @@ def test_console_read_auth_is_off_unless_turned_on(raw: str | None, expected: bo
 def test_console_read_auth_needs_a_token_to_sign_in_with() -> None:
     with pytest.raises(SettingsError, match=r"^BRIDGE_CONSOLE_READ_AUTH: true needs"):
         load_settings({"BRIDGE_CONSOLE_READ_AUTH": "true"})
-    with pytest.raises(SettingsError, match="not true or false"):
+    with pytest.raises(SettingsError, match="neither on nor off"):
         load_settings({"BRIDGE_CONSOLE_READ_AUTH": "maybe", "BRIDGE_API_TOKEN": "t"})
 
 
@@ -157,3 +159,8 @@ def test_allowed_users_must_be_slack_ids_and_groups_need_the_bot_token(
         env.update(BRIDGE_SLACK_BOT_TOKEN=token, BRIDGE_SLACK_CHANNEL="#alerts")
     with pytest.raises(SettingsError, match=error):
         load_settings(env)
+
+
+@pytest.mark.parametrize(("value", "fold"), [("on", True), ("off", False), ("OFF", False)])
+def test_storm_folding_is_switched_on_or_off(value: str, fold: bool) -> None:
+    assert load_settings({"BRIDGE_STORM_FOLD": value}).storm_fold is fold

@@ -1,7 +1,7 @@
 """outbox: a delivery may be about no single alert (the channel summary)
 
-Revision ID: 0010
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-04 15:30:00.000000
 
 The scheduled channel summary used to be posted straight from the job, with
@@ -16,8 +16,8 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision = '0010'
-down_revision = '0007'
+revision = '0009'
+down_revision = '0008'
 branch_labels = None
 depends_on = None
 
