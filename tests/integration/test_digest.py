@@ -34,20 +34,13 @@ from tests.fakes.slack import FakeSlack, SlackMessage
 from tests.fakes.tls import TestCA
 from tests.integration.conftest import SLACK_TOKEN
 from tests.support.bridge_app import deliver_until_settled, deliveries, worker
+from tests.support.clock import Clock
 from tests.support.payloads import alert, payload, resolved
 from tests.support.procs import REPO_ROOT
 
 DAILY = "0 9 * * *"
 DIGEST_CHANNEL = "#alerts-info"
 API_TOKEN = "api-token-for-digest-tests"
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def at(day: int, hour: int, minute: int = 0, second: int = 0) -> datetime:

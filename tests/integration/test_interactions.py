@@ -27,7 +27,7 @@ from tests.fakes.signing import (
     slack_request,
 )
 from tests.fakes.slack import FakeSlack, SlackMessage
-from tests.support.bridge_app import deliver_until_settled, make_app, post_alerts
+from tests.support.bridge_app import deliver_until_settled, make_app, post_alerts, unreachable_like
 from tests.support.interactions import (
     INTERACTIONS,
     PAGERDUTY_SECRET,
@@ -602,14 +602,7 @@ def test_a_user_group_slack_cannot_list_refuses_the_click_and_says_to_retry(
 def test_with_the_database_unavailable_both_endpoints_answer_503_so_the_vendor_retries(
     interactive: Settings, engine: Engine
 ) -> None:
-    from sqlalchemy import create_engine
-
-    if engine.dialect.name == "sqlite":
-        broken = create_engine("sqlite:///file:/nonexistent/x.db?mode=ro&uri=true")
-    else:
-        broken = create_engine(
-            "postgresql+psycopg://nobody@127.0.0.1:1/none", connect_args={"connect_timeout": 2}
-        )
+    broken = unreachable_like(engine)
     app = make_app(interactive, broken)
     good = {
         "type": "block_actions",

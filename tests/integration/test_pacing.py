@@ -15,15 +15,8 @@ from bridge.settings import Settings
 from bridge.store import Store
 from tests.fakes.pagerduty import FakePagerDuty
 from tests.support.bridge_app import ctx, deliveries, post_alerts, worker
+from tests.support.clock import Clock
 from tests.support.payloads import alert, payload
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def test_pages_beyond_the_budget_wait_for_the_next_minute_and_go_out_in_order(

@@ -20,20 +20,10 @@ from bridge.store import Store
 from tests.fakes.pagerduty import FakePagerDuty
 from tests.fakes.slack import FakeSlack
 from tests.support.bridge_app import ctx, worker
+from tests.support.clock import Clock
 from tests.support.payloads import alert, payload, resolved
 
 T0 = datetime(2026, 11, 28, 3, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
 
 
 def make(settings: Settings, engine: Engine, clock: Clock, **overrides: Any) -> Flask:

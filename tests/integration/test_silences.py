@@ -20,6 +20,7 @@ from bridge.jobs import release_held_alerts
 from bridge.settings import Settings
 from bridge.store import Store
 from tests.support.bridge_app import ctx, deliveries
+from tests.support.clock import Clock
 from tests.support.payloads import alert, payload, resolved
 from tests.support.procs import Proc, free_port, wait_until
 from tests.support.stack_procs import am_silences, start_alertmanager
@@ -31,14 +32,6 @@ route:
 receivers:
   - name: blackhole
 """
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def make(settings: Settings, engine: Engine, clock: Any = None, **overrides: Any) -> Flask:

@@ -8,10 +8,10 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine
 
 from bridge.settings import Settings
-from tests.support.bridge_app import deliveries, make_app, row_counts, worker
+from tests.support.bridge_app import deliveries, make_app, row_counts, unreachable_like, worker
 from tests.support.payloads import alert, payload, resolved
 
 URL = "/webhook/alertmanager"
@@ -278,12 +278,7 @@ def test_webhook_requires_the_bearer_token_when_configured(
 def test_database_unavailable_answers_503_so_alertmanager_retries(
     settings: Settings, engine: Engine
 ) -> None:
-    if engine.dialect.name == "sqlite":
-        broken = create_engine("sqlite:///file:/nonexistent/x.db?mode=ro&uri=true")
-    else:
-        broken = create_engine(
-            "postgresql+psycopg://nobody@127.0.0.1:1/none", connect_args={"connect_timeout": 2}
-        )
+    broken = unreachable_like(engine)
     client = make_app(settings, broken).test_client()
     response = post(client, GOOD)
     assert response.status_code == 503

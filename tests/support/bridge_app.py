@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, create_engine, func, select
 
 from bridge.app import create_app
 from bridge.db.models import AlertRow, AttemptRow, DeliveryRow, TransitionRow
@@ -26,6 +26,15 @@ def make_app(
     app = create_app(settings, store=Store(engine), notifiers=notifiers)
     app.testing = True
     return app
+
+
+def unreachable_like(engine: Engine) -> Engine:
+    """An engine of the same kind as `engine` whose database cannot be reached."""
+    if engine.dialect.name == "sqlite":
+        return create_engine("sqlite:///file:/nonexistent/x.db?mode=ro&uri=true")
+    return create_engine(
+        "postgresql+psycopg://nobody@127.0.0.1:1/none", connect_args={"connect_timeout": 2}
+    )
 
 
 def ctx(app: Flask) -> Services:
