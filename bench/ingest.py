@@ -196,7 +196,11 @@ def issue_table(args: argparse.Namespace) -> int:
             cells[key, db_name] = f"{head}, ack p99 {p99} ms" + (
                 f", {errors} errors" if errors else ""
             )
-            print(f"  {db_name}, {key}: {cells[key, db_name]}  [{load_before}]", flush=True)
+            print(
+                f"  {db_name}, {key}: {cells[key, db_name]}; bridge CPU {row[7]}, "
+                f"client CPU {row[8]}, outbox left {row[9]}  [{load_before}]",
+                flush=True,
+            )
     print()
     headers = ["load"] + [f"bridge, {name}" for name, _ in databases]
     headers.append("target, SQLite (PostgreSQL)")
