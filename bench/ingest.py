@@ -12,6 +12,10 @@ which is still the real worker path: every outbox row is claimed and finished in
 database while the webhook is being loaded.
 
     .venv/bin/python bench/ingest.py [--quick] [--database-url URL] [--seconds S]
+
+`--issue-table [--postgres-url URL]` prints instead the table of issue 15 (fast path): per
+database, 10 new alerts per request (alerts/s, ack p99), the same 10-alert payloads
+repeated (the dedup path) and 1 new alert per request (req/s), closed loop.
 """
 
 from __future__ import annotations
@@ -27,7 +31,9 @@ from common import (
     PayloadFactory,
     Sample,
     add_bridge_args,
+    check_database_url,
     closed_loop,
+    code_line,
     machine_line,
     ms,
     open_loop,
@@ -39,6 +45,12 @@ from common import (
 )
 
 SIZES = (1, 10, 100)
+# Issue 15's targets: SQLite, PostgreSQL.
+TARGETS = {
+    "new10": ("≥ 5000 alerts/s, p99 ≤ 20 ms", "≥ 3000 alerts/s, p99 ≤ 20 ms"),
+    "repeat10": ("≥ 10000 alerts/s", "≥ 6000 alerts/s"),
+    "new1": ("≥ 800 req/s", "≥ 800 req/s"),
+}
 REPEAT_POOL = 20  # distinct payloads cycled through by the repeat run
 
 
@@ -61,6 +73,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--repeats", action="store_true", help="also measure repeated (duplicate) alerts"
     )
+    parser.add_argument(
+        "--issue-table",
+        action="store_true",
+        help="issue 15's table: 10 new, 10 repeated, 1 new per request; SQLite and PostgreSQL",
+    )
+    parser.add_argument(
+        "--postgres-url",
+        type=check_database_url,
+        help="--issue-table: the PostgreSQL column's database (its schema public is DROPPED)",
+    )
     add_bridge_args(parser)
     parser.add_argument("--quick", action="store_true", help="short runs (smoke test)")
     args = parser.parse_args(argv)
@@ -80,8 +102,11 @@ def _pending(bridge: Bridge) -> int:
     return depth.get("pending", 0) + depth.get("in_flight", 0)
 
 
-def closed_loop_row(args: argparse.Namespace, size: int, repeats: bool) -> list[object]:
-    with running_bridge(database_url=args.database_url, log_level=args.log_level) as bridge:
+def closed_loop_row(
+    args: argparse.Namespace, size: int, repeats: bool, database_url: str | None = None
+) -> list[object]:
+    url = database_url or args.database_url
+    with running_bridge(database_url=url, log_level=args.log_level) as bridge:
         factory = PayloadFactory(size, severity=args.severity)
         body: Callable[[int], bytes] = factory.body
         if repeats:
@@ -144,8 +169,56 @@ def fixed_rate_row(args: argparse.Namespace) -> list[object]:
     ]
 
 
+def issue_table(args: argparse.Namespace) -> int:
+    """Issue 15's table: one column per database, closed loop, every row a fresh bridge."""
+    databases: list[tuple[str, str | None]] = [("SQLite", None)]
+    if args.postgres_url:
+        databases.append(("PostgreSQL", args.postgres_url))
+    loads = [
+        ("new10", "10 new alerts per request", 10, False),
+        ("repeat10", "the same payload repeated (dedup path)", 10, True),
+        ("new1", "1 alert per request", 1, False),
+    ]
+    print(code_line())
+    print(
+        f"closed loop: {args.clients} clients (keep-alive), {args.seconds:g} s per cell, "
+        f"severity={args.severity}, dry-run delivery, default settings; repeats cycle "
+        f"{REPEAT_POOL} already-sent 10-alert payloads"
+    )
+    cells: dict[tuple[str, str], str] = {}
+    for db_name, url in databases:
+        for key, _label, size, repeats in loads:
+            load_before = machine_line()
+            row = closed_loop_row(args, size, repeats, database_url=url)
+            alerts_s, p99, errors = row[2], row[4], row[6]
+            # One alert per request: alerts/s is requests/s.
+            head = f"{alerts_s} req/s" if size == 1 else f"{alerts_s} alerts/s"
+            cells[key, db_name] = f"{head}, ack p99 {p99} ms" + (
+                f", {errors} errors" if errors else ""
+            )
+            print(
+                f"  {db_name}, {key}: {cells[key, db_name]}; bridge CPU {row[7]}, "
+                f"client CPU {row[8]}, outbox left {row[9]}  [{load_before}]",
+                flush=True,
+            )
+    print()
+    headers = ["load"] + [f"bridge, {name}" for name, _ in databases]
+    headers.append("target, SQLite (PostgreSQL)")
+    rows = [
+        [label]
+        + [cells[key, name] for name, _ in databases]
+        + [f"{TARGETS[key][0]} ({TARGETS[key][1]})"]
+        for key, label, _size, _rep in loads
+    ]
+    print_table(headers, rows)
+    print(machine_line())
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.issue_table:
+        return issue_table(args)
     print_header(args.database_url)
     print(
         f"delivery: dry-run (no PagerDuty/Slack credentials); severity={args.severity} alerts, "

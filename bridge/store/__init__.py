@@ -21,6 +21,7 @@ from bridge.store.alert_rows import InsertRace
 from bridge.store.attempts import Finish
 from bridge.store.ingest import IngestResult, ingest
 from bridge.store.outbox import Job
+from bridge.store.repeats import NotAllRepeats, RepeatHints, count_repeats
 from bridge.storms import DEFAULT_LIMITS, StormLimits
 
 # Expired leases are rare (a process died); looking for them on every claim
@@ -43,6 +44,7 @@ class Store:
         self._pd_used = 0
         self._paced_at = 0.0
         self._claiming = threading.Lock()
+        self._repeats = RepeatHints()
 
     def budgets(self, now: datetime) -> dict[str, int]:
         """Requests each paced channel may still make now (PagerDuty: per minute).
@@ -76,12 +78,20 @@ class Store:
         limits: FlapLimits | None = None,
         storm: StormLimits = DEFAULT_LIMITS,
     ) -> IngestResult:
+        if self._repeats.all_known(payload.alerts):
+            try:
+                with self.engine.begin() as conn:
+                    return count_repeats(conn, payload.alerts, now)
+            except NotAllRepeats:
+                self._repeats.forget(payload.alerts)  # rolled back: the full ingest decides
         attempts_left = INSERT_RACE_ATTEMPTS
         while True:
             attempts_left -= 1
             try:
                 with self.engine.begin() as conn:
-                    return ingest(conn, payload, routing, now, limits, storm)
+                    result = ingest(conn, payload, routing, now, limits, storm)
+                self._repeats.learn(payload.alerts, result)
+                return result
             except InsertRace:
                 if not attempts_left:
                     raise
