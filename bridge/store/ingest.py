@@ -1,18 +1,22 @@
-"""Record one webhook payload: state, transitions and outbox rows in one transaction.
+"""Record webhook payloads: state, transitions and outbox rows in one transaction.
 
-The payload's known alerts are locked first (store/alert_rows). Then, for every alert,
-the pure dedup decision, maintenance windows and flap control decide what happens; the
-alerts table is written once, and transitions and outbox rows are appended, each outbox
-row in its lane (bridge/storms.py); the new firings of a storming alert name are folded
-into its storm incident instead (store/storm_rows.py). `InsertRace` (another replica
-created one of these alerts first) asks the caller to run it again.
+`ingest_many` records several payloads (concurrent requests committed together,
+store/group_commit.py) as if one had followed the other, with each statement run once
+for all of them. The payloads' known alerts are locked first (store/alert_rows). Then,
+for every alert, the pure dedup decision, maintenance windows and flap control decide
+what happens; the alerts table is written once, and transitions and outbox rows are
+appended, each outbox row in its lane (bridge/storms.py); the new firings of a storming
+alert name are folded into its storm incident instead (store/storm_rows.py).
+`InsertRace` (another replica created one of these alerts first) asks the caller to run
+it again.
 """
 
 from __future__ import annotations
 
 import math
 import uuid
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -83,6 +87,33 @@ class _Change:
     priority: int = 0
     # Folded into its name's storm: the channels it would have gone to (the storm's).
     folded_channels: list[str] | None = None
+    payload: int = 0  # index of its payload in the batch
+
+
+@dataclass
+class _Tally:
+    """One payload's counts, for its own answer."""
+
+    received: int = 0
+    new: int = 0
+    duplicates: int = 0
+    resolved: int = 0
+    suppressed: int = 0
+    notifications: int = 0
+    folded: int = 0
+    decisions: list[tuple[str, str]] = field(default_factory=list)
+
+    def result(self) -> IngestResult:
+        return IngestResult(
+            received=self.received,
+            new=self.new,
+            duplicates=self.duplicates,
+            resolved=self.resolved,
+            notifications=self.notifications,
+            decisions=tuple(self.decisions),
+            suppressed=self.suppressed,
+            folded=self.folded,
+        )
 
 
 def snapshot(alert: Alert, payload: WebhookPayload) -> dict[str, Any]:
@@ -111,10 +142,16 @@ def _recent_changes(conn: Connection, alert_id: int, since: datetime) -> int:
 
 
 def _flap_check(
-    conn: Connection, row: dict[str, Any], decision: Decision, limits: FlapLimits, now: datetime
+    conn: Connection,
+    row: dict[str, Any],
+    decision: Decision,
+    limits: FlapLimits,
+    now: datetime,
+    unwritten: int = 0,
 ) -> tuple[Decision, int]:
     """While flapping, a notifying decision is only recorded.
 
+    `unwritten`: the alert's changes earlier in this ingest, not in the table yet.
     Returns the decision and, when flapping starts now, the number of changes
     that started it (else 0).
     """
@@ -122,7 +159,8 @@ def _flap_check(
         return decision, 0
     if row["flapping_since"] is not None:
         return Decision(Action.RECORD, f"flapping_{decision.reason}"), 0
-    changes = _recent_changes(conn, row["id"], now - limits.window) + 1
+    stored = _recent_changes(conn, row["id"], now - limits.window) if row["id"] else 0
+    changes = stored + unwritten + 1
     if starts_flapping(changes, limits):
         return Decision(Action.RECORD, f"flapping_started_{decision.reason}"), changes
     return decision, 0
@@ -147,70 +185,90 @@ def ingest(
     storm: StormLimits = DEFAULT_LIMITS,
 ) -> IngestResult:
     """Record every alert of `payload` inside the caller's transaction."""
-    alerts = sorted(payload.alerts, key=lambda a: (a.fingerprint, a.starts_at, a.status))
-    if not alerts:
-        return IngestResult(0, 0, 0, 0, 0, ())
-    unique = list({a.fingerprint: a for a in alerts}.values())
+    return ingest_many(conn, [payload], routing, now, limits, storm)[0]
+
+
+def ingest_many(
+    conn: Connection,
+    payloads: Sequence[WebhookPayload],
+    routing: Routing,
+    now: datetime,
+    limits: FlapLimits | None = None,
+    storm: StormLimits = DEFAULT_LIMITS,
+) -> list[IngestResult]:
+    """Record `payloads` in order inside the caller's transaction: one result each, the
+    same as ingesting them one after another."""
+    ordered = [
+        sorted(p.alerts, key=lambda a: (a.fingerprint, a.starts_at, a.status)) for p in payloads
+    ]
+    tallies = [_Tally(received=len(alerts)) for alerts in ordered]
+    if not any(ordered):
+        return [t.result() for t in tallies]
+    unique = list({a.fingerprint: a for alerts in ordered for a in alerts}.values())
     rows = lock_rows(conn, [a.fingerprint for a in unique])
     stored = {fingerprint: dict(row) for fingerprint, row in rows.items()}
     for alert in unique:
         rows.setdefault(alert.fingerprint, unseen_row(alert, now))
 
-    new = duplicates = resolved = suppressed = 0
     changes: list[_Change] = []
-    decisions: list[tuple[str, str]] = []
+    unwritten: dict[str, int] = {}  # changes per fingerprint so far, for flap control
     windows: list[ActiveWindow] | None = None
-    for alert in alerts:
-        row = rows[alert.fingerprint]
-        previous = previous_state(row)
-        decision = decide(previous, alert)
-        muted_by = None
-        if decision.action is Action.NOTIFY_FIRING:
-            windows = active_windows(conn, now) if windows is None else windows
-            muted_by = next((w.window_id for w in windows if mutes(w.matchers, alert.labels)), None)
-            if muted_by is not None:
-                suppressed += 1
-                decision = Decision(Action.RECORD, f"suppressed_{decision.reason}")
-        flap_changes = 0
-        if limits is not None and muted_by is None and previous is not None:
-            decision, flap_changes = _flap_check(conn, row, decision, limits, now)
-        decisions.append((alert.fingerprint, decision.reason))
-        row["received_count"] += 1
-        row["last_seen_at"] = now
-        if decision.action is Action.IGNORE:
-            duplicates += 1
-            row["duplicate_count"] += 1
-            continue
-        new += decision.action is Action.NOTIFY_FIRING
-        resolved += not alert.firing
-        channels = _channels(decision, alert, row, routing)
-        _apply(row, alert, decision, channels, now, muted_by)
-        change = _Change(row, alert, decision, channels)
-        if flap_changes and limits is not None:
-            row["flapping_since"] = now
-            if SLACK in routing.channels_for(alert.labels):
-                change.flap_note = _flap_note(alert, flap_changes, limits)
-        changes.append(change)
+    for index, alerts in enumerate(ordered):
+        tally = tallies[index]
+        for alert in alerts:
+            row = rows[alert.fingerprint]
+            previous = previous_state(row)
+            decision = decide(previous, alert)
+            muted_by = None
+            if decision.action is Action.NOTIFY_FIRING:
+                windows = active_windows(conn, now) if windows is None else windows
+                muted_by = next(
+                    (w.window_id for w in windows if mutes(w.matchers, alert.labels)), None
+                )
+                if muted_by is not None:
+                    tally.suppressed += 1
+                    decision = Decision(Action.RECORD, f"suppressed_{decision.reason}")
+            flap_changes = 0
+            if limits is not None and muted_by is None and previous is not None:
+                decision, flap_changes = _flap_check(
+                    conn, row, decision, limits, now, unwritten.get(alert.fingerprint, 0)
+                )
+            tally.decisions.append((alert.fingerprint, decision.reason))
+            row["received_count"] += 1
+            row["last_seen_at"] = now
+            if decision.action is Action.IGNORE:
+                tally.duplicates += 1
+                row["duplicate_count"] += 1
+                continue
+            tally.new += decision.action is Action.NOTIFY_FIRING
+            tally.resolved += not alert.firing
+            channels = _channels(decision, alert, row, routing)
+            _apply(row, alert, decision, channels, now, muted_by)
+            change = _Change(row, alert, decision, channels, payload=index)
+            if flap_changes and limits is not None:
+                row["flapping_since"] = now
+                if SLACK in routing.channels_for(alert.labels):
+                    change.flap_note = _flap_note(alert, flap_changes, limits)
+            changes.append(change)
+            unwritten[alert.fingerprint] = unwritten.get(alert.fingerprint, 0) + 1
 
     states = _assign_lanes(conn, changes, storm, now)
     write_rows(conn, rows, stored)
-    storm_rows = _fold_storms(conn, changes, states, now)
+    for index, count in _fold_storms(conn, changes, states, now).items():
+        tallies[index].notifications += count
     if changes:
         conn.execute(_INSERT_TRANSITION, [_transition(c, now) for c in changes])
-    deliveries = [d for c in changes for d in _deliveries(c, payload, now)]
-    _group_slack_triggers(deliveries)
+    deliveries: list[dict[str, Any]] = []
+    for index, payload in enumerate(payloads):
+        mine = [d for c in changes if c.payload == index for d in _deliveries(c, payload, now)]
+        _group_slack_triggers(mine)
+        deliveries += mine
+        tallies[index].notifications += len(mine)
     if deliveries:
         conn.execute(_INSERT_DELIVERY, deliveries)
-    return IngestResult(
-        received=len(alerts),
-        new=new,
-        duplicates=duplicates,
-        resolved=resolved,
-        notifications=len(deliveries) + storm_rows,
-        decisions=tuple(decisions),
-        suppressed=suppressed,
-        folded=sum(c.folded_channels is not None for c in changes),
-    )
+    for change in changes:
+        tallies[change.payload].folded += change.folded_channels is not None
+    return [t.result() for t in tallies]
 
 
 def _assign_lanes(
@@ -238,28 +296,31 @@ def _fold_change(change: _Change, storm_id: int | None) -> None:
 
 def _fold_storms(
     conn: Connection, changes: list[_Change], states: dict[str, NameState], now: datetime
-) -> int:
+) -> dict[int, int]:
     """Fold each storming name's new firings into its storm, and refresh the storms whose
     folded alerts resolved. Storms are locked in id order (new ones last), so concurrent
-    posts never wait on each other's storms in a circle."""
+    posts never wait on each other's storms in a circle. Returns the storm notifications
+    per payload index (counted on the first payload that caused each)."""
     by_name: dict[str, list[_Change]] = {}
     for change in changes:
         if change.folded_channels is not None:
             by_name.setdefault(change.row["alertname"], []).append(change)
-    resolved = {
-        c.row["storm_id"]: c.alert.severity[:SEVERITY_CHARS]
-        for c in changes
-        if not c.alert.firing and c.row.get("storm_id") is not None
-    }
+    resolved: dict[int, str] = {}
+    resolved_by: dict[int, int] = {}
+    for c in changes:
+        if not c.alert.firing and c.row.get("storm_id") is not None:
+            resolved[c.row["storm_id"]] = c.alert.severity[:SEVERITY_CHARS]
+            resolved_by.setdefault(c.row["storm_id"], c.payload)
     grown = {states[name].open_storm for name in by_name}
     steps: list[tuple[float, str, Any]] = [
         (states[name].open_storm or math.inf, name, by_name[name]) for name in by_name
     ]
     steps += [(storm_id, "", storm_id) for storm_id in set(resolved) - grown]
-    notifications = 0
+    notifications: dict[int, int] = {}
     for _, name, work in sorted(steps, key=lambda step: (step[0], step[1])):
         if not name:
-            notifications += refresh_after_resolves(conn, work, resolved[work], now)
+            count = refresh_after_resolves(conn, work, resolved[work], now)
+            notifications[resolved_by[work]] = notifications.get(resolved_by[work], 0) + count
             continue
         ids = list(dict.fromkeys(c.row["id"] for c in work))
         first = work[0]
@@ -272,7 +333,7 @@ def _fold_storms(
             now,
             states[name].open_storm,
         )
-        notifications += result.notifications
+        notifications[first.payload] = notifications.get(first.payload, 0) + result.notifications
         for change in work:
             change.row["storm_id"] = result.storm_id
     return notifications
