@@ -19,17 +19,14 @@ from bridge.routing import PAGERDUTY, Routing
 from bridge.store import attempts, outbox, storm_rows, views
 from bridge.store.alert_rows import InsertRace
 from bridge.store.attempts import Finish
-from bridge.store.ingest import IngestResult, ingest
+from bridge.store.batched_ingest import BatchedIngest, IngestRequest
+from bridge.store.ingest import IngestResult
 from bridge.store.outbox import Job
-from bridge.store.repeats import NotAllRepeats, RepeatHints, count_repeats
 from bridge.storms import DEFAULT_LIMITS, StormLimits
 
 # Expired leases are rare (a process died); looking for them on every claim
 # would cost a write per claim for nothing.
 RELEASE_EVERY_SECONDS = 5.0
-# A replica that loses the race to create an alert runs its transaction again and
-# finds the row; more than one loss in a row would take a third replica.
-INSERT_RACE_ATTEMPTS = 3
 
 
 # How often the pacing decision is re-read from the database.
@@ -44,7 +41,7 @@ class Store:
         self._pd_used = 0
         self._paced_at = 0.0
         self._claiming = threading.Lock()
-        self._repeats = RepeatHints()
+        self._ingest = BatchedIngest(engine)
 
     def budgets(self, now: datetime) -> dict[str, int]:
         """Requests each paced channel may still make now (PagerDuty: per minute).
@@ -78,23 +75,9 @@ class Store:
         limits: FlapLimits | None = None,
         storm: StormLimits = DEFAULT_LIMITS,
     ) -> IngestResult:
-        if self._repeats.all_known(payload.alerts):
-            try:
-                with self.engine.begin() as conn:
-                    return count_repeats(conn, payload.alerts, now)
-            except NotAllRepeats:
-                self._repeats.forget(payload.alerts)  # rolled back: the full ingest decides
-        attempts_left = INSERT_RACE_ATTEMPTS
-        while True:
-            attempts_left -= 1
-            try:
-                with self.engine.begin() as conn:
-                    result = ingest(conn, payload, routing, now, limits, storm)
-                self._repeats.learn(payload.alerts, result)
-                return result
-            except InsertRace:
-                if not attempts_left:
-                    raise
+        """Record a webhook payload; committed, together with concurrent requests'
+        payloads (store/batched_ingest.py), before this returns."""
+        return self._ingest.ingest(IngestRequest(payload, routing, now, limits, storm))
 
     def claim(self, worker: str, now: datetime, limit: int = 1) -> list[Job]:
         # One claim at a time per process: threads woken together for one new job

@@ -38,6 +38,10 @@ _Key = tuple[datetime, str]
 class NotAllRepeats(Exception):
     """Raised inside the transaction to roll the counting back."""
 
+    def __init__(self, payloads: Sequence[int] = (0,)) -> None:
+        super().__init__(f"payloads {list(payloads)} are not all exact repeats")
+        self.payloads = list(payloads)
+
 
 class RepeatHints:
     """fingerprint → (startsAt, status) as this process last stored it. A hint only."""
@@ -102,10 +106,26 @@ _STATEMENTS = {name: _count_statement(name) for name in ("postgresql", "sqlite")
 def count_repeats(conn: Connection, alerts: Sequence[Alert], now: datetime) -> IngestResult:
     """Count every alert as a duplicate, or raise NotAllRepeats (roll back) if one is not
     an exact repeat of its stored state. The fingerprints must be distinct (`all_known`)."""
-    keys = [(a.fingerprint, a.starts_at, a.status) for a in alerts]
-    matched = conn.execute(_STATEMENTS[conn.dialect.name], {"keys": keys, "now": now})
-    if len(matched.fetchall()) != len(alerts):
-        raise NotAllRepeats
+    return count_repeats_many(conn, [alerts], now)[0]
+
+
+def count_repeats_many(
+    conn: Connection, payloads: Sequence[Sequence[Alert]], now: datetime
+) -> list[IngestResult]:
+    """`count_repeats` for the alerts of several payloads in one statement; no fingerprint
+    may be in two of them. NotAllRepeats names the payloads (indexes) that fell short."""
+    keys = [(a.fingerprint, a.starts_at, a.status) for alerts in payloads for a in alerts]
+    statement = _STATEMENTS[conn.dialect.name]
+    matched = {row[0] for row in conn.execute(statement, {"keys": keys, "now": now})}
+    short = [
+        i for i, alerts in enumerate(payloads) if any(a.fingerprint not in matched for a in alerts)
+    ]
+    if short:
+        raise NotAllRepeats(short)
+    return [_counted(alerts) for alerts in payloads]
+
+
+def _counted(alerts: Sequence[Alert]) -> IngestResult:
     ordered = sorted(alerts, key=lambda a: a.fingerprint)
     return IngestResult(
         received=len(alerts),

@@ -10,11 +10,10 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from bridge import store as store_module
 from bridge.alerts import parse_payload
 from bridge.routing import Routing
 from bridge.settings import Settings
-from bridge.store import Store
+from bridge.store import Store, batched_ingest
 from bridge.store.ingest import IngestResult, ingest
 from tests.support.bridge_app import deliveries, make_app, row_counts
 from tests.support.payloads import alert, payload
@@ -49,7 +48,7 @@ def test_a_post_that_keeps_losing_the_insert_race_answers_503_so_alertmanager_re
     if engine.dialect.name == "sqlite":
         pytest.skip("SQLite has one writer at a time: no two transactions insert at once")
     # One attempt only, so a single lost race is the last one.
-    monkeypatch.setattr(store_module, "INSERT_RACE_ATTEMPTS", 1)
+    monkeypatch.setattr(batched_ingest, "INSERT_RACE_ATTEMPTS", 1)
     client = make_app(settings, engine).test_client()
     body = payload(alert(node="dgx-spark-01"))
     answers: list[Any] = []
