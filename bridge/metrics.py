@@ -10,6 +10,7 @@ from prometheus_client.registry import Collector
 
 # Alert-to-delivery latency: from the webhook commit to the vendor's answer.
 # From an alert starting to someone acknowledging it: minutes to hours.
+BATCH_BUCKETS = (1, 2, 4, 8, 16)
 ACK_BUCKETS = (30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 43200)
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
 
@@ -61,6 +62,13 @@ class BridgeMetrics:
             "alert_bridge_webhook_requests",
             "Webhook requests by HTTP status code.",
             ["code"],
+            registry=self.registry,
+        )
+        self.ingest_batch = Histogram(
+            "alert_bridge_webhook_batch_requests",
+            "Webhook requests by how many requests their transaction committed together "
+            "(group commit: 1 when alone).",
+            buckets=BATCH_BUCKETS,
             registry=self.registry,
         )
         self.interactions = Counter(

@@ -19,7 +19,7 @@ When a batch fails as a whole, its requests are not all failed with it:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import Engine
@@ -57,15 +57,17 @@ class BatchedIngest:
         self.engine = engine
         self.repeats = RepeatHints()
         self._group: GroupCommit[IngestRequest, IngestResult] = GroupCommit(
-            self._run_batch, max_batch
+            self.commit_together, max_batch
         )
 
     def ingest(self, request: IngestRequest) -> IngestResult:
         return self._group.run(request, request.batch_key())
 
-    def _run_batch(self, batch: Sequence[IngestRequest]) -> list[IngestResult | BaseException]:
+    def commit_together(self, batch: Sequence[IngestRequest]) -> list[IngestResult | BaseException]:
+        """Record `batch` in one transaction: a result, or the exception that request
+        must answer with, per request."""
         try:
-            return list(self._commit(batch))
+            return [replace(r, batch=len(batch)) for r in self._commit(batch)]
         except Exception:
             if len(batch) == 1:
                 raise

@@ -38,10 +38,10 @@ from bridge.store.alert_rows import (
     write_rows,
 )
 from bridge.store.storm_rows import (
+    LaneAssigner,
     NameState,
     fold_into_storm,
     refresh_after_resolves,
-    storm_lanes,
 )
 from bridge.store.windows import ActiveWindow, active_windows
 from bridge.storms import DEFAULT_LIMITS, NORMAL, StormLimits
@@ -62,6 +62,7 @@ class IngestResult:
     decisions: tuple[tuple[str, str], ...]  # (fingerprint, reason)
     suppressed: int = 0
     folded: int = 0  # new firings folded into a storm incident instead of paged
+    batch: int = 1  # requests committed in the same transaction (group commit)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -212,6 +213,7 @@ def ingest_many(
 
     changes: list[_Change] = []
     unwritten: dict[str, int] = {}  # changes per fingerprint so far, for flap control
+    storm_lanes = LaneAssigner(conn, storm, now)
     windows: list[ActiveWindow] | None = None
     for index, alerts in enumerate(ordered):
         tally = tallies[index]
@@ -249,12 +251,15 @@ def ingest_many(
                 row["flapping_since"] = now
                 if SLACK in routing.channels_for(alert.labels):
                     change.flap_note = _flap_note(alert, flap_changes, limits)
+            # Decided now, not after the loop: a later change of this alert (in another
+            # payload of the batch) must find it folded or not.
+            if change.channels or change.flap_note:
+                _assign_lane(change, storm_lanes)
             changes.append(change)
             unwritten[alert.fingerprint] = unwritten.get(alert.fingerprint, 0) + 1
 
-    states = _assign_lanes(conn, changes, storm, now)
     write_rows(conn, rows, stored)
-    for index, count in _fold_storms(conn, changes, states, now).items():
+    for index, count in _fold_storms(conn, changes, storm_lanes.states, now).items():
         tallies[index].notifications += count
     if changes:
         conn.execute(_INSERT_TRANSITION, [_transition(c, now) for c in changes])
@@ -271,18 +276,13 @@ def ingest_many(
     return [t.result() for t in tallies]
 
 
-def _assign_lanes(
-    conn: Connection, changes: list[_Change], limits: StormLimits, now: datetime
-) -> dict[str, NameState]:
-    """Storm-lane the changes of an alert name that is storming (bridge/storms.py), and mark
-    the new firings that fold into its storm. One query per alert name that notifies."""
-    notifying = [c for c in changes if c.channels or c.flap_note]
-    decided = storm_lanes(conn, [c.row["alertname"] for c in notifying], limits, now)
-    for change, lane, folding in zip(notifying, decided.lanes, decided.folds, strict=True):
-        change.priority = lane
-        if folding and change.decision.action is Action.NOTIFY_FIRING:
-            _fold_change(change, decided.states[change.row["alertname"]].open_storm)
-    return decided.states
+def _assign_lane(change: _Change, storms: LaneAssigner) -> None:
+    """Storm-lane a notifying change of an alert name that is storming (bridge/storms.py),
+    and fold it into the storm if it is a new firing of a name that folds."""
+    lane, folding = storms.assign(change.row["alertname"])
+    change.priority = lane
+    if folding and change.decision.action is Action.NOTIFY_FIRING:
+        _fold_change(change, storms.states[change.row["alertname"]].open_storm)
 
 
 def _fold_change(change: _Change, storm_id: int | None) -> None:

@@ -24,6 +24,7 @@ from bridge.db.models import ALERTS, DELIVERIES, OPEN_STORM_SQL, STORMS, TRANSIT
 from bridge.routing import PAGERDUTY, SLACK
 from bridge.storm_view import FoldedAlert, StormView
 from bridge.storms import (
+    NORMAL,
     PAGERDUTY_REFRESH,
     SLACK_REFRESH,
     StormLimits,
@@ -104,21 +105,39 @@ class Lanes:
     states: dict[str, NameState]
 
 
+class LaneAssigner:
+    """The lane of each change, decided as changes are recorded one after another, and
+    whether, were it a new firing, it folds into its name's storm. One query per alert
+    name, on its first change."""
+
+    def __init__(self, conn: Connection, limits: StormLimits, now: datetime) -> None:
+        self._conn = conn
+        self._limits = limits
+        self._since = now - limits.window
+        self.states: dict[str, NameState] = {}
+        self._seen: dict[str, int] = {}
+
+    def assign(self, name: str) -> tuple[int, bool]:
+        if self._limits.max_changes <= 0:
+            return NORMAL, False
+        state = self.states.get(name)
+        if state is None:
+            state = name_state(self._conn, name, self._since, self._limits.max_changes)
+            self.states[name] = state
+        earlier = self._seen.get(name, state.changes)
+        self._seen[name] = earlier + 1
+        lane = lanes([name], {name: earlier}, self._limits)[0]
+        return lane, folds(name, lane, state.open_storm is not None, self._limits)
+
+
 def storm_lanes(
     conn: Connection, names: Sequence[str], limits: StormLimits, now: datetime
 ) -> Lanes:
     """The lane of each change of `names` (in order), and whether, were it a new firing, it
     folds into its name's storm. One query per alert name."""
-    if not names or limits.max_changes <= 0:
-        return Lanes([0] * len(names), [False] * len(names), {})
-    since = now - limits.window
-    states = {name: name_state(conn, name, since, limits.max_changes) for name in set(names)}
-    ranks = lanes(names, {name: state.changes for name, state in states.items()}, limits)
-    folding = [
-        folds(name, lane, states[name].open_storm is not None, limits)
-        for name, lane in zip(names, ranks, strict=True)
-    ]
-    return Lanes(ranks, folding, states)
+    assigner = LaneAssigner(conn, limits, now)
+    decided = [assigner.assign(name) for name in names]
+    return Lanes([d[0] for d in decided], [d[1] for d in decided], assigner.states)
 
 
 _SET_STORM = (

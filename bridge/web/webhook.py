@@ -84,6 +84,7 @@ def receive() -> Response | tuple[Response, int]:
     if result.duplicates:
         ctx.metrics.duplicates.inc(result.duplicates)
     ctx.metrics.webhook_requests.labels("200").inc()
+    ctx.metrics.ingest_batch.observe(result.batch)
     if result.notifications:
         ctx.wake(result.notifications)
     return jsonify(result.as_json()), 200
