@@ -36,6 +36,9 @@ from bridge.storms import StormLimits
 # A replica that loses the race to create an alert runs its transaction again and
 # finds the row; more than one loss in a row would take a third replica.
 INSERT_RACE_ATTEMPTS = 3
+# Batches in flight at once per process. SQLite has one writer: a second batch would
+# only wait for the lock. PostgreSQL takes a second while the first waits for it.
+CONCURRENT_BATCHES = {"sqlite": 1, "postgresql": 2}
 
 
 @dataclass(frozen=True)
@@ -57,7 +60,7 @@ class BatchedIngest:
         self.engine = engine
         self.repeats = RepeatHints()
         self._group: GroupCommit[IngestRequest, IngestResult] = GroupCommit(
-            self.commit_together, max_batch
+            self.commit_together, max_batch, CONCURRENT_BATCHES.get(engine.dialect.name, 1)
         )
 
     def ingest(self, request: IngestRequest) -> IngestResult:

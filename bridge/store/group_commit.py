@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 Item = TypeVar("Item")
@@ -26,13 +25,21 @@ Result = TypeVar("Result")
 MAX_BATCH = 16
 
 
-@dataclass(eq=False)
 class _Slot(Generic[Item, Result]):
-    item: Item
-    done: bool = False
-    result: Result | None = None
-    error: BaseException | None = None
-    key: object = field(default=None)
+    """One request's item. Its thread waits on `wake`, released when its outcome is in
+    or it is handed a lead (one lock per thread: waking one never wakes the others)."""
+
+    __slots__ = ("done", "error", "item", "key", "leading", "result", "wake")
+
+    def __init__(self, item: Item, key: object) -> None:
+        self.item = item
+        self.key = key
+        self.done = False
+        self.leading = False  # its thread holds one of the leads
+        self.result: Result | None = None
+        self.error: BaseException | None = None
+        self.wake = threading.Lock()
+        self.wake.acquire()
 
 
 BatchRunner = Callable[[Sequence[Item]], Sequence["Result | BaseException"]]
@@ -43,31 +50,47 @@ class GroupCommit(Generic[Item, Result]):
 
     `run_batch(items)` returns one result or exception per item, in order; an exception it
     raises itself is the answer to every item of the batch. Items with different `key`s
-    (e.g. another routing after a config reload) never share a batch.
+    (e.g. another routing after a config reload) never share a batch. At most
+    `max_leaders` batches run at once.
     """
 
-    def __init__(self, run_batch: BatchRunner[Item, Result], max_batch: int = MAX_BATCH) -> None:
+    def __init__(
+        self,
+        run_batch: BatchRunner[Item, Result],
+        max_batch: int = MAX_BATCH,
+        max_leaders: int = 1,
+    ) -> None:
         self._run_batch = run_batch
         self._max_batch = max(1, max_batch)
-        self._waiting: list[_Slot[Item, Result]] = []
-        self._leading = False
-        self._changed = threading.Condition(threading.Lock())
+        # More than one batch at a time: while one waits for the database, another
+        # prepares its statements (PostgreSQL; SQLite has one writer anyway).
+        self._max_leaders = max(1, max_leaders)
+        self._waiting: list[_Slot[Item, Result]] = []  # not yet in a batch, oldest first
+        self._leaders = 0
+        self._lock = threading.Lock()
 
     def run(self, item: Item, key: object = None) -> Result:
-        slot: _Slot[Item, Result] = _Slot(item, key=key)
-        with self._changed:
+        slot: _Slot[Item, Result] = _Slot(item, key)
+        with self._lock:
             self._waiting.append(slot)
+            if self._leaders < self._max_leaders:
+                self._leaders += 1
+                slot.leading = True
         while True:
-            with self._changed:
-                while not slot.done and self._leading:
-                    self._changed.wait()
+            # Every decision under the lock; `wake` only says "look again".
+            with self._lock:
                 if slot.done:
+                    if slot.leading:
+                        self._hand_on(slot)
                     break
-                self._leading = True
-                batch = self._take()
-            # Its own item may not be in the batch (a longer queue, another key): it
-            # then waits, or leads again, in its place in the queue.
-            self._lead(batch)
+                batch = self._take() if slot.leading and self._waiting else []
+                if slot.leading and not batch:  # another leader has its item
+                    self._hand_on(slot)
+            if batch:
+                # A leader leads until its own item is done: its next batch may hold it.
+                self._lead(batch)
+            else:
+                slot.wake.acquire()
         if slot.error is not None:
             raise slot.error
         return slot.result  # type: ignore[return-value]
@@ -87,12 +110,28 @@ class GroupCommit(Generic[Item, Result]):
                 raise RuntimeError(f"{len(outcomes)} outcomes for a batch of {len(batch)}")
         except BaseException as exc:  # every waiting request gets it, then this one
             outcomes = [exc] * len(batch)
-        with self._changed:
+        with self._lock:
             for slot, outcome in zip(batch, outcomes, strict=True):
                 if isinstance(outcome, BaseException):
                     slot.error = outcome
                 else:
                     slot.result = outcome
                 slot.done = True
-            self._leading = False
-            self._changed.notify_all()
+                _signal(slot)
+
+    def _hand_on(self, holder: _Slot[Item, Result]) -> None:
+        """(Under the lock.) `holder`'s lead goes to the oldest waiting request without
+        one, or lapses."""
+        holder.leading = False
+        successor = next((s for s in self._waiting if not s.leading), None)
+        if successor is None:
+            self._leaders -= 1
+        else:
+            successor.leading = True
+            _signal(successor)
+
+
+def _signal(slot: _Slot[Item, Result]) -> None:
+    """(Under the lock.) Wake the slot's thread to look again, if not woken already."""
+    if slot.wake.locked():
+        slot.wake.release()

@@ -14,9 +14,7 @@ it again.
 from __future__ import annotations
 
 import math
-import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -27,7 +25,7 @@ from bridge.db.models import DELIVERIES, TRANSITIONS, TransitionRow
 from bridge.dedup import Action, Decision, decide
 from bridge.durations import format_duration
 from bridge.flapping import FlapLimits, starts_flapping
-from bridge.routing import HEARTBEAT, PAGERDUTY, SLACK, Routing
+from bridge.routing import HEARTBEAT, SLACK, Routing
 from bridge.silences.matching import mutes
 from bridge.store.alert_rows import (
     NAME_CHARS,
@@ -36,6 +34,14 @@ from bridge.store.alert_rows import (
     previous_state,
     unseen_row,
     write_rows,
+)
+from bridge.store.ingest_result import IngestResult, Tally
+from bridge.store.ingest_rows import (
+    Change,
+    delivery_rows,
+    group_slack_triggers,
+    snapshot,
+    transition_row,
 )
 from bridge.store.storm_rows import (
     LaneAssigner,
@@ -46,90 +52,8 @@ from bridge.store.storm_rows import (
 from bridge.store.windows import ActiveWindow, active_windows
 from bridge.storms import DEFAULT_LIMITS, NORMAL, StormLimits
 
-# More Slack triggers than this in one post become one message listing them.
-SLACK_GROUP_MIN_ALERTS = 4
 _INSERT_TRANSITION = insert(TRANSITIONS)
 _INSERT_DELIVERY = insert(DELIVERIES)
-
-
-@dataclass(frozen=True)
-class IngestResult:
-    received: int
-    new: int
-    duplicates: int
-    resolved: int
-    notifications: int
-    decisions: tuple[tuple[str, str], ...]  # (fingerprint, reason)
-    suppressed: int = 0
-    folded: int = 0  # new firings folded into a storm incident instead of paged
-    batch: int = 1  # requests committed in the same transaction (group commit)
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "received": self.received,
-            "new": self.new,
-            "duplicates": self.duplicates,
-            "resolved": self.resolved,
-            "notifications": self.notifications,
-            "suppressed": self.suppressed,
-            "folded": self.folded,
-        }
-
-
-@dataclass
-class _Change:
-    """One alert of the payload that changed its row: what to append for it."""
-
-    row: dict[str, Any]
-    alert: Alert
-    decision: Decision
-    channels: list[str]
-    flap_note: str | None = None
-    priority: int = 0
-    # Folded into its name's storm: the channels it would have gone to (the storm's).
-    folded_channels: list[str] | None = None
-    payload: int = 0  # index of its payload in the batch
-
-
-@dataclass
-class _Tally:
-    """One payload's counts, for its own answer."""
-
-    received: int = 0
-    new: int = 0
-    duplicates: int = 0
-    resolved: int = 0
-    suppressed: int = 0
-    notifications: int = 0
-    folded: int = 0
-    decisions: list[tuple[str, str]] = field(default_factory=list)
-
-    def result(self) -> IngestResult:
-        return IngestResult(
-            received=self.received,
-            new=self.new,
-            duplicates=self.duplicates,
-            resolved=self.resolved,
-            notifications=self.notifications,
-            decisions=tuple(self.decisions),
-            suppressed=self.suppressed,
-            folded=self.folded,
-        )
-
-
-def snapshot(alert: Alert, payload: WebhookPayload) -> dict[str, Any]:
-    """What a notifier needs later, frozen at the moment of the transition."""
-    return {
-        "status": alert.status,
-        "labels": alert.labels,
-        "annotations": alert.annotations,
-        "starts_at": alert.starts_at.isoformat(),
-        "ends_at": alert.ends_at.isoformat() if alert.ends_at else None,
-        "generator_url": alert.generator_url,
-        "fingerprint": alert.fingerprint,
-        "group_key": payload.group_key,
-        "receiver": payload.receiver,
-    }
 
 
 def _recent_changes(conn: Connection, alert_id: int, since: datetime) -> int:
@@ -202,7 +126,7 @@ def ingest_many(
     ordered = [
         sorted(p.alerts, key=lambda a: (a.fingerprint, a.starts_at, a.status)) for p in payloads
     ]
-    tallies = [_Tally(received=len(alerts)) for alerts in ordered]
+    tallies = [Tally(received=len(alerts)) for alerts in ordered]
     if not any(ordered):
         return [t.result() for t in tallies]
     unique = list({a.fingerprint: a for alerts in ordered for a in alerts}.values())
@@ -211,7 +135,7 @@ def ingest_many(
     for alert in unique:
         rows.setdefault(alert.fingerprint, unseen_row(alert, now))
 
-    changes: list[_Change] = []
+    changes: list[Change] = []
     unwritten: dict[str, int] = {}  # changes per fingerprint so far, for flap control
     storm_lanes = LaneAssigner(conn, storm, now)
     windows: list[ActiveWindow] | None = None
@@ -246,7 +170,7 @@ def ingest_many(
             tally.resolved += not alert.firing
             channels = _channels(decision, alert, row, routing)
             _apply(row, alert, decision, channels, now, muted_by)
-            change = _Change(row, alert, decision, channels, payload=index)
+            change = Change(row, alert, decision, channels, payload=index)
             if flap_changes and limits is not None:
                 row["flapping_since"] = now
                 if SLACK in routing.channels_for(alert.labels):
@@ -262,11 +186,11 @@ def ingest_many(
     for index, count in _fold_storms(conn, changes, storm_lanes.states, now).items():
         tallies[index].notifications += count
     if changes:
-        conn.execute(_INSERT_TRANSITION, [_transition(c, now) for c in changes])
+        conn.execute(_INSERT_TRANSITION, [transition_row(c, now) for c in changes])
     deliveries: list[dict[str, Any]] = []
     for index, payload in enumerate(payloads):
-        mine = [d for c in changes if c.payload == index for d in _deliveries(c, payload, now)]
-        _group_slack_triggers(mine)
+        mine = [d for c in changes if c.payload == index for d in delivery_rows(c, payload, now)]
+        group_slack_triggers(mine)
         deliveries += mine
         tallies[index].notifications += len(mine)
     if deliveries:
@@ -276,7 +200,7 @@ def ingest_many(
     return [t.result() for t in tallies]
 
 
-def _assign_lane(change: _Change, storms: LaneAssigner) -> None:
+def _assign_lane(change: Change, storms: LaneAssigner) -> None:
     """Storm-lane a notifying change of an alert name that is storming (bridge/storms.py),
     and fold it into the storm if it is a new firing of a name that folds."""
     lane, folding = storms.assign(change.row["alertname"])
@@ -285,7 +209,7 @@ def _assign_lane(change: _Change, storms: LaneAssigner) -> None:
         _fold_change(change, storms.states[change.row["alertname"]].open_storm)
 
 
-def _fold_change(change: _Change, storm_id: int | None) -> None:
+def _fold_change(change: Change, storm_id: int | None) -> None:
     """Not paged on its own: its storm's notifications stand for it."""
     change.folded_channels = change.channels
     change.channels = []
@@ -295,13 +219,13 @@ def _fold_change(change: _Change, storm_id: int | None) -> None:
 
 
 def _fold_storms(
-    conn: Connection, changes: list[_Change], states: dict[str, NameState], now: datetime
+    conn: Connection, changes: list[Change], states: dict[str, NameState], now: datetime
 ) -> dict[int, int]:
     """Fold each storming name's new firings into its storm, and refresh the storms whose
     folded alerts resolved. Storms are locked in id order (new ones last), so concurrent
     posts never wait on each other's storms in a circle. Returns the storm notifications
     per payload index (counted on the first payload that caused each)."""
-    by_name: dict[str, list[_Change]] = {}
+    by_name: dict[str, list[Change]] = {}
     for change in changes:
         if change.folded_channels is not None:
             by_name.setdefault(change.row["alertname"], []).append(change)
@@ -388,54 +312,4 @@ def _apply(
         row.update(channels=[], notified=False, suppressed_by=None)
 
 
-def _transition(change: _Change, now: datetime) -> dict[str, Any]:
-    alert = change.alert
-    return {
-        "alert_id": change.row["id"],
-        "fingerprint": alert.fingerprint,
-        "alertname": alert.name[:NAME_CHARS],
-        "node": alert.node[:NAME_CHARS],
-        "severity": alert.severity[:SEVERITY_CHARS],
-        "status": alert.status,
-        "reason": change.decision.reason,
-        "starts_at": alert.starts_at,
-        "at": now,
-    }
-
-
-def _deliveries(change: _Change, payload: WebhookPayload, now: datetime) -> list[dict[str, Any]]:
-    action = "trigger" if change.decision.action is Action.NOTIFY_FIRING else "resolve"
-    rows = [_delivery(change, channel, action, payload, now) for channel in change.channels]
-    if change.flap_note is not None:
-        notice = _delivery(change, SLACK, "flapping", payload, now)
-        notice["snapshot"]["note"] = change.flap_note
-        rows.append(notice)
-    return rows
-
-
-def _delivery(
-    change: _Change, channel: str, action: str, payload: WebhookPayload, now: datetime
-) -> dict[str, Any]:
-    return {
-        "alert_id": change.row["id"],
-        "channel": channel,
-        "action": action,
-        "status": "pending",
-        "batch_key": None,
-        "starts_at": change.alert.starts_at,
-        # `paged`: the Slack message offers Acknowledge only for an alert that paged.
-        "snapshot": {**snapshot(change.alert, payload), "paged": PAGERDUTY in change.channels},
-        "context": None,
-        "attempts": 0,
-        "next_attempt_at": now,
-        "created_at": now,
-        "priority": change.priority,
-    }
-
-
-def _group_slack_triggers(deliveries: list[dict[str, Any]]) -> None:
-    triggers = [d for d in deliveries if d["channel"] == SLACK and d["action"] == "trigger"]
-    if len(triggers) >= SLACK_GROUP_MIN_ALERTS:
-        key = uuid.uuid4().hex
-        for d in triggers:
-            d["batch_key"] = key
+__all__ = ["IngestResult", "ingest", "ingest_many", "snapshot"]

@@ -52,7 +52,7 @@ def _submit(
 def _queued(group: GroupCommit[str, str], count: int) -> None:
     """Wait until `count` requests wait behind the running batch."""
     for _ in range(int(WAIT / 0.005)):
-        with group._changed:  # the test reads the queue under its lock
+        with group._lock:  # the test reads the queue under its lock
             if len(group._waiting) == count:
                 return
         threading.Event().wait(0.005)
@@ -138,3 +138,41 @@ def test_requests_with_other_keys_never_share_a_batch() -> None:
         thread.join(WAIT)
     assert recorder.batches == [["first"], ["b", "d"], ["c"]]
     assert answers == {"first": "FIRST", "b": "B", "c": "C", "d": "D"}
+
+
+@pytest.mark.parametrize("leaders", [1, 2, 3])
+def test_many_threads_each_get_their_own_outcome_and_every_item_runs_exactly_once(
+    leaders: int,
+) -> None:
+    ran: list[str] = []
+    guard = threading.Lock()
+    running = [0]
+    most = [0]
+    batches: list[int] = []
+
+    def runner(items: Sequence[str]) -> list[str | BaseException]:
+        with guard:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+            ran.extend(items)
+            batches.append(len(items))
+        threading.Event().wait(0.002)  # a transaction takes a while
+        with guard:
+            running[0] -= 1
+        return [ValueError(i) if i.endswith("7") else i.upper() for i in items]
+
+    group: GroupCommit[str, str] = GroupCommit(runner, max_batch=4, max_leaders=leaders)
+    answers: dict[str, object] = {}
+    threads = [_submit(group, f"item-{n}", answers, key=n % 3) for n in range(150)]
+    for thread in threads:
+        thread.join(WAIT)
+    assert not any(thread.is_alive() for thread in threads), "a request never got its answer"
+    assert {k: v for k, v in answers.items() if not k.endswith("7")} == {
+        f"item-{n}": f"ITEM-{n}" for n in range(150) if n % 10 != 7
+    }
+    assert all(isinstance(answers[f"item-{n}"], ValueError) for n in range(7, 150, 10))
+    assert sorted(ran) == sorted(answers), "every item ran exactly once"
+    assert max(batches) <= 4
+    assert most[0] <= leaders
+    # Nothing is left leading: a last request is answered at once.
+    assert group.run("last") == "LAST"
