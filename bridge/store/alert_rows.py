@@ -109,7 +109,9 @@ def write_rows(
     conn: Connection, rows: dict[str, dict[str, Any]], stored: dict[str, dict[str, Any]]
 ) -> None:
     """Insert the new rows (their ids go into `rows`), update what changed in the others."""
-    created = [row for fingerprint, row in rows.items() if fingerprint not in stored]
+    # In fingerprint order, like the locks: two transactions inserting the same new
+    # alerts wait for each other in one direction only.
+    created = [rows[fp] for fp in sorted(rows) if fp not in stored]
     if created:
         inserts = [{k: v for k, v in row.items() if k != "id"} for row in created]
         ids = {r.fingerprint: r.id for r in conn.execute(_insert_new(conn.dialect.name), inserts)}
