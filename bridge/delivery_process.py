@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 POLL_SECONDS = 0.5
 
 
-def run_child(settings: Settings, ends: ChildEnds, ready: Any) -> None:
+def run_child(settings: Settings, ends: ChildEnds, ready: Any, worker_id: str) -> None:
     """The child's main: worker threads and scheduler until told to stop or orphaned."""
     from bridge.db.engine import checkpoint_in_background, make_engine
     from bridge.heap import freeze_startup_objects
@@ -53,7 +53,7 @@ def run_child(settings: Settings, ends: ChildEnds, ready: Any) -> None:
     engine = make_engine(settings.database_url, background=True)
     checkpoint_in_background(engine)
     services = build_services(settings, store=Store(engine, settings.pagerduty_events_per_minute))
-    side = build_delivery_side(services)
+    side = build_delivery_side(services, worker_id=worker_id)
     side.start()
     wakes = WakeReceiver(ends.wakes)
     metrics = MetricsServer(
@@ -96,12 +96,16 @@ class DeliveryChild:
     def __init__(self, settings: Settings) -> None:
         # spawn, not fork: the parent already runs threads (waitress, logging, pools).
         context = multiprocessing.get_context("spawn")
+        from bridge.worker import new_worker_id
+
+        # Chosen here, so that the supervisor can release the child's claims if it dies.
+        self.worker_id = new_worker_id()
         self._parent_ends, child_ends = make_link(context)
         self._child_ends: ChildEnds | None = child_ends
         self.ready = context.Event()
         self.process = context.Process(
             target=run_child,
-            args=(settings, child_ends, self.ready),
+            args=(settings, child_ends, self.ready, self.worker_id),
             name="alert-bridge-delivery",
         )
 

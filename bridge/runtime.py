@@ -64,7 +64,10 @@ class DeliverySide:
 
 
 def build_delivery_side(
-    services: Services, *, notifiers: Mapping[str, Notifier] | None = None
+    services: Services,
+    *,
+    notifiers: Mapping[str, Notifier] | None = None,
+    worker_id: str | None = None,
 ) -> DeliverySide:
     settings = services.settings
     enricher = build_enricher(
@@ -81,6 +84,7 @@ def build_delivery_side(
         policy=RetryPolicy(settings.retry_base_seconds, settings.retry_max_seconds),
         clock=services.clock,
         enrich=enricher.enrich_job if enricher is not None else None,
+        worker_id=worker_id,
     )
     services.wake = worker.wake
     return DeliverySide(services, worker)

@@ -80,7 +80,9 @@ def serve(settings: Settings, *, migrate: bool = True, single_process: bool = Fa
             gave_up.append(reason)
             os.kill(os.getpid(), GIVE_UP_SIGNAL)
 
-        supervisor = DeliverySupervisor(lambda: DeliveryChild(settings), metrics, give_up)
+        supervisor = DeliverySupervisor(
+            lambda: DeliveryChild(settings), metrics, give_up, store.release_claims_of
+        )
         app = create_app(settings, store=store, delivery=supervisor, metrics=metrics)
     else:
         app = create_app(settings, store=store)

@@ -66,9 +66,15 @@ class DeliverySupervisor:
     """The web side's link to its delivery process (see bridge/runtime.DeliveryLink)."""
 
     def __init__(
-        self, make_child: ChildFactory, metrics: BridgeMetrics, on_give_up: Callable[[str], None]
+        self,
+        make_child: ChildFactory,
+        metrics: BridgeMetrics,
+        on_give_up: Callable[[str], None],
+        release_claims: Callable[[str], int] | None = None,
     ) -> None:
         self._make_child = make_child
+        # Rows a dead child had claimed would otherwise wait for their lease (60 s).
+        self._release_claims = release_claims
         self._up = Gauge(
             "alert_bridge_delivery_process_up",
             "1 while the delivery process runs and delivers, 0 while it is down.",
@@ -158,7 +164,25 @@ class DeliverySupervisor:
             return "stopping", None
         child.stop(timeout=5.0)  # reaps a dead child, kills one that hung in start-up
         ran_for = None if ready_at is None else time.monotonic() - ready_at
+        self._release(child)
         return f"delivery process {child.exit_description()}", ran_for
+
+    def _release(self, child: DeliveryChild) -> None:
+        """The child is gone: what it had claimed and not finished is pending again now.
+        (A delivery it sent but had not recorded goes out again, as after a lease.)"""
+        if self._release_claims is None or child.is_alive():
+            return
+        try:
+            released = self._release_claims(child.worker_id)
+        except Exception as exc:  # the database is down
+            log.warning(
+                "could not release the dead delivery process's claims (%s); they wait for "
+                "their lease",
+                type(exc).__name__,
+            )
+            return
+        if released:
+            log.warning("released %d deliveries the dead delivery process had claimed", released)
 
     def _wait_ready(self, child: DeliveryChild) -> float | None:
         """When the child became ready (monotonic), or None if it died or hung first."""

@@ -79,6 +79,11 @@ def decide_finish(
     )
 
 
+def new_worker_id() -> str:
+    """What the outbox rows this worker claims are marked with (unique per worker)."""
+    return f"{socket.gethostname()[:30]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
 class DeliveryWorker:
     def __init__(
         self,
@@ -90,6 +95,7 @@ class DeliveryWorker:
         clock: Clock = utcnow,
         threads: int = DEFAULT_THREADS,
         enrich: Callable[[Job], dict[str, object] | None] | None = None,
+        worker_id: str | None = None,
     ) -> None:
         self.store = store
         self.notifiers = notifiers
@@ -97,7 +103,7 @@ class DeliveryWorker:
         self.policy = policy or RetryPolicy()
         self.clock = clock
         self.enrich = enrich
-        self.worker_id = f"{socket.gethostname()[:30]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.worker_id = worker_id or new_worker_id()
         self._thread_count = threads
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()

@@ -128,6 +128,11 @@ class Store:
         with self.engine.begin() as conn:
             attempts.finish(conn, job, worker, result, started_at, now, context)
 
+    def release_claims_of(self, worker: str) -> int:
+        """A worker died (its process is gone): what it had claimed is pending again."""
+        with self.engine.begin() as conn:
+            return outbox.release_claims_of(conn, worker)
+
     def next_due(self, now: datetime) -> datetime | None:
         with self.read() as conn:
             paused = [c for c, left in self.budgets(now).items() if left <= 0]

@@ -113,6 +113,11 @@ _RELEASE_EXPIRED = (
     .where(_IS_IN_FLIGHT, _D.c.claimed_until < bindparam("now"))
     .values(status="pending", claimed_by=None, claimed_until=None)
 )
+_RELEASE_WORKER = (
+    update(_D)
+    .where(_IS_IN_FLIGHT, _D.c.claimed_by == bindparam("worker"))
+    .values(status="pending", claimed_by=None, claimed_until=None)
+)
 # A row waits while an earlier row of the same alert and channel is unfinished:
 # a resolve never overtakes its trigger.
 _BLOCKED = exists().where(
@@ -164,6 +169,12 @@ _SIBLINGS = select(_D.c.id).where(_D.c.batch_key == bindparam("key"), _D.c.statu
 # wait, or the two transactions deadlock on each other's rows.
 _SIBLINGS_PG = _SIBLINGS.with_for_update(skip_locked=True)
 _LOAD = select(_D).where(_D.c.id.in_(bindparam("ids", expanding=True))).order_by(_D.c.id)
+
+
+def release_claims_of(conn: Connection, worker: str) -> int:
+    """Rows a worker that is known dead had claimed become pending again, without
+    waiting for their lease."""
+    return conn.execute(_RELEASE_WORKER, {"worker": worker}).rowcount or 0
 
 
 def release_expired(conn: Connection, now: datetime) -> int:

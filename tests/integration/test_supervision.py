@@ -12,6 +12,7 @@ import pytest
 import requests
 from sqlalchemy import Engine
 
+from bridge.store.outbox import LEASE
 from tests.fakes.pagerduty import FakePagerDuty
 from tests.fakes.tls import TestCA
 from tests.integration.conftest import ROUTING_KEY
@@ -195,3 +196,27 @@ def test_a_second_stop_signal_during_shutdown_does_not_crash_the_shutdown(
     bridge.stop()
     assert code == 0
     assert "Traceback" not in bridge.log(lines=100000)
+
+
+def test_what_a_killed_delivery_process_had_claimed_goes_out_without_waiting_for_its_lease(
+    tmp_path: Path, db_url: str, engine: Engine, pagerduty: FakePagerDuty, test_ca: TestCA
+) -> None:
+    # PagerDuty holds the first trigger unanswered: the child is killed mid-send, with the
+    # row claimed (in flight, leased for LEASE).
+    pagerduty.hang_next(seconds=120)
+    with start_bridge(tmp_path, paging_env(tmp_path, db_url, pagerduty, test_ca)) as bridge:
+        first = wait_until(lambda: delivery_pids(bridge) or None, timeout=10, what="child pid")
+        assert post(bridge, payload(alert(node="dgx-spark-03"))).status_code == 200
+        wait_until(lambda: pagerduty.requests or None, timeout=20, what="the trigger in flight")
+        assert {d["status"] for d in deliveries(engine) if d["channel"] == "pagerduty"} == {
+            "in_flight"
+        }
+        claimed = sum(d["status"] == "in_flight" for d in deliveries(engine))
+        os.kill(first[0], signal.SIGKILL)
+
+        wait_until(lambda: len(delivery_pids(bridge)) >= 2 or None, timeout=30, what="restart")
+        # Well before the lease would have let another worker claim it.
+        pagerduty.wait_for_events(1, timeout=LEASE.total_seconds() - 20)
+        log = bridge.log(lines=100000)
+    assert len(pagerduty.triggers()) == 1
+    assert f"released {claimed} deliveries the dead delivery process had claimed" in log
