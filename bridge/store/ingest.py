@@ -137,7 +137,7 @@ def ingest_many(
 
     changes: list[Change] = []
     unwritten: dict[str, int] = {}  # changes per fingerprint so far, for flap control
-    storm_lanes = LaneAssigner(conn, storm, now)
+    lanes = LaneAssigner(conn, storm, now)
     windows: list[ActiveWindow] | None = None
     for index, alerts in enumerate(ordered):
         tally = tallies[index]
@@ -178,12 +178,12 @@ def ingest_many(
             # Decided now, not after the loop: a later change of this alert (in another
             # payload of the batch) must find it folded or not.
             if change.channels or change.flap_note:
-                _assign_lane(change, storm_lanes)
+                _assign_lane(change, lanes)
             changes.append(change)
             unwritten[alert.fingerprint] = unwritten.get(alert.fingerprint, 0) + 1
 
     write_rows(conn, rows, stored)
-    for index, count in _fold_storms(conn, changes, storm_lanes.states, now).items():
+    for index, count in _fold_storms(conn, changes, lanes.states, now).items():
         tallies[index].notifications += count
     if changes:
         conn.execute(_INSERT_TRANSITION, [transition_row(c, now) for c in changes])

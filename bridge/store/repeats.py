@@ -103,17 +103,13 @@ def _count_statement(dialect: str) -> Executable:
 _STATEMENTS = {name: _count_statement(name) for name in ("postgresql", "sqlite")}
 
 
-def count_repeats(conn: Connection, alerts: Sequence[Alert], now: datetime) -> IngestResult:
-    """Count every alert as a duplicate, or raise NotAllRepeats (roll back) if one is not
-    an exact repeat of its stored state. The fingerprints must be distinct (`all_known`)."""
-    return count_repeats_many(conn, [alerts], now)[0]
-
-
 def count_repeats_many(
     conn: Connection, payloads: Sequence[Sequence[Alert]], now: datetime
 ) -> list[IngestResult]:
-    """`count_repeats` for the alerts of several payloads in one statement; no fingerprint
-    may be in two of them. NotAllRepeats names the payloads (indexes) that fell short."""
+    """Count every alert of `payloads` as a duplicate, in one statement, or raise
+    NotAllRepeats (roll back) naming the payloads (indexes) with an alert that is not an
+    exact repeat of its stored state. No fingerprint may be in two of them, nor twice in
+    one (`RepeatHints.all_known`)."""
     keys = [(a.fingerprint, a.starts_at, a.status) for alerts in payloads for a in alerts]
     statement = _STATEMENTS[conn.dialect.name]
     matched = {row[0] for row in conn.execute(statement, {"keys": keys, "now": now})}
