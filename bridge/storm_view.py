@@ -8,10 +8,23 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+# Most severe first (PagerDuty's severities); any other label value ranks after them.
+SEVERITY_ORDER = ("critical", "error", "warning", "info")
+
+
+def most_severe(severities: Iterable[str]) -> str | None:
+    """The most severe of `severities` (None when there are none): a storm of warnings
+    that a critical joined is a critical storm."""
+    ranked = sorted(
+        set(severities),
+        key=lambda s: (SEVERITY_ORDER.index(s) if s in SEVERITY_ORDER else len(SEVERITY_ORDER), s),
+    )
+    return ranked[0] if ranked else None
 
 
 def leading_number(text: str) -> float | None:

@@ -50,6 +50,7 @@ from bridge.store.storm_rows import (
     refresh_after_resolves,
 )
 from bridge.store.windows import ActiveWindow, active_windows
+from bridge.storm_view import most_severe
 from bridge.storms import DEFAULT_LIMITS, NORMAL, StormLimits
 
 _INSERT_TRANSITION = insert(TRANSITIONS)
@@ -248,15 +249,10 @@ def _fold_storms(
             continue
         ids = list(dict.fromkeys(c.row["id"] for c in work))
         first = work[0]
-        result = fold_into_storm(
-            conn,
-            name,
-            ids,
-            first.alert.severity[:SEVERITY_CHARS],
-            first.folded_channels or [],
-            now,
-            states[name].open_storm,
-        )
+        # Every route of every firing folded: a critical among warnings still pages.
+        channels = list(dict.fromkeys(ch for c in work for ch in c.folded_channels or []))
+        severity = most_severe(c.alert.severity[:SEVERITY_CHARS] for c in work) or ""
+        result = fold_into_storm(conn, name, ids, severity, channels, now, states[name].open_storm)
         notifications[first.payload] = notifications.get(first.payload, 0) + result.notifications
         for change in work:
             change.row["storm_id"] = result.storm_id

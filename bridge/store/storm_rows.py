@@ -7,6 +7,11 @@ whoever loses finds the winner's row and updates it under its row lock (SQLite's
 rows of its anchor alert (the first folded), so one storm's rows of a channel go out
 in order. A channel's `*_pending` flag says a storm row is queued: growth adds a
 refresh only when none is, due an interval after the last one was claimed.
+
+A storm notifies every channel any of its folded alerts was routed to: severities of
+one alert name route differently (a `warning` to Slack, a `critical` to PagerDuty
+too), so a firing routed to a channel the storm does not notify yet opens the storm
+there at once. A storm never loses a route.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from bridge.db.models import ALERTS, DELIVERIES, OPEN_STORM_SQL, STORMS, TRANSITIONS
 from bridge.routing import PAGERDUTY, SLACK
-from bridge.storm_view import FoldedAlert, StormView
+from bridge.storm_view import FoldedAlert, StormView, most_severe
 from bridge.storms import (
     NORMAL,
     PAGERDUTY_REFRESH,
@@ -208,7 +213,9 @@ def fold_into_storm(
     """Fold these firings (rows already written) into `name`'s open storm, or open one,
     and point the alerts at it (when it is not the one they were written with).
 
-    `open_storm`: the open storm ingest saw (None: try to open one first).
+    `channels`: every channel these firings were routed to (the storm notifies them
+    all); `severity`: the most severe of theirs. `open_storm`: the open storm ingest
+    saw (None: try to open one first).
     """
     channels = [c for c in channels if c in REFRESH]
     pg = conn.dialect.name == "postgresql"
@@ -240,7 +247,7 @@ def fold_into_storm(
             try_insert = True  # it ended meanwhile: open a new one
             continue
         _point_at(conn, alert_ids, found.id, open_storm)
-        return _grow(conn, dict(found._mapping), len(alert_ids), severity, now)
+        return _grow(conn, dict(found._mapping), len(alert_ids), severity, channels, now)
     raise RuntimeError(f"could not fold into a storm of {name} after {FOLD_ATTEMPTS} tries")
 
 
@@ -252,15 +259,28 @@ def _point_at(
 
 
 def _grow(
-    conn: Connection, storm: dict[str, Any], count: int, severity: str, now: datetime
+    conn: Connection,
+    storm: dict[str, Any],
+    count: int,
+    severity: str,
+    channels: Sequence[str],
+    now: datetime,
 ) -> Folded:
-    """Count `count` new firings (0: folded alerts resolved); schedule a refresh on each
-    channel that has none queued."""
+    """Count `count` new firings (0: folded alerts resolved) routed to `channels`: open
+    the storm at once on each of those it does not notify yet, and schedule a refresh on
+    each other channel that has none queued."""
+    known = list(storm["channels"] or [])
+    added = [c for c in channels if c in REFRESH and c not in known]
     changes: dict[str, Any] = {}
     if count:
         changes = {"fired_count": storm["fired_count"] + count, "last_fired_at": now}
+    if added:
+        changes["channels"] = known + added
     rows = []
-    for channel in storm["channels"] or []:
+    for channel in added:
+        changes[_PENDING[channel]] = True
+        rows.append(_storm_delivery(storm, severity, channel, STORM_OPEN, now, now))
+    for channel in known:
         if channel in REFRESH and not storm[_PENDING[channel]]:
             changes[_PENDING[channel]] = True
             due = refresh_due(storm[_CLAIMED[channel]], now, REFRESH[channel])
@@ -282,7 +302,7 @@ def refresh_after_resolves(conn: Connection, storm_id: int, severity: str, now: 
     found = conn.execute(_STORM_BY_ID_PG if pg else _STORM_BY_ID, {"id": storm_id}).one_or_none()
     if found is None:
         return 0  # over already
-    return _grow(conn, dict(found._mapping), 0, severity, now).notifications
+    return _grow(conn, dict(found._mapping), 0, severity, (), now).notifications
 
 
 _D = DELIVERIES.c
@@ -338,9 +358,9 @@ def load_view(conn: Connection, storm_id: int) -> StormView | None:
     if storm is None:
         return None
     alerts = []
-    severity = ""
+    severities = []
     for row in conn.execute(_FOLDED_ALERTS, {"storm": storm_id}):
-        severity = severity or row.severity
+        severities.append(row.severity)
         alerts.append(
             FoldedAlert(
                 fingerprint=row.fingerprint,
@@ -353,7 +373,9 @@ def load_view(conn: Connection, storm_id: int) -> StormView | None:
     return StormView(
         id=storm.id,
         alertname=storm.alertname,
-        severity=severity or "critical",
+        # A storm is as severe as its most severe alert: a critical among warnings pages
+        # as critical.
+        severity=most_severe(severities) or "critical",
         started_at=storm.started_at,
         ended_at=storm.ended_at,
         last_fired_at=storm.last_fired_at,

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from bridge.storm_view import most_severe
 from bridge.storms import (
     NEVER_FOLDED,
     NORMAL,
@@ -103,3 +104,20 @@ def test_a_storm_is_over_when_quiet_for_the_window_and_nothing_folded_fires(
     quiet_for: timedelta, still_firing: int, expected: bool
 ) -> None:
     assert storm_over(T - quiet_for, still_firing, T, timedelta(minutes=10)) is expected
+
+
+@pytest.mark.parametrize(
+    ("severities", "expected"),
+    [
+        ([], None),
+        (["warning"], "warning"),
+        (["warning", "critical", "warning"], "critical"),
+        (["info", "error"], "error"),
+        (["page-me", "warning"], "warning"),  # unknown values rank after PagerDuty's
+        (["b", "a"], "a"),  # and among themselves by name, whatever the order
+    ],
+)
+def test_a_storm_is_as_severe_as_its_most_severe_alert(
+    severities: list[str], expected: str | None
+) -> None:
+    assert most_severe(severities) == expected
