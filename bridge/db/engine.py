@@ -39,8 +39,19 @@ def make_engine(url: str, *, background: bool = False) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
 
 
+# The web process answers Alertmanager (and Slack, PagerDuty, the API) after its commit:
+# FULL syncs the write-ahead log at every commit, so a 200 survives an OS crash or power
+# loss (NORMAL may roll the last commits back, and Alertmanager would not resend until its
+# repeat_interval). Group commit (store/group_commit.py) shares one sync among the requests
+# of a batch. Background writers (the delivery process) answer nobody: a commit of theirs
+# lost to power loss repeats a delivery (at-least-once, idempotent keys), and the web
+# process's next commit syncs the whole log, theirs included.
+SYNCHRONOUS = {False: "FULL", True: "NORMAL"}
+
+
 def _sqlite_engine(url: str, background: bool) -> Engine:
     parsed = make_url(url)
+    synchronous = SYNCHRONOUS[background]
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(
@@ -53,7 +64,7 @@ def _sqlite_engine(url: str, background: bool) -> Engine:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.close()
