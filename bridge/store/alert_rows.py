@@ -60,6 +60,12 @@ _LOCK = (
     .order_by(ALERTS.c.fingerprint)
 )
 _LOCK_PG = _LOCK.with_for_update()
+_LOCK_IDS_PG = (
+    select(ALERTS.c.id)
+    .where(ALERTS.c.fingerprint.in_(bindparam("fps", expanding=True)))
+    .order_by(ALERTS.c.fingerprint)
+    .with_for_update()
+)
 
 
 class InsertRace(Exception):
@@ -71,6 +77,20 @@ def lock_rows(conn: Connection, fingerprints: list[str]) -> dict[str, dict[str, 
     return {
         row.fingerprint: dict(row._mapping) for row in conn.execute(query, {"fps": fingerprints})
     }
+
+
+def lock_in_order(conn: Connection, fingerprints: list[str]) -> None:
+    """PostgreSQL: lock the known rows of every alert a transaction will touch, in one
+    statement, in fingerprint order, before any of its statements locks some of them.
+
+    A transaction whose statements each lock in fingerprint order still locks in two
+    passes when it runs two of them (a group commit's repeats, then its other payloads):
+    two such transactions can each hold what the other's second pass needs. Locks held
+    already are taken again without waiting. SQLite's `BEGIN IMMEDIATE` serialises
+    writers instead.
+    """
+    if conn.dialect.name == "postgresql" and fingerprints:
+        conn.execute(_LOCK_IDS_PG, {"fps": sorted(set(fingerprints))}).all()
 
 
 def unseen_row(alert: Alert, now: datetime) -> dict[str, Any]:

@@ -11,9 +11,17 @@ When a batch fails as a whole, its requests are not all failed with it:
   again (the full ingest decides);
 - another replica created an alert first (`InsertRace`): the batch runs again, as a
   single request's transaction always did;
+- the database failed (unreachable, disconnected, out of resources: an
+  `OperationalError`): every request of the batch gets the error at once (a 503, so
+  Alertmanager retries). Running each payload alone would only wait for the database
+  again, once per payload, with every queued request behind it;
 - anything else (a value the database refuses, say), or a race lost every time, in a
   batch of several: each payload runs alone, so only the request that caused it gets
   the error.
+
+On PostgreSQL a batch locks every alert it touches in one statement, in fingerprint
+order, before counting its repeats (store/alert_rows.py `lock_in_order`): two batches
+never wait for each other in a circle.
 """
 
 from __future__ import annotations
@@ -23,11 +31,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from bridge.alerts import WebhookPayload
 from bridge.flapping import FlapLimits
 from bridge.routing import Routing
-from bridge.store.alert_rows import InsertRace
+from bridge.store.alert_rows import InsertRace, lock_in_order
 from bridge.store.group_commit import MAX_BATCH, GroupCommit
 from bridge.store.ingest import IngestResult, ingest_many
 from bridge.store.repeats import NotAllRepeats, RepeatHints, count_repeats_many
@@ -71,9 +80,11 @@ class BatchedIngest:
         must answer with, per request."""
         try:
             return [replace(r, batch=len(batch)) for r in self._commit(batch)]
-        except Exception:
+        except Exception as exc:
             if len(batch) == 1:
                 raise
+            if _database_failed(exc):
+                return [exc] * len(batch)
         # One payload of several failed the whole transaction: each runs alone.
         outcomes: list[IngestResult | BaseException] = []
         for request in batch:
@@ -102,6 +113,8 @@ class BatchedIngest:
         repeats, full = self._split(batch)
         results: dict[int, IngestResult] = {}
         with self.engine.begin() as conn:
+            if repeats and full:  # two statements lock alerts: take them all first
+                lock_in_order(conn, [a.fingerprint for r in batch for a in r.payload.alerts])
             if repeats:
                 try:
                     counted = count_repeats_many(
@@ -141,3 +154,10 @@ class BatchedIngest:
             else:
                 full.append(index)
         return repeats, full
+
+
+def _database_failed(exc: BaseException) -> bool:
+    """The database failed, not a payload: no payload alone would fare better."""
+    return isinstance(exc, OperationalError) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    )
