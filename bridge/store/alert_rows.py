@@ -12,6 +12,7 @@ to lock (PostgreSQL only: SQLite has one writer).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -118,7 +119,7 @@ def unseen_row(alert: Alert, now: datetime) -> dict[str, Any]:
     return row
 
 
-def previous_state(row: dict[str, Any]) -> PreviousState | None:
+def previous_state(row: Mapping[str, Any]) -> PreviousState | None:
     """What dedup knows of the alert: nothing for an unseen row."""
     if row["status"] == _UNSEEN:
         return None
@@ -126,28 +127,31 @@ def previous_state(row: dict[str, Any]) -> PreviousState | None:
 
 
 def write_rows(
-    conn: Connection, rows: dict[str, dict[str, Any]], stored: dict[str, dict[str, Any]]
-) -> None:
-    """Insert the new rows (their ids go into `rows`), update what changed in the others."""
+    conn: Connection, rows: Mapping[str, Mapping[str, Any]], stored: Mapping[str, Mapping[str, Any]]
+) -> dict[str, int]:
+    """Insert the new rows, update what changed in the others; every row's id by fingerprint."""
+    ids = {fingerprint: row["id"] for fingerprint, row in stored.items()}
     # In fingerprint order, like the locks: two transactions inserting the same new
     # alerts wait for each other in one direction only.
     created = [rows[fp] for fp in sorted(rows) if fp not in stored]
     if created:
         inserts = [{k: v for k, v in row.items() if k != "id"} for row in created]
-        ids = {r.fingerprint: r.id for r in conn.execute(_insert_new(conn.dialect.name), inserts)}
-        if len(ids) < len(created):
+        inserted = {
+            r.fingerprint: r.id for r in conn.execute(_insert_new(conn.dialect.name), inserts)
+        }
+        if len(inserted) < len(created):
             raise InsertRace("an alert of this payload was created concurrently")
-        for row in created:
-            row["id"] = ids[row["fingerprint"]]
+        ids.update(inserted)
     by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for fingerprint, before in stored.items():
         after = rows[fingerprint]
         changed = tuple(name for name in _MUTABLE if after[name] != before[name])
         if changed:
             values = {f"b_{name}": after[name] for name in changed}
-            by_columns.setdefault(changed, []).append({"b_id": after["id"], **values})
+            by_columns.setdefault(changed, []).append({"b_id": before["id"], **values})
     for columns, updates in by_columns.items():
         conn.execute(_update_columns(columns), updates)
+    return ids
 
 
 @lru_cache(maxsize=4)

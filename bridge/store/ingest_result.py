@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -28,29 +28,3 @@ class IngestResult:
             "suppressed": self.suppressed,
             "folded": self.folded,
         }
-
-
-@dataclass
-class Tally:
-    """One payload's counts, for its own answer."""
-
-    received: int = 0
-    new: int = 0
-    duplicates: int = 0
-    resolved: int = 0
-    suppressed: int = 0
-    notifications: int = 0
-    folded: int = 0
-    decisions: list[tuple[str, str]] = field(default_factory=list)
-
-    def result(self) -> IngestResult:
-        return IngestResult(
-            received=self.received,
-            new=self.new,
-            duplicates=self.duplicates,
-            resolved=self.resolved,
-            notifications=self.notifications,
-            decisions=tuple(self.decisions),
-            suppressed=self.suppressed,
-            folded=self.folded,
-        )

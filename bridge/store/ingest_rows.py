@@ -17,19 +17,27 @@ from bridge.store.alert_rows import NAME_CHARS, SEVERITY_CHARS
 SLACK_GROUP_MIN_ALERTS = 4
 
 
-@dataclass
+@dataclass(frozen=True)
 class Change:
-    """One alert of the payload that changed its row: what to append for it."""
+    """One alert of a payload that changed its row: what to append for it. A value: the
+    ingest's stages pass these along and never change one."""
 
-    row: dict[str, Any]
+    payload: int  # index of its payload in the batch
     alert: Alert
     decision: Decision
-    channels: list[str]
+    channels: tuple[str, ...]  # where it is notified on its own
     flap_note: str | None = None
     priority: int = 0
-    # Folded into its name's storm: the channels it would have gone to (the storm's).
-    folded_channels: list[str] | None = None
-    payload: int = 0  # index of its payload in the batch
+    # Folded into its name's storm: every channel it was routed to (the storm notifies
+    # them); None: not folded.
+    folded_channels: tuple[str, ...] | None = None
+    # The storm its alert belongs to after this change, as far as the ingest knows it
+    # before folding (None for a storm this ingest opens).
+    storm_id: int | None = None
+
+    @property
+    def folded(self) -> bool:
+        return self.folded_channels is not None
 
 
 def snapshot(alert: Alert, payload: WebhookPayload) -> dict[str, Any]:
@@ -47,10 +55,10 @@ def snapshot(alert: Alert, payload: WebhookPayload) -> dict[str, Any]:
     }
 
 
-def transition_row(change: Change, now: datetime) -> dict[str, Any]:
+def transition_row(change: Change, alert_id: int, now: datetime) -> dict[str, Any]:
     alert = change.alert
     return {
-        "alert_id": change.row["id"],
+        "alert_id": alert_id,
         "fingerprint": alert.fingerprint,
         "alertname": alert.name[:NAME_CHARS],
         "node": alert.node[:NAME_CHARS],
@@ -62,21 +70,30 @@ def transition_row(change: Change, now: datetime) -> dict[str, Any]:
     }
 
 
-def delivery_rows(change: Change, payload: WebhookPayload, now: datetime) -> list[dict[str, Any]]:
+def delivery_rows(
+    change: Change, alert_id: int, payload: WebhookPayload, now: datetime
+) -> list[dict[str, Any]]:
     action = "trigger" if change.decision.action is Action.NOTIFY_FIRING else "resolve"
-    rows = [_delivery(change, channel, action, payload, now) for channel in change.channels]
+    rows = [
+        _delivery(change, alert_id, channel, action, payload, now) for channel in change.channels
+    ]
     if change.flap_note is not None:
-        notice = _delivery(change, SLACK, "flapping", payload, now)
+        notice = _delivery(change, alert_id, SLACK, "flapping", payload, now)
         notice["snapshot"]["note"] = change.flap_note
         rows.append(notice)
     return rows
 
 
 def _delivery(
-    change: Change, channel: str, action: str, payload: WebhookPayload, now: datetime
+    change: Change,
+    alert_id: int,
+    channel: str,
+    action: str,
+    payload: WebhookPayload,
+    now: datetime,
 ) -> dict[str, Any]:
     return {
-        "alert_id": change.row["id"],
+        "alert_id": alert_id,
         "channel": channel,
         "action": action,
         "status": "pending",
