@@ -17,6 +17,7 @@ from bridge.silences.matching import mutes
 from bridge.store.rows import add_delivery, add_transition
 from bridge.store.storm_rows import fold_into_storm, storm_lanes
 from bridge.store.windows import active_windows
+from bridge.storm_view import most_severe
 from bridge.storms import DEFAULT_LIMITS, StormLimits
 
 
@@ -25,9 +26,9 @@ def release_suppressed(
 ) -> int:
     """Create the held-back triggers of alerts no active window mutes any more."""
     held = conn.execute(
-        select(AlertRow.__table__).where(
-            AlertRow.suppressed_by.is_not(None), AlertRow.status == "firing"
-        )
+        select(AlertRow.__table__)
+        .where(AlertRow.suppressed_by.is_not(None), AlertRow.status == "firing")
+        .order_by(AlertRow.id)  # in the order they arrived: the first page on their own
     ).all()
     if not held:
         return 0
@@ -70,12 +71,14 @@ def release_suppressed(
             add_delivery(conn, row, channel, "trigger", now)
     for name in sorted(folded):
         rows = folded[name]
+        # Every route of every alert folded: a critical among warnings still pages.
+        routes = list(dict.fromkeys(c for r in rows for c in channels[r.id]))
         fold_into_storm(
             conn,
             name,
             [r.id for r in rows],
-            rows[0].severity,
-            channels[rows[0].id],
+            most_severe(r.severity for r in rows) or "",
+            routes,
             now,
             decided.states[name].open_storm,
         )

@@ -429,13 +429,15 @@ def test_an_incoming_webhook_gets_the_storm_once_and_its_end(
     assert "storm over after" in storm_posts[1]
 
 
-def _window_over_the_storm(settings: Settings, engine: Engine, minutes: int) -> tuple[Flask, Clock]:
+def _window_over_the_storm(
+    settings: Settings, engine: Engine, minutes: int, name: str = NAME
+) -> tuple[Flask, Clock]:
     """A bridge at T0 with a maintenance window for the storm's alert name, from a minute
     ago for `minutes`."""
     clock = Clock(T0)
     app = make(replace(settings, api_token=API_TOKEN), engine, clock)
     window = {
-        "matchers": [{"name": "alertname", "value": NAME, "isRegex": False, "isEqual": True}],
+        "matchers": [{"name": "alertname", "value": name, "isRegex": False, "isEqual": True}],
         "startsAt": (T0 - timedelta(minutes=1)).isoformat(),
         "endsAt": (T0 + timedelta(minutes=minutes)).isoformat(),
         "createdBy": "test",

@@ -18,7 +18,7 @@ import pytest
 import requests
 from sqlalchemy import Engine
 
-from bridge.jobs import end_quiet_storms
+from bridge.jobs import end_quiet_storms, release_held_alerts
 from bridge.settings import Settings
 from tests.fakes.pagerduty import FakePagerDuty
 from tests.fakes.slack import FakeSlack
@@ -28,6 +28,7 @@ from tests.integration.test_storm_folding import (
     T0,
     THRESHOLD,
     WINDOW,
+    _window_over_the_storm,
     deliver_due,
     listed,
     make,
@@ -136,6 +137,21 @@ def test_warnings_alone_never_page_even_in_a_storm(
 
     assert pagerduty.requests == []
     assert len(storm_messages(slack)) == 1
+
+
+def test_a_critical_held_by_a_window_with_warnings_pages_when_the_storm_comes_out(
+    live_settings: Settings, engine: Engine, pagerduty: FakePagerDuty
+) -> None:
+    app, clock = _window_over_the_storm(live_settings, engine, minutes=30, name=NAME)
+    send(app, warnings())
+    send(app, [disk_alert(WARNINGS, severity="critical")])  # held last, folds last
+    clock.advance(minutes=31)
+
+    assert release_held_alerts(ctx(app)) == WARNINGS + 1
+    deliver_due(app)
+
+    [page] = storm_triggers(pagerduty)
+    assert page["payload"]["severity"] == "critical"
 
 
 WEBHOOK_TOKEN = "hook-Tok3n-storm-routes"
