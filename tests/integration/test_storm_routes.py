@@ -9,13 +9,11 @@ through a real `alert-bridge serve` with its default settings.
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 from sqlalchemy import Engine
 
 from bridge.jobs import end_quiet_storms, release_held_alerts
@@ -23,7 +21,8 @@ from bridge.settings import Settings
 from tests.fakes.pagerduty import FakePagerDuty
 from tests.fakes.slack import FakeSlack
 from tests.fakes.tls import TestCA
-from tests.integration.conftest import ROUTING_KEY, SLACK_TOKEN
+from tests.integration.test_serve_process import live_env
+from tests.integration.test_serve_process import send as send_to
 from tests.integration.test_storm_folding import (
     T0,
     THRESHOLD,
@@ -37,7 +36,7 @@ from tests.integration.test_storm_folding import (
     storm_triggers,
 )
 from tests.support.bridge_app import ctx
-from tests.support.bridge_proc import bridge_env, start_bridge
+from tests.support.bridge_proc import start_bridge
 from tests.support.clock import Clock
 from tests.support.payloads import alert, payload, resolved
 from tests.support.procs import wait_until
@@ -154,9 +153,6 @@ def test_a_critical_held_by_a_window_with_warnings_pages_when_the_storm_comes_ou
     assert page["payload"]["severity"] == "critical"
 
 
-WEBHOOK_TOKEN = "hook-Tok3n-storm-routes"
-
-
 @pytest.mark.slow
 def test_serve_pages_a_critical_that_follows_fourteen_warnings_of_its_name(
     tmp_path: Path,
@@ -167,39 +163,18 @@ def test_serve_pages_a_critical_that_follows_fourteen_warnings_of_its_name(
 ) -> None:
     # `alert-bridge serve` as deployed: storm folding on (the default), one request per
     # alert as Alertmanager grouping by node sends them.
-    env = bridge_env(
-        tmp_path,
-        db_url,
-        BRIDGE_PAGERDUTY_ROUTING_KEY=ROUTING_KEY,
-        BRIDGE_PAGERDUTY_EVENTS_URL=pagerduty.url,
-        BRIDGE_SLACK_BOT_TOKEN=SLACK_TOKEN,
-        BRIDGE_SLACK_CHANNEL="#alerts",
-        BRIDGE_SLACK_API_URL=slack.api_url,
-        BRIDGE_CA_BUNDLE=str(test_ca.ca_bundle),
-        BRIDGE_WEBHOOK_TOKEN=WEBHOOK_TOKEN,
-    )
-    with start_bridge(tmp_path, env) as bridge:
+    with start_bridge(tmp_path, live_env(tmp_path, db_url, pagerduty, slack, test_ca)) as bridge:
 
-        def post(one: dict[str, Any]) -> dict[str, Any]:
-            answer = requests.post(
-                f"{bridge.url}/webhook/alertmanager",
-                data=json.dumps(payload(one)),
-                headers={
-                    "Content-Type": "application/json",
-                    "Authorization": f"Bearer {WEBHOOK_TOKEN}",
-                },
-                timeout=10,
-            )
+        def post(one: dict[str, Any]) -> int:
+            answer = send_to(bridge.url, payload(one))
             assert answer.status_code == 200, answer.text
-            body: dict[str, Any] = answer.json()
-            return body
+            return int(answer.json()["folded"])
 
-        folded = sum(post(disk_alert(i))["folded"] for i in range(14))
-        assert folded == 14 - THRESHOLD  # the storm is open, on Slack only
+        assert sum(post(disk_alert(i)) for i in range(14)) == 14 - THRESHOLD  # storm open
         wait_until(lambda: storm_messages(slack) or None, timeout=20, what="the storm message")
-        assert pagerduty.triggers() == []
+        assert pagerduty.triggers() == []  # on Slack only
 
-        assert post(disk_alert(14, severity="critical"))["folded"] == 1
+        assert post(disk_alert(14, severity="critical")) == 1
         pages = wait_until(
             lambda: storm_triggers(pagerduty) or None, timeout=20, what="the critical's page"
         )
