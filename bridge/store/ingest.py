@@ -86,13 +86,14 @@ def ingest_many(
         conn.execute(_INSERT_TRANSITION, transitions)
     deliveries: list[dict[str, Any]] = []
     for index, payload in enumerate(payloads):
-        mine = [
-            d
-            for c in changes
-            if c.payload == index
-            for d in delivery_rows(c, ids[c.alert.fingerprint], payload, now)
-        ]
-        group_slack_triggers(mine)
+        mine = group_slack_triggers(
+            [
+                d
+                for c in changes
+                if c.payload == index
+                for d in delivery_rows(c, ids[c.alert.fingerprint], payload, now)
+            ]
+        )
         deliveries += mine
         notifications[index] = notifications.get(index, 0) + len(mine)
     if deliveries:

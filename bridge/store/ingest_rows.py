@@ -109,9 +109,14 @@ def _delivery(
     }
 
 
-def group_slack_triggers(deliveries: list[dict[str, Any]]) -> None:
-    triggers = [d for d in deliveries if d["channel"] == SLACK and d["action"] == "trigger"]
-    if len(triggers) >= SLACK_GROUP_MIN_ALERTS:
-        key = uuid.uuid4().hex
-        for d in triggers:
-            d["batch_key"] = key
+def group_slack_triggers(deliveries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One post's outbox rows, its Slack triggers sharing a batch key when there are
+    enough of them to become one message."""
+    triggers = sum(d["channel"] == SLACK and d["action"] == "trigger" for d in deliveries)
+    if triggers < SLACK_GROUP_MIN_ALERTS:
+        return deliveries
+    key = uuid.uuid4().hex
+    return [
+        {**d, "batch_key": key} if d["channel"] == SLACK and d["action"] == "trigger" else d
+        for d in deliveries
+    ]
