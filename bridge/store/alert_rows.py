@@ -1,9 +1,14 @@
 """The alerts table's side of an ingest: lock the known rows, insert the new, update the changed.
 
-Known alerts are read and locked (`FOR UPDATE` on PostgreSQL; SQLite's `BEGIN IMMEDIATE`
-already serialises writers) in fingerprint order, so two payloads never lock in opposite
-orders. A new alert starts as an *unseen* row in memory and is inserted once, in its final
-state; a known one is updated only in the columns that changed.
+Known alerts are read and locked (`FOR NO KEY UPDATE` on PostgreSQL; SQLite's `BEGIN
+IMMEDIATE` already serialises writers) in fingerprint order, so two payloads never lock in
+opposite orders. `NO KEY`: an ingest never changes an alert's id or fingerprint, and a
+`FOR UPDATE` would also keep out every insert of a row referencing the alert (a foreign
+key check takes `KEY SHARE`), such as another post queueing a storm's outbox rows on its
+anchor alert while it holds the storm this post waits for.
+
+A new alert starts as an *unseen* row in memory and is inserted once, in its final state;
+a known one is updated only in the columns that changed.
 
 Two replicas may both see an alert as new. The insert skips a fingerprint that exists by
 then and `InsertRace` asks the caller to run the transaction again, when the row is there
@@ -60,12 +65,13 @@ _LOCK = (
     .where(ALERTS.c.fingerprint.in_(bindparam("fps", expanding=True)))
     .order_by(ALERTS.c.fingerprint)
 )
-_LOCK_PG = _LOCK.with_for_update()
+# key_share=True: FOR NO KEY UPDATE (see above), what the UPDATE takes anyway.
+_LOCK_PG = _LOCK.with_for_update(key_share=True)
 _LOCK_IDS_PG = (
     select(ALERTS.c.id)
     .where(ALERTS.c.fingerprint.in_(bindparam("fps", expanding=True)))
     .order_by(ALERTS.c.fingerprint)
-    .with_for_update()
+    .with_for_update(key_share=True)
 )
 
 

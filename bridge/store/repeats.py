@@ -83,8 +83,12 @@ def _count_statement(dialect: str) -> Executable:
     )
     target = ALERTS.c.id.in_(
         # PostgreSQL: lock in fingerprint order like every other ingest, so concurrent
-        # posts never wait on each other in a circle. SQLite has one writer.
-        select(ALERTS.c.id).where(match).order_by(ALERTS.c.fingerprint).with_for_update()
+        # posts never wait on each other in a circle, and FOR NO KEY UPDATE like them
+        # (store/alert_rows.py). SQLite has one writer.
+        select(ALERTS.c.id)
+        .where(match)
+        .order_by(ALERTS.c.fingerprint)
+        .with_for_update(key_share=True)
         if dialect == "postgresql"
         else select(ALERTS.c.id).where(match)
     )
