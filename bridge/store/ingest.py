@@ -134,9 +134,17 @@ def _fold_storms(
     now: datetime,
 ) -> dict[int, int]:
     """Fold each storming name's new firings into its storm, and refresh the storms whose
-    folded alerts resolved. Storms are locked in id order (new ones last), so concurrent
-    posts never wait on each other's storms in a circle. Returns the storm notifications
-    per payload index (counted on the first payload that caused each)."""
+    folded alerts resolved. Returns the storm notifications per payload index (counted on
+    the first payload that caused each).
+
+    Locks (PostgreSQL): every alert this post touches is locked already (stage 1, FOR NO
+    KEY UPDATE), before any storm. The storms it saw open are locked in id order, then
+    new ones are opened in name order. Holding storms, it locks only its own alerts and
+    takes KEY SHARE on the storm's anchor (the foreign key of the storm's outbox rows),
+    which another post holding the anchor lets through. So two posts wait on each other's
+    storms in a circle only when a storm this post did not see open was opened meanwhile:
+    it is locked when found, out of id order, and PostgreSQL fails one post (a 503,
+    which Alertmanager retries)."""
     by_name: dict[str, list[Change]] = {}
     for change in changes:
         if change.folded:

@@ -392,11 +392,6 @@ _STILL_FIRING = (
     .where(ALERTS.c.storm_id == bindparam("storm"), ALERTS.c.status == "firing")
     .limit(1)
 )
-# KEY SHARE: what inserting the end's outbox rows takes on the anchor anyway (their
-# foreign key), taken before the storm's lock, as ingest takes alerts before storms.
-_LOCK_ANCHOR = (
-    select(ALERTS.c.id).where(ALERTS.c.id == bindparam("id")).with_for_update(key_share=True)
-)
 
 
 def end_storms(conn: Connection, window: timedelta, now: datetime) -> int:
@@ -409,8 +404,6 @@ def end_storms(conn: Connection, window: timedelta, now: datetime) -> int:
         firing = conn.execute(_STILL_FIRING, {"storm": storm.id}).first() is not None
         if not storm_over(storm.last_fired_at, int(firing), now, window):
             continue
-        if conn.dialect.name == "postgresql":
-            conn.execute(_LOCK_ANCHOR, {"id": storm.anchor_alert_id})
         # Compare-and-set: a firing folded meanwhile (or another replica) wins.
         won = conn.execute(
             update(STORMS)
@@ -429,6 +422,9 @@ def end_storms(conn: Connection, window: timedelta, now: datetime) -> int:
             if c in REFRESH
         ]
         if rows:
+            # Their foreign key takes KEY SHARE on the anchor, which the FOR NO KEY
+            # UPDATE of a post holding it lets through (store/alert_rows.py): the end
+            # never waits for a post that waits for this storm.
             conn.execute(insert(DELIVERIES), rows)
         ended += 1
     return ended
