@@ -364,6 +364,26 @@ class ResponseRow(Base):
     __table_args__ = (UniqueConstraint("alert_id", "starts_at"),)
 
 
+class StormResponseRow(Base):
+    """What people did about a storm incident: as `alert_responses`, one row per storm."""
+
+    __tablename__ = "storm_responses"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    storm_id: Mapped[int] = mapped_column(ForeignKey("storms.id", ondelete="CASCADE"), unique=True)
+    acked_by: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    acked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    ack_source: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    silenced_by: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    silenced_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    window_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    pd_incident_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    pd_incident_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    pd_status: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    pd_status_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    pd_responder: Mapped[str | None] = mapped_column(String(255), nullable=True)
+
+
 # Core tables, typed as such, for statements built once and reused.
 ALERTS = cast(Table, AlertRow.__table__)
 TRANSITIONS = cast(Table, TransitionRow.__table__)
@@ -372,3 +392,4 @@ ATTEMPTS = cast(Table, AttemptRow.__table__)
 INTERACTIONS = cast(Table, InteractionRow.__table__)
 RESPONSES = cast(Table, ResponseRow.__table__)
 STORMS = cast(Table, StormRow.__table__)
+STORM_RESPONSES = cast(Table, StormResponseRow.__table__)

@@ -10,6 +10,7 @@ Limits: https://developer.pagerduty.com/docs/events-api-v2/trigger-events/ (summ
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -39,13 +40,17 @@ SLACK_NODES_LISTED = 10
 STORM_PREFIX = DEDUP_PREFIX + "storm/"
 
 
-def storm_dedup_key(view: StormView) -> str:
+def storm_key(alertname: str, started_at: datetime) -> str:
     """Stable for one storm on every replica: derived from its name and its start only."""
-    key = f"{STORM_PREFIX}{view.alertname}/{view.started_at.isoformat()}"
+    key = f"{STORM_PREFIX}{alertname}/{started_at.isoformat()}"
     if len(key) <= MAX_DEDUP_KEY_CHARS:
         return key
-    digest = hashlib.sha256(f"{view.alertname}/{view.started_at.isoformat()}".encode())
+    digest = hashlib.sha256(f"{alertname}/{started_at.isoformat()}".encode())
     return STORM_PREFIX + digest.hexdigest()
+
+
+def storm_dedup_key(view: StormView) -> str:
+    return storm_key(view.alertname, view.started_at)
 
 
 def _plural(n: int, word: str) -> str:

@@ -332,3 +332,58 @@ def test_the_state_lines_say_who_acknowledged_silenced_and_what_pagerduty_shows(
     assert lines[0] == ":warning: Resolved in PagerDuty, still firing"  # no unsafe link
     assert lines[1].startswith(":eyes: Acknowledged in PagerDuty by ada &lt;x&gt; <!date^")
     assert lines[2].startswith(":no_bell: Silenced by bob until <!date^")
+
+
+START = datetime(2026, 11, 28, 4, 0, tzinfo=UTC)
+
+
+def pd_event(**changes: Any) -> pd.PdEvent:
+    event = pd.PdEvent(
+        "EV1",
+        "incident.acknowledged",
+        START + timedelta(minutes=5),
+        "Ada",
+        incident_id="PINC2",
+        status="acknowledged",
+        created_at=START + timedelta(seconds=5),
+    )
+    return replace(event, **changes)
+
+
+@pytest.mark.parametrize(
+    ("event", "tied", "elsewhere", "why"),
+    [
+        (pd_event(), None, False, ""),
+        (pd_event(), "PINC2", False, ""),
+        (pd_event(created_at=None), None, False, ""),
+        (pd_event(), "PINC1", False, "another incident is tied to this episode"),
+        (pd_event(), None, True, "its incident belongs to another episode"),
+        (
+            pd_event(occurred_at=START - timedelta(minutes=50)),
+            None,
+            False,
+            "older than the episode",
+        ),
+        (
+            pd_event(created_at=START - timedelta(hours=1)),
+            None,
+            False,
+            "its incident opened before the episode",
+        ),
+    ],
+)
+def test_an_event_belongs_to_an_episode_only_when_its_incident_and_time_fit(
+    event: pd.PdEvent, tied: str | None, elsewhere: bool, why: str
+) -> None:
+    assert pd.not_shown_because(event, pd.Belonging(START, tied, elsewhere)) == why
+
+
+def test_incident_triggered_is_handled_and_storm_keys_name_their_storm() -> None:
+    raw = pagerduty_incident_event("incident.triggered", "dgx-spark-bridge/fp", status="triggered")
+    event = pd.parse_event(body(raw))
+    assert event is not None and event.type == "incident.triggered"
+    assert event.created_at is not None
+    key = "dgx-spark-bridge/storm/GPU/Temp/2026-11-28T04:00:00+00:00"
+    assert pd.storm_key_parts(key) == ("GPU/Temp", START)
+    assert pd.storm_key_parts("dgx-spark-bridge/storm/" + "a" * 64) is None
+    assert pd.storm_key_parts("dgx-spark-bridge/fp-x") is None
