@@ -18,8 +18,8 @@ from typing import Any
 
 from bridge.alerts import PayloadError, parse_time
 from bridge.notify.pagerduty_event import DEDUP_PREFIX, MAX_DEDUP_KEY_CHARS
-from bridge.notify.slack_blocks import escape
 from bridge.notify.storm_message import STORM_PREFIX
+from bridge.vocabulary import escape
 
 # PagerDuty's event bodies are a few KiB (an incident, or a note of at most 25,000
 # characters); 128 KiB refuses anything far beyond that before it is parsed.

@@ -18,20 +18,14 @@ from sqlalchemy import Connection, Engine, select
 from bridge.db.models import AlertRow
 from bridge.interact.incidents import act_on_pagerduty
 from bridge.interact.outcome import Outcome
-from bridge.interact.slack import (
-    ACK,
-    Click,
-    InteractionError,
-    episode_of,
-    silence_plan,
-)
-from bridge.notify.slack_blocks import escape
+from bridge.interact.slack import Click, InteractionError, silence_plan
 from bridge.routing import PAGERDUTY, SLACK
 from bridge.silences.model import WindowSpec
 from bridge.store import responses
 from bridge.store.outbox import ACKNOWLEDGE_ACTION, STATE_ACTION
 from bridge.store.rows import add_delivery
 from bridge.store.windows import create_window
+from bridge.vocabulary import ACK, episode_of, escape
 
 __all__ = ["Outcome", "SilenceLimits", "act_on_click", "act_on_pagerduty"]
 
@@ -57,7 +51,7 @@ def _slack_date(when: datetime) -> str:
 def act_on_click(engine: Engine, click: Click, limits: SilenceLimits, now: datetime) -> Outcome:
     """Acknowledge or silence the clicked alert, once. `InteractionError` for an unknown one."""
     with engine.begin() as conn:
-        row = _alert(conn, click.alert_id)
+        row = _alert(conn, click.target_id)
         if row is None or not row.status:
             raise InteractionError(400, "unknown alert", "the button refers to no known alert")
         if episode_of(row.starts_at) != click.episode or row.status != "firing":

@@ -3,8 +3,8 @@
 Contract: https://api.slack.com/authentication/verifying-requests-from-slack and
 https://api.slack.com/reference/interaction-payloads/block-actions. A click arrives as
 `application/x-www-form-urlencoded` with one field, `payload` (JSON). Buttons carry only
-`<choice>:<alert id>.<episode>`: the alert is looked up server-side, nothing the handler
-acts on comes from a label value in the payload.
+`<choice>:<id>.<episode>` (bridge/vocabulary.py): the alert or storm is looked up
+server-side, nothing the handler acts on comes from a label value in the payload.
 """
 
 from __future__ import annotations
@@ -23,6 +23,14 @@ from slack_sdk.signature import SignatureVerifier
 
 from bridge.clock import Clock
 from bridge.silences.matching import Matcher
+from bridge.vocabulary import (
+    ACTION_ID,
+    SILENCE_1H,
+    SILENCE_4H,
+    SILENCE_MONDAY,
+    SILENCE_NODE_2H,
+    read_value,
+)
 
 # A click's payload holds the whole message it came from (up to 50 blocks of up to
 # 3000 characters, URL-encoded): 256 KiB is above any message the bridge posts and
@@ -32,28 +40,7 @@ MAX_INTERACTION_BYTES = 256 * 1024
 MAX_CLOCK_SKEW_SECONDS = 5 * 60
 MAX_ACTOR_CHARS = 255
 
-ACK = "ack"
-SILENCE_1H = "silence-1h"
-SILENCE_4H = "silence-4h"
-SILENCE_MONDAY = "silence-monday"
-SILENCE_NODE_2H = "silence-node-2h"
-SILENCES = (SILENCE_1H, SILENCE_4H, SILENCE_MONDAY, SILENCE_NODE_2H)
-CHOICES = (ACK, *SILENCES)
-# The choices as the message shows them.
-CHOICE_LABELS = {
-    ACK: "Acknowledge",
-    SILENCE_1H: "This alert on this node, 1 h",
-    SILENCE_4H: "This alert on this node, 4 h",
-    SILENCE_MONDAY: "This alert on this node, until Monday 09:00",
-    SILENCE_NODE_2H: "The whole node, 2 h",
-}
-# action_ids the bridge's messages use: the Acknowledge button, the Silence menu of a
-# single alert, one menu per alert in a group message (`act-<n>`).
-ACTION_ACK = "ack"
-ACTION_SILENCE = "silence"
 _USER_ID = re.compile(r"^[A-Z0-9]{2,32}$")
-_ACTION_ID = re.compile(r"^(ack|silence|act-\d{1,3})$")
-_VALUE = re.compile(r"^(?P<choice>[a-z0-9-]{1,32}):(?P<alert>\d{1,18})\.(?P<episode>\d{1,12})$")
 MONDAY = 0
 MONDAY_HOUR = 9
 
@@ -73,8 +60,8 @@ class Click:
     user_id: str
     actor: str  # who, as windows and messages record it
     choice: str
-    alert_id: int
-    episode: int  # the alert's starts_at (Unix seconds) when the message was posted
+    target_id: int  # the alert's id (the storm's, for a storm choice)
+    episode: int  # its starts_at (Unix seconds) when the message was posted
     action_ts: str
     response_url: str | None
 
@@ -84,15 +71,6 @@ class SilencePlan:
     matchers: tuple[Matcher, ...]
     ends_at: datetime
     what: str  # "GPUTemperatureCritical on dgx-spark-01", "dgx-spark-01"
-
-
-def button_value(choice: str, alert_id: int, starts_at: datetime) -> str:
-    """The opaque reference a button carries (and `parse_value` reads back)."""
-    return f"{choice}:{alert_id}.{episode_of(starts_at)}"
-
-
-def episode_of(starts_at: datetime) -> int:
-    return int(starts_at.timestamp())
 
 
 class _Clock(SlackClock):
@@ -121,10 +99,10 @@ def signature_valid(
 
 
 def parse_value(value: Any) -> tuple[str, int, int]:
-    match = _VALUE.match(value) if isinstance(value, str) else None
-    if match is None or match["choice"] not in CHOICES:
+    read = read_value(value)
+    if read is None:
         raise InteractionError(400, "unknown action", "the action's value is not one of ours")
-    return match["choice"], int(match["alert"]), int(match["episode"])
+    return read
 
 
 def _text(obj: Any, key: str) -> str:
@@ -159,19 +137,19 @@ def parse_click(body: bytes, mimetype: str) -> Click:
     if not isinstance(actions, list) or len(actions) != 1 or not isinstance(actions[0], dict):
         raise InteractionError(400, "malformed payload", "expected exactly one action")
     action = actions[0]
-    if not _ACTION_ID.match(_text(action, "action_id")):
+    if not ACTION_ID.match(_text(action, "action_id")):
         raise InteractionError(400, "unknown action", "the action_id is not one of ours")
     value = action.get("value")
     if action.get("type") == "static_select":
         value = _text(action.get("selected_option"), "value")
-    choice, alert_id, episode = parse_value(value)
+    choice, target_id, episode = parse_value(value)
     name = _text(user, "username") or _text(user, "name") or user_id
     actor = f"{name} (Slack {user_id})"[:MAX_ACTOR_CHARS]
     return Click(
         user_id=user_id,
         actor=actor,
         choice=choice,
-        alert_id=alert_id,
+        target_id=target_id,
         episode=episode,
         action_ts=_text(action, "action_ts"),
         response_url=_text(payload, "response_url") or None,

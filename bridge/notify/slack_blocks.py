@@ -11,16 +11,17 @@ from typing import Any
 
 from bridge.durations import format_duration
 from bridge.enrich.render import key_fact, missing_text, visible_items
-from bridge.interact.slack import (
+from bridge.notify.result import truncate
+from bridge.notify.view import AlertView, LinkBase, links_for
+from bridge.vocabulary import (
     ACK,
     ACTION_ACK,
     ACTION_SILENCE,
     CHOICE_LABELS,
     SILENCES,
     button_value,
+    escape,
 )
-from bridge.notify.result import truncate
-from bridge.notify.view import AlertView, LinkBase, links_for
 
 MAX_BLOCKS = 50
 MAX_HEADER_CHARS = 150
@@ -176,11 +177,6 @@ def resolved_reply(alert: AlertView, now: datetime) -> str:
     lasted = format_duration(max(0.0, (end - alert.starts_at).total_seconds()))
     where = f" on {alert.where}" if alert.where else ""
     return f"{ICONS['resolved']} {alert.name}{where} resolved after {lasted}."
-
-
-def escape(text: str) -> str:
-    """Slack mrkdwn treats &, < and > as control characters: user text is escaped."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _when(iso: Any) -> str:

@@ -25,6 +25,7 @@ from bridge.notify.pagerduty_event import (
 from bridge.notify.result import truncate
 from bridge.notify.slack_blocks import MAX_FALLBACK_CHARS, _header, _section
 from bridge.storm_view import FoldedAlert, StormView
+from bridge.vocabulary import escape
 
 # The alerts with the highest values, listed in the incident and the message.
 WORST_LISTED = 10
@@ -166,11 +167,6 @@ def storm_trigger_event(view: StormView, public_url: str | None) -> dict[str, An
 
 def storm_resolve_event(view: StormView) -> dict[str, Any]:
     return {"event_action": "resolve", "dedup_key": storm_dedup_key(view)}
-
-
-def escape(text: str) -> str:
-    """Slack mrkdwn: `&`, `<` and `>` are control characters (labels are user data)."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def storm_slack_message(view: StormView, public_url: str | None) -> tuple[str, list[Any]]:

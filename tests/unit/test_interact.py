@@ -53,7 +53,7 @@ def click_body(**changes: Any) -> bytes:
 
 def test_a_button_click_parses_into_choice_alert_episode_and_actor() -> None:
     click = parse_click(click_body(), FORM)
-    assert (click.choice, click.alert_id, click.episode) == ("ack", 12, 1764860000)
+    assert (click.choice, click.target_id, click.episode) == ("ack", 12, 1764860000)
     assert click.actor == "ada (Slack U0ADA)" and click.user_id == "U0ADA"
 
 
@@ -64,7 +64,7 @@ def test_a_menu_choice_is_read_from_the_selected_option() -> None:
         "selected_option": {"value": "silence-node-2h:7.100"},
     }
     click = parse_click(click_body(actions=[action]), FORM)
-    assert (click.choice, click.alert_id, click.episode) == ("silence-node-2h", 7, 100)
+    assert (click.choice, click.target_id, click.episode) == ("silence-node-2h", 7, 100)
 
 
 @pytest.mark.parametrize(
