@@ -8,32 +8,24 @@ inserts the same key, finds it taken, and changes nothing.
 
 from __future__ import annotations
 
-import uuid
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, select
 
 from bridge.db.models import AlertRow
+from bridge.interact.acts import open_window, record_click
 from bridge.interact.incidents import act_on_pagerduty
 from bridge.interact.outcome import Outcome
-from bridge.interact.slack import Click, InteractionError, silence_plan
+from bridge.interact.slack import Click, InteractionError, SilenceLimits, silence_plan
+from bridge.interact.storm_acts import act_on_storm
 from bridge.routing import PAGERDUTY, SLACK
-from bridge.silences.model import WindowSpec
 from bridge.store import responses
 from bridge.store.outbox import ACKNOWLEDGE_ACTION, STATE_ACTION
 from bridge.store.rows import add_delivery
-from bridge.store.windows import create_window
-from bridge.vocabulary import ACK, episode_of, escape
+from bridge.vocabulary import ACK, STORM_CHOICES, episode_of, escape
 
 __all__ = ["Outcome", "SilenceLimits", "act_on_click", "act_on_pagerduty"]
-
-
-@dataclass(frozen=True)
-class SilenceLimits:
-    timezone: str
-    max_duration: timedelta
 
 
 def _alert(conn: Connection, alert_id: int) -> Any:
@@ -44,56 +36,39 @@ def _where(row: Any) -> str:
     return escape(f"{row.alertname} on {row.node}" if row.node else row.alertname)
 
 
-def _slack_date(when: datetime) -> str:
-    return f"<!date^{int(when.timestamp())}^{{date_short_pretty}} {{time}}|{when.isoformat()}>"
-
-
 def act_on_click(engine: Engine, click: Click, limits: SilenceLimits, now: datetime) -> Outcome:
-    """Acknowledge or silence the clicked alert, once. `InteractionError` for an unknown one."""
+    """Acknowledge or silence the clicked alert or storm, once. `InteractionError` for an
+    unknown one."""
+    act = act_on_storm if click.choice in STORM_CHOICES else _act_on_alert
     with engine.begin() as conn:
-        row = _alert(conn, click.target_id)
-        if row is None or not row.status:
-            raise InteractionError(400, "unknown alert", "the button refers to no known alert")
-        if episode_of(row.starts_at) != click.episode or row.status != "firing":
-            return Outcome(
-                False, f"{_where(row)} has resolved meanwhile: nothing was done.", why="resolved"
-            )
-        if click.choice == ACK and PAGERDUTY not in (row.channels or []):
-            return Outcome(False, f"{_where(row)} did not page: nothing to acknowledge.")
-        plan = None
-        if click.choice != ACK:
-            plan = silence_plan(click.choice, row.labels, now, limits.timezone, limits.max_duration)
-        key = f"slack:{row.id}:{click.episode}:{click.choice}"
-        first = responses.record_once(
-            conn,
-            key,
-            source="slack",
-            action=click.choice,
-            alert_id=row.id,
-            actor=click.actor,
-            now=now,
-            detail={"action_ts": click.action_ts},
+        return act(conn, click, limits, now)
+
+
+def _act_on_alert(conn: Connection, click: Click, limits: SilenceLimits, now: datetime) -> Outcome:
+    row = _alert(conn, click.target_id)
+    if row is None or not row.status:
+        raise InteractionError(400, "unknown alert", "the button refers to no known alert")
+    if episode_of(row.starts_at) != click.episode or row.status != "firing":
+        return Outcome(
+            False, f"{_where(row)} has resolved meanwhile: nothing was done.", why="resolved"
         )
-        if not first:
-            return Outcome(False, why="already done")
-        who = f"<@{click.user_id}>"
-        ref = responses.episode_ref(row.id, row.starts_at)
-        if plan is None:
-            responses.acknowledge(conn, ref, click.actor, now, "slack")
-            add_delivery(conn, row, PAGERDUTY, ACKNOWLEDGE_ACTION, now)
-            note = f":eyes: {who} acknowledged {_where(row)} from Slack."
-            outcome = Outcome(True, seconds_to_acknowledge=(now - row.starts_at).total_seconds())
-        else:
-            window_id = uuid.uuid4().hex
-            comment = f"Silenced from Slack: {plan.what} until {plan.ends_at.isoformat()}"
-            spec = WindowSpec(plan.matchers, now, plan.ends_at, click.actor, comment, None)
-            create_window(conn, window_id, spec, now)
-            responses.silence(conn, ref, click.actor, plan.ends_at, window_id)
-            note = (
-                f":no_bell: {who} silenced {escape(plan.what)} until "
-                f"{_slack_date(plan.ends_at)} (window `{window_id}`)."
-            )
-            outcome = Outcome(True, window_id=window_id)
-        if SLACK in (row.channels or []):
-            add_delivery(conn, row, SLACK, STATE_ACTION, now, note)
-        return outcome
+    if click.choice == ACK and PAGERDUTY not in (row.channels or []):
+        return Outcome(False, f"{_where(row)} did not page: nothing to acknowledge.")
+    plan = None
+    if click.choice != ACK:
+        plan = silence_plan(click.choice, row.labels, now, limits.timezone, limits.max_duration)
+    key = f"slack:{row.id}:{click.episode}:{click.choice}"
+    if not record_click(conn, key, click, now, alert_id=row.id):
+        return Outcome(False, why="already done")
+    ref = responses.episode_ref(row.id, row.starts_at)
+    if plan is None:
+        responses.acknowledge(conn, ref, click.actor, now, "slack")
+        add_delivery(conn, row, PAGERDUTY, ACKNOWLEDGE_ACTION, now)
+        note = f":eyes: <@{click.user_id}> acknowledged {_where(row)} from Slack."
+        outcome = Outcome(True, seconds_to_acknowledge=(now - row.starts_at).total_seconds())
+    else:
+        window_id, note = open_window(conn, ref, plan, click, now)
+        outcome = Outcome(True, window_id=window_id)
+    if SLACK in (row.channels or []):
+        add_delivery(conn, row, SLACK, STATE_ACTION, now, note)
+    return outcome

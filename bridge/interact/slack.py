@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -29,6 +30,10 @@ from bridge.vocabulary import (
     SILENCE_4H,
     SILENCE_MONDAY,
     SILENCE_NODE_2H,
+    STORM_NODES_1H,
+    STORM_NODES_4H,
+    STORM_SILENCE_1H,
+    STORM_SILENCE_4H,
     read_value,
 )
 
@@ -64,6 +69,12 @@ class Click:
     episode: int  # its starts_at (Unix seconds) when the message was posted
     action_ts: str
     response_url: str | None
+
+
+@dataclass(frozen=True)
+class SilenceLimits:
+    timezone: str  # for "until Monday 09:00"
+    max_duration: timedelta  # BRIDGE_MAX_WINDOW_DURATION: no window from Slack is longer
 
 
 @dataclass(frozen=True)
@@ -214,3 +225,50 @@ def silence_plan(
         min(ends, now + max_duration),
         f"{name} on {node}",
     )
+
+
+# A storm's "only its nodes" silence names every node in one regex matcher; past this many
+# the alert name everywhere is the silence that fits (and the regex stays small).
+MAX_STORM_NODES = 200
+_STORM_HOURS = {
+    STORM_SILENCE_1H: 1,
+    STORM_SILENCE_4H: 4,
+    STORM_NODES_1H: 1,
+    STORM_NODES_4H: 4,
+}
+_REGEX_SPECIAL = re.compile(r"([\\.^$|?*+()\[\]{}])")
+
+
+def literal_regex(text: str) -> str:
+    """`text` matched literally, in a syntax Alertmanager's RE2 and Python's re share."""
+    return _REGEX_SPECIAL.sub(r"\\\1", text)
+
+
+def storm_silence_plan(
+    choice: str,
+    alertname: str,
+    places: Sequence[tuple[str, str]],
+    now: datetime,
+    max_duration: timedelta,
+) -> SilencePlan:
+    """What a storm's Silence choice silences: its alert name everywhere, or only on its
+    nodes (`places`: the (label, value) naming each folded alert's node), for 1 h or 4 h,
+    never longer than `max_duration`."""
+    ends = min(now + timedelta(hours=_STORM_HOURS[choice]), now + max_duration)
+    name = Matcher("alertname", alertname)
+    if choice in (STORM_SILENCE_1H, STORM_SILENCE_4H):
+        return SilencePlan((name,), ends, f"{alertname} on every node")
+    labels = {label for label, _ in places}
+    values = sorted({value for _, value in places})
+    if not values or len(labels) != 1:
+        raise InteractionError(
+            400, "cannot silence", "the storm's alerts name no common node label"
+        )
+    if len(values) > MAX_STORM_NODES:
+        raise InteractionError(
+            400, "cannot silence", f"more than {MAX_STORM_NODES} nodes: silence the alert name"
+        )
+    (label,) = labels
+    nodes = Matcher(label, "|".join(literal_regex(v) for v in values), is_regex=True)
+    what = f"{alertname} on {len(values)} node{'s' if len(values) != 1 else ''}"
+    return SilencePlan((name, nodes), ends, what)

@@ -10,14 +10,16 @@ Nothing reads first and writes after.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Table, and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from bridge.db.models import ALERTS, INTERACTIONS, RESPONSES, STORM_RESPONSES
+from bridge.db.models import ALERTS, INTERACTIONS, RESPONSES, STORM_RESPONSES, STORMS
+from bridge.routing import PAGERDUTY
+from bridge.storm_view import StormView
 
 _R = RESPONSES
 
@@ -239,6 +241,16 @@ def responses_for(conn: Connection, episodes: Iterable[tuple[int, datetime]]) ->
         return {}
     rows = conn.execute(select(_R).where(_R.c.alert_id.in_(list(wanted))))
     return {r.alert_id: as_dict(r) for r in rows if wanted.get(r.alert_id) == r.starts_at}
+
+
+def with_storm_response(conn: Connection, view: StormView | None) -> StormView | None:
+    """The storm as its messages show it: with what people did, and whether it paged."""
+    if view is None:
+        return None
+    channels = conn.execute(select(STORMS.c.channels).where(STORMS.c.id == view.id)).scalar()
+    row = conn.execute(select(STORM_RESPONSES).where(STORM_RESPONSES.c.storm_id == view.id)).first()
+    response = as_dict(row, view.started_at) if row is not None else None
+    return replace(view, response=response, paged=PAGERDUTY in (channels or []))
 
 
 # Firing alerts listed one by one in /metrics; bounded so a storm cannot blow up a scrape.
