@@ -278,3 +278,31 @@ def test_an_event_of_another_storm_or_older_than_this_one_is_recorded_and_not_sh
     deliver_until_settled(app)
     assert thread(slack, message.ts) == []
     assert all(a["response"] is None for a in folded(app))
+
+
+def test_folded_alerts_of_an_acknowledged_storm_get_no_reminders(
+    interactive: Settings, engine: Engine, slack: FakeSlack
+) -> None:
+    from bridge.jobs import send_reminders
+    from tests.support.bridge_app import ctx
+    from tests.support.payloads import resolved
+
+    app, clock, message = storm_of(interactive, engine, slack)
+    # dgx-spark-00 paged on its own before the storm; it resolves and fires again while
+    # the storm is open, so it folds into the storm, keeping its own Slack thread.
+    (first,) = node_alerts(0, 1)
+    send(app, [resolved(first, ends_at=clock().isoformat())])
+    refired = {**first, "startsAt": (clock() + timedelta(minutes=1)).isoformat()}
+    send(app, [refired])
+    deliver_due(app)
+    (member,) = [a for a in folded(app) if a["fingerprint"] == first["fingerprint"]]
+    assert click(app, slack, message.ts, "ack").status_code == 200
+    clock.advance(hours=5)
+    send_reminders(ctx(app))
+    alerts = app.test_client().get("/alerts?limit=500").get_json()["alerts"]
+    (shown,) = [a for a in alerts if a["fingerprint"] == member["fingerprint"]]
+    assert shown["response"]["acked_by"] == "jane.oncall (Slack U0ONCALL1)"
+    assert [d for d in shown["deliveries"] if d["action"] == "reminder"] == []
+    # Alerts that paged on their own and nobody acknowledged are still reminded.
+    reminded = [a for a in alerts if any(d["action"] == "reminder" for d in a["deliveries"])]
+    assert len(reminded) == 9
