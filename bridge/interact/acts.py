@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from bridge.interact.outcome import Outcome
 from bridge.interact.slack import Click, SilencePlan
 from bridge.silences.model import WindowSpec
 from bridge.store import responses
@@ -59,3 +60,11 @@ def open_window(
         f"{slack_date(plan.ends_at)} (window `{window_id}`)."
     )
     return window_id, note
+
+
+def acknowledged_already(conn: Connection, ref: responses.Ref, what: str) -> Outcome:
+    """Someone acknowledged first (in PagerDuty, or another click): nothing is sent or
+    counted again, and the person who clicked is told who it was."""
+    found = responses.response_of(conn, ref)
+    by = f" by {escape(found.acked_by)}" if found is not None and found.acked_by else ""
+    return Outcome(False, f"{what} was acknowledged already{by}: nothing was done.", why="acked")

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, select
 
 from bridge.db.models import AlertRow
-from bridge.interact.acts import open_window, record_click
+from bridge.interact.acts import acknowledged_already, open_window, record_click
 from bridge.interact.incidents import act_on_pagerduty
 from bridge.interact.outcome import Outcome
 from bridge.interact.slack import Click, InteractionError, SilenceLimits, silence_plan
@@ -62,7 +62,8 @@ def _act_on_alert(conn: Connection, click: Click, limits: SilenceLimits, now: da
         return Outcome(False, why="already done")
     ref = responses.episode_ref(row.id, row.starts_at)
     if plan is None:
-        responses.acknowledge(conn, ref, click.actor, now, "slack")
+        if not responses.acknowledge(conn, ref, click.actor, now, "slack"):
+            return acknowledged_already(conn, ref, _where(row))
         add_delivery(conn, row, PAGERDUTY, ACKNOWLEDGE_ACTION, now)
         note = f":eyes: <@{click.user_id}> acknowledged {_where(row)} from Slack."
         outcome = Outcome(True, seconds_to_acknowledge=(now - row.starts_at).total_seconds())

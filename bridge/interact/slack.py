@@ -207,19 +207,21 @@ def next_monday_morning(now: datetime, timezone: str) -> datetime:
 def silence_plan(
     choice: str, labels: dict[str, str], now: datetime, timezone: str, max_duration: timedelta
 ) -> SilencePlan:
-    """What a Silence choice silences, and until when."""
+    """What a Silence choice silences, and until when: never longer than `max_duration`
+    (BRIDGE_MAX_WINDOW_DURATION), whichever the choice."""
     node = labels.get("node") or labels.get("instance") or ""
     node_label = "node" if labels.get("node") else "instance"
     name = labels.get("alertname", "")
     if not node:
         raise InteractionError(400, "cannot silence", "the alert names no node")
-    if choice == SILENCE_NODE_2H:
-        return SilencePlan((Matcher(node_label, node),), now + timedelta(hours=2), node)
     ends = {
         SILENCE_1H: now + timedelta(hours=1),
         SILENCE_4H: now + timedelta(hours=4),
         SILENCE_MONDAY: next_monday_morning(now, timezone),
+        SILENCE_NODE_2H: now + timedelta(hours=2),
     }[choice]
+    if choice == SILENCE_NODE_2H:
+        return SilencePlan((Matcher(node_label, node),), min(ends, now + max_duration), node)
     return SilencePlan(
         (Matcher("alertname", name), Matcher(node_label, node)),
         min(ends, now + max_duration),

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from bridge.db.models import ALERTS, STORMS
-from bridge.interact.acts import open_window, record_click
+from bridge.interact.acts import acknowledged_already, open_window, record_click
 from bridge.interact.outcome import Outcome
 from bridge.interact.slack import Click, InteractionError, SilenceLimits, storm_silence_plan
 from bridge.routing import PAGERDUTY, SLACK
@@ -65,7 +65,7 @@ def act_on_storm(conn: Connection, click: Click, limits: SilenceLimits, now: dat
     severity = _severity(conn, storm)
     if plan is None:
         if not responses.acknowledge(conn, ref, click.actor, now, "slack"):
-            return Outcome(False, f"The {name} storm was acknowledged already.", why="acked")
+            return acknowledged_already(conn, ref, f"The {name} storm")
         responses.acknowledge_folded(conn, storm.id, click.actor, now, "slack")
         add_storm_act(conn, storm, severity, PAGERDUTY, STORM_ACK, now)
         note = f":eyes: <@{click.user_id}> acknowledged the {name} storm from Slack."

@@ -208,8 +208,13 @@ def test_pagerduty_events_of_the_storm_incident_show_in_its_message_and_thread(
     note = pagerduty_note_event(
         "Chiller <3> tripped", incident_id="PSTORM1", occurred_at=now + timedelta(seconds=40)
     )
+    early_click = slack.click_payload(message.ts, "ack")  # the button as it was shown
     for event in (triggered, acked, acked, note, note):  # PagerDuty redelivers
         assert pd_event(app, event).status_code == 200
+    # Clicked before the message showed PagerDuty's acknowledgement: nothing more is sent.
+    assert (
+        send_signed(app, INTERACTIONS, slack_request(SLACK_SECRET, early_click)).status_code == 200
+    )
     deliver_due(app)
     shown = blocks(slack, message.ts)
     assert ":pager: PagerDuty: acknowledged · Ada Lovelace" in shown
@@ -225,6 +230,8 @@ def test_pagerduty_events_of_the_storm_incident_show_in_its_message_and_thread(
         assert member["response"]["acked_by"] == "Ada Lovelace"
         assert member["response"]["ack_source"] == "pagerduty"
     assert pagerduty.acknowledges() == []  # PagerDuty's own act is not sent back to it
+    reply = slack.wait_for(lambda: slack.responses, what="an ephemeral answer")[0]
+    assert "acknowledged already by Ada Lovelace" in reply["text"]
 
 
 def test_a_resolve_in_pagerduty_while_the_storm_fires_is_shown_and_pages_nobody(
