@@ -208,8 +208,16 @@ def test_pagerduty_events_of_the_storm_incident_show_in_its_message_and_thread(
     note = pagerduty_note_event(
         "Chiller <3> tripped", incident_id="PSTORM1", occurred_at=now + timedelta(seconds=40)
     )
+    # Delivered after the acknowledgement, though it happened before it: not shown.
+    late = pagerduty_incident_event(
+        "incident.unacknowledged",
+        key,
+        status="triggered",
+        incident_id="PSTORM1",
+        occurred_at=now + timedelta(seconds=10),
+    )
     early_click = slack.click_payload(message.ts, "ack")  # the button as it was shown
-    for event in (triggered, acked, acked, note, note):  # PagerDuty redelivers
+    for event in (triggered, acked, acked, late, note, note):  # PagerDuty redelivers
         assert pd_event(app, event).status_code == 200
     # Clicked before the message showed PagerDuty's acknowledgement: nothing more is sent.
     assert (

@@ -15,15 +15,18 @@ import pytest
 from bridge.interact import pagerduty as pd
 from bridge.interact.allowed import AllowList
 from bridge.interact.slack import (
+    MAX_STORM_NODES,
     InteractionError,
     next_monday_morning,
     parse_click,
     safe_response_url,
     signature_valid,
     silence_plan,
+    storm_silence_plan,
 )
 from bridge.notify.slack_blocks import group_actions, group_message, response_lines, single_message
 from bridge.notify.view import AlertView, LinkBase
+from bridge.silences.matching import all_match
 from tests.fakes.signing import (
     pagerduty_incident_event,
     pagerduty_note_event,
@@ -387,3 +390,37 @@ def test_incident_triggered_is_handled_and_storm_keys_name_their_storm() -> None
     assert pd.storm_key_parts(key) == ("GPU/Temp", START)
     assert pd.storm_key_parts("dgx-spark-bridge/storm/" + "a" * 64) is None
     assert pd.storm_key_parts("dgx-spark-bridge/fp-x") is None
+
+
+def test_a_storm_silence_covers_its_name_or_only_its_nodes_and_is_capped() -> None:
+    places = [("node", "dgx-spark-01"), ("node", "dgx.spark(2)"), ("node", "dgx-spark-01")]
+    four_hours = timedelta(hours=4)
+    everywhere = storm_silence_plan("storm-1h", "GPUHot", places, NOW, four_hours)
+    assert [str(m) for m in everywhere.matchers] == ['alertname="GPUHot"']
+    assert everywhere.ends_at == NOW + timedelta(hours=1)
+    only = storm_silence_plan("storm-nodes-4h", "GPUHot", places, NOW, timedelta(hours=1))
+    assert only.ends_at == NOW + timedelta(hours=1)  # capped by BRIDGE_MAX_WINDOW_DURATION
+    assert only.what == "GPUHot on 2 nodes"
+    hits = {
+        n: all_match(only.matchers, {"alertname": "GPUHot", "node": n})
+        for n in ("dgx-spark-01", "dgx.spark(2)", "dgxXspark(2)", "dgx-spark-011", "other")
+    }
+    assert hits == {
+        "dgx-spark-01": True,
+        "dgx.spark(2)": True,
+        "dgxXspark(2)": False,
+        "dgx-spark-011": False,
+        "other": False,
+    }
+    mixed = [("node", "a"), ("instance", "b:9100")]
+    with pytest.raises(InteractionError):
+        storm_silence_plan("storm-nodes-1h", "GPUHot", mixed, NOW, four_hours)
+    many = [("node", f"n{i}") for i in range(MAX_STORM_NODES + 1)]
+    with pytest.raises(InteractionError):
+        storm_silence_plan("storm-nodes-1h", "GPUHot", many, NOW, four_hours)
+
+
+def test_the_whole_node_silence_is_capped_by_the_longest_window_allowed() -> None:
+    labels = {"alertname": "GPUHot", "node": "dgx-spark-01"}
+    plan = silence_plan("silence-node-2h", labels, NOW, "UTC", timedelta(minutes=30))
+    assert plan.ends_at == NOW + timedelta(minutes=30)
