@@ -29,8 +29,10 @@ from bridge.store.rows import add_delivery
 from bridge.store.storm_rows import STORM_STATE, add_storm_act
 
 # Storm keys longer than PagerDuty's 255 characters are hashed (storm_key): only a name
-# at least this long can have one, so those few storms are the ones compared.
-_HASHED_NAME_CHARS = MAX_DEDUP_KEY_CHARS - len(STORM_PREFIX) - len("/2026-01-01T00:00:00+00:00")
+# at least this long can have one (with the longest start, microseconds included), so
+# those few storms are the ones compared.
+_LONGEST_START = "/2026-01-01T00:00:00.000000+00:00"
+_HASHED_NAME_CHARS = MAX_DEDUP_KEY_CHARS - len(STORM_PREFIX) - len(_LONGEST_START) + 1
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from flask import Flask
 from sqlalchemy import Engine
 
 from bridge.app import create_app
+from bridge.digest.facts import read_facts
 from bridge.settings import Settings
 from bridge.silences.matching import Matcher, all_match
 from bridge.store import Store
@@ -53,19 +54,21 @@ def interactive(live_settings: Settings) -> Settings:
     )
 
 
-def node_alerts(first: int, count: int) -> list[dict[str, Any]]:
+def node_alerts(first: int, count: int, name: str = NAME) -> list[dict[str, Any]]:
     return [
-        alert(NAME, node=f"dgx-spark-{i:02}", gpu="0", fingerprint=f"{NAME}-{i:02}")
+        alert(name, node=f"dgx-spark-{i:02}", gpu="0", fingerprint=f"{name[:40]}-{i:02}")
         for i in range(first, first + count)
     ]
 
 
-def storm_of(settings: Settings, engine: Engine, slack: FakeSlack) -> tuple[Flask, Clock, Any]:
+def storm_of(
+    settings: Settings, engine: Engine, slack: FakeSlack, name: str = NAME
+) -> tuple[Flask, Clock, Any]:
     """16 alerts of one name on 16 nodes: 10 page on their own, 6 fold into a storm."""
     clock = Clock(datetime.now(UTC))
     app = create_app(settings, store=Store(engine), clock=clock)
     app.testing = True
-    send(app, node_alerts(0, NODES))
+    send(app, node_alerts(0, NODES, name))
     deliver_due(app)
     return app, clock, storm_message(slack)
 
@@ -121,7 +124,7 @@ def test_a_storm_message_carries_acknowledge_and_a_silence_menu_that_fits_a_stor
 def test_acknowledging_a_storm_sends_one_acknowledge_with_its_key_and_counts_for_its_alerts(
     interactive: Settings, engine: Engine, slack: FakeSlack, pagerduty: FakePagerDuty
 ) -> None:
-    app, _, message = storm_of(interactive, engine, slack)
+    app, clock, message = storm_of(interactive, engine, slack)
     payload = slack.click_payload(message.ts, "ack", user_id="U0JANE", user_name="jane")
     for retry in (None, 1, 2):  # Slack's retries of one click ...
         signed = slack_request(SLACK_SECRET, payload, retry_num=retry)
@@ -144,6 +147,12 @@ def test_acknowledging_a_storm_sends_one_acknowledge_with_its_key_and_counts_for
         assert response["seconds_to_acknowledge"] >= 0
     metrics = app.test_client().get("/metrics").get_data(as_text=True)
     assert 'alert_bridge_time_to_acknowledge_seconds_count{source="slack"} 1.0' in metrics
+    assert 'alert_bridge_firing_alerts{acknowledged="true"} 6.0' in metrics
+    with engine.connect() as conn:  # the summary counts them as acknowledged too
+        end = clock() + timedelta(minutes=1)
+        facts = read_facts(conn, clock() - timedelta(hours=1), end, end)
+    (stats,) = facts.alertnames
+    assert stats.acknowledged == NODES - 10
 
 
 def test_silencing_a_storm_creates_one_window_by_the_slack_user_for_what_was_chosen(
@@ -321,3 +330,23 @@ def test_folded_alerts_of_an_acknowledged_storm_get_no_reminders(
     # Alerts that paged on their own and nobody acknowledged are still reminded.
     reminded = [a for a in alerts if any(d["action"] == "reminder" for d in a["deliveries"])]
     assert len(reminded) == 9
+
+
+def test_a_storm_of_a_very_long_alert_name_is_found_by_its_hashed_key(
+    interactive: Settings, engine: Engine, slack: FakeSlack, pagerduty: FakePagerDuty
+) -> None:
+    # 200 characters: hashed only because the start has microseconds (23 + 200 + 33 > 255).
+    long_name = "GPUTemperatureCritical" + "X" * 178
+    app, clock, message = storm_of(interactive, engine, slack, long_name)
+    key = storm_key(pagerduty)
+    assert long_name not in key and len(key) <= 255  # hashed: PagerDuty's 255 characters
+    acked = pagerduty_incident_event(
+        "incident.acknowledged",
+        key,
+        status="acknowledged",
+        agent="Ada",
+        occurred_at=clock() + timedelta(seconds=1),
+    )
+    assert pd_event(app, acked).status_code == 200
+    deliver_due(app)
+    assert "PagerDuty: acknowledged · Ada" in blocks(slack, message.ts)
