@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import Engine
 
 from bridge.settings import Settings
@@ -16,7 +15,6 @@ from tests.fakes.slack import FakeSlack
 from tests.support.bridge_app import deliver_until_settled, make_app, post_alerts
 from tests.support.interactions import (
     INTERACTIONS,
-    PAGERDUTY_SECRET,
     SLACK_SECRET,
     click,
     pd_event,
@@ -25,17 +23,6 @@ from tests.support.interactions import (
     windows,
 )
 from tests.support.payloads import alert, payload
-from tests.support.procs import free_port
-
-
-@pytest.fixture
-def interactive(live_settings: Settings) -> Settings:
-    return replace(
-        live_settings,
-        slack_signing_secret=SLACK_SECRET,
-        pagerduty_webhook_secret=PAGERDUTY_SECRET,
-        alertmanager_urls=(f"http://127.0.0.1:{free_port()}",),
-    )
 
 
 def test_a_slack_acknowledge_after_a_pagerduty_one_sends_nothing_and_counts_once(

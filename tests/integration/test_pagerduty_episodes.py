@@ -8,10 +8,8 @@ endpoints, on both databases.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime
 
-import pytest
 from sqlalchemy import Engine, select
 
 from bridge.db.models import InteractionRow
@@ -21,9 +19,8 @@ from tests.fakes.pagerduty import FakePagerDuty
 from tests.fakes.signing import pagerduty_incident_event, pagerduty_note_event
 from tests.fakes.slack import FakeSlack
 from tests.support.bridge_app import deliver_until_settled, make_app, post_alerts
-from tests.support.interactions import PAGERDUTY_SECRET, SLACK_SECRET, pd_event
+from tests.support.interactions import pd_event
 from tests.support.payloads import alert, payload, resolved
-from tests.support.procs import free_port
 
 FIRST_START = "2026-11-28T03:00:00Z"
 SECOND_START = "2026-11-28T04:00:00Z"
@@ -31,16 +28,6 @@ SECOND_START = "2026-11-28T04:00:00Z"
 
 def at(hour: int, minute: int, second: int = 0) -> datetime:
     return datetime(2026, 11, 28, hour, minute, second, tzinfo=UTC)
-
-
-@pytest.fixture
-def interactive(live_settings: Settings) -> Settings:
-    return replace(
-        live_settings,
-        slack_signing_secret=SLACK_SECRET,
-        pagerduty_webhook_secret=PAGERDUTY_SECRET,
-        alertmanager_urls=(f"http://127.0.0.1:{free_port()}",),
-    )
 
 
 def shown(app: object) -> dict[str, object]:

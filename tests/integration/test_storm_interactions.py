@@ -10,7 +10,6 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
 from flask import Flask
 from sqlalchemy import Engine
 
@@ -28,7 +27,6 @@ from tests.support.bridge_app import deliver_until_settled
 from tests.support.clock import Clock
 from tests.support.interactions import (
     INTERACTIONS,
-    PAGERDUTY_SECRET,
     SLACK_SECRET,
     click,
     pd_event,
@@ -36,22 +34,11 @@ from tests.support.interactions import (
 )
 from tests.support.interactions import send as send_signed
 from tests.support.payloads import alert
-from tests.support.procs import free_port
 
 NAME = "GPUTemperatureCritical"
 NODES = 16
 EVERYWHERE_1H = "This alert name everywhere, 1 h"
 NODES_ONLY_4H = "This alert name on the storm's nodes only, 4 h"
-
-
-@pytest.fixture
-def interactive(live_settings: Settings) -> Settings:
-    return replace(
-        live_settings,
-        slack_signing_secret=SLACK_SECRET,
-        pagerduty_webhook_secret=PAGERDUTY_SECRET,
-        alertmanager_urls=(f"http://127.0.0.1:{free_port()}",),
-    )
 
 
 def node_alerts(first: int, count: int, name: str = NAME) -> list[dict[str, Any]]:
