@@ -325,3 +325,90 @@ def test_on_call_acknowledges_and_silences_a_storm_from_slack_and_sees_pagerduty
     listed = requests.get(f"{running.bridge.url}/silences", timeout=10).json()["silences"]
     assert len(listed) == 1 and listed[0]["createdBy"] == CREATED_BY
     wait(running, lambda: "Silenced by jane" in blocks_of(slack, message.ts), "the update")
+
+
+# -- one episode, one incident (issue 22 finding 2) -----------------------------------------
+
+
+def test_a_late_event_of_the_first_incident_does_not_take_over_the_next_episode(
+    running: Running, pagerduty_replica: FakePagerDuty, slack_replica: FakeSlack
+) -> None:
+    slack, pagerduty = slack_replica, pagerduty_replica
+    first_start = datetime.now(UTC) - timedelta(minutes=2)
+    first = TestAlert(ALERTNAME, NODE, first_start)
+
+    # Fire: the first incident opens, and PagerDuty ties it to this episode.
+    post_to_alertmanagers([running.alertmanager.url], [first])
+    (page,) = wait(running, pagerduty.triggers, "the first page")
+    key = page["dedup_key"]
+    first_message = wait(running, lambda: next(iter(slack.top_level()), None), "a post")
+    pd_event(
+        running,
+        pagerduty_incident_event(
+            "incident.triggered",
+            key,
+            status="triggered",
+            incident_id="PFIRST1",
+            occurred_at=first_start + timedelta(seconds=10),
+        ),
+    )
+    # Resolve, then fire again: a new episode, a new incident on the same key.
+    post_to_alertmanagers([running.alertmanager.url], [first], resolved=True)
+    wait(running, pagerduty.resolves, "the resolve")
+    second_start = datetime.now(UTC)
+    post_to_alertmanagers([running.alertmanager.url], [TestAlert(ALERTNAME, NODE, second_start)])
+    wait(running, lambda: len(pagerduty.triggers()) == 2, "the second page")
+    second_message = wait(
+        running,
+        lambda: next((m for m in slack.top_level() if m.ts != first_message.ts), None),
+        "the second episode's message",
+    )
+
+    # The first incident's acknowledgement (made during the first episode) and a note on
+    # it arrive now: recorded, not shown on the second episode.
+    pd_event(
+        running,
+        pagerduty_incident_event(
+            "incident.acknowledged",
+            key,
+            status="acknowledged",
+            incident_id="PFIRST1",
+            agent="Old Responder",
+            occurred_at=first_start + timedelta(seconds=20),
+        ),
+    )
+    pd_event(running, pagerduty_note_event("stale note", incident_id="PFIRST1"))
+
+    # The second incident's events show.
+    for event in (
+        pagerduty_incident_event(
+            "incident.triggered",
+            key,
+            status="triggered",
+            incident_id="PSECOND2",
+            agent=None,
+            assignees=("New Responder",),
+            occurred_at=second_start + timedelta(seconds=2),
+        ),
+        pagerduty_incident_event(
+            "incident.acknowledged",
+            key,
+            status="acknowledged",
+            incident_id="PSECOND2",
+            agent="New Responder",
+            occurred_at=second_start + timedelta(seconds=3),
+        ),
+    ):
+        pd_event(running, event)
+    wait(
+        running,
+        lambda: "PagerDuty: acknowledged · New Responder" in blocks_of(slack, second_message.ts),
+        "the second incident's responder",
+    )
+    shown = bridge_alert(running)
+    assert shown is not None and shown["response"]["acked_by"] == "New Responder"
+    assert 0 < shown["response"]["seconds_to_acknowledge"] < 60
+    assert shown["response"]["pd_incident_url"].endswith("/incidents/PSECOND2")
+    lines = [r.text or "" for r in slack.replies(second_message.ts)]
+    assert not any("Old Responder" in line or "stale note" in line for line in lines)
+    assert "Old Responder" not in blocks_of(slack, second_message.ts)
