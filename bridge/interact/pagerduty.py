@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import json
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from bridge.alerts import PayloadError, parse_time
@@ -162,6 +162,13 @@ def is_storm_key(incident_key: str) -> bool:
     return incident_key.startswith(STORM_PREFIX)
 
 
+# PagerDuty's clock against the one that set the start (Prometheus's for an episode, the
+# bridge's for a storm, whose incident opens moments after it): an event this much before
+# the start still belongs to it. An earlier episode's events are older than this, or of
+# an incident tied to that episode.
+CLOCK_SKEW = timedelta(seconds=30)
+
+
 @dataclass(frozen=True)
 class Belonging:
     """What an event is checked against: when its episode (or storm) started, the
@@ -179,9 +186,10 @@ def not_shown_because(event: PdEvent, to: Belonging) -> str:
         return "its incident belongs to another episode"
     if to.tied_incident and event.incident_id and to.tied_incident != event.incident_id:
         return "another incident is tied to this episode"
-    if event.occurred_at < to.started_at:
+    earliest = to.started_at - CLOCK_SKEW
+    if event.occurred_at < earliest:
         return "older than the episode"
-    if event.created_at is not None and event.created_at < to.started_at:
+    if event.created_at is not None and event.created_at < earliest:
         return "its incident opened before the episode"
     return ""
 

@@ -367,6 +367,8 @@ def pd_event(**changes: Any) -> pd.PdEvent:
             False,
             "older than the episode",
         ),
+        # PagerDuty's clock a few seconds behind the one that set the start.
+        (pd_event(occurred_at=START - timedelta(seconds=5), created_at=None), None, False, ""),
         (
             pd_event(created_at=START - timedelta(hours=1)),
             None,
