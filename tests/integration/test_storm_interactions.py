@@ -337,3 +337,26 @@ def test_a_storm_of_a_very_long_alert_name_is_found_by_its_hashed_key(
     assert pd_event(app, acked).status_code == 200
     deliver_due(app)
     assert "PagerDuty: acknowledged · Ada" in blocks(slack, message.ts)
+
+
+def test_a_click_on_a_storm_that_is_over_says_so_and_changes_nothing(
+    interactive: Settings, engine: Engine, slack: FakeSlack
+) -> None:
+    from bridge.jobs import end_quiet_storms
+    from bridge.storms import DEFAULT_LIMITS
+    from tests.support.bridge_app import ctx
+    from tests.support.payloads import resolved
+
+    app, clock, message = storm_of(interactive, engine, slack)
+    stale = slack.click_payload(message.ts, "silence", option=EVERYWHERE_1H)
+    ends = clock().isoformat()
+    send(app, [resolved(a, ends_at=ends) for a in node_alerts(0, NODES)])
+    clock.advance(seconds=DEFAULT_LIMITS.window.total_seconds() + 1)
+    assert end_quiet_storms(ctx(app)) == 1
+    deliver_due(app)
+    assert elements(slack, message.ts) == []  # the message lost its buttons
+    signed = slack_request(SLACK_SECRET, stale, timestamp=int(clock().timestamp()))
+    assert send_signed(app, INTERACTIONS, signed).status_code == 200
+    reply = slack.wait_for(lambda: slack.responses, what="an ephemeral answer")[0]
+    assert reply["text"] == f"The {NAME} storm is over: nothing was done."
+    assert windows(engine) == []
