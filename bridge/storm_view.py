@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 # Most severe first (PagerDuty's severities); any other label value ranks after them.
@@ -69,6 +70,9 @@ class StormView:
     slack_channel: str | None = None
     slack_ts: str | None = None
     slack_nodes: tuple[str, ...] = ()  # nodes its Slack message has announced
+    # What people did about it (store/responses.py `as_dict`), and whether it paged.
+    response: dict[str, Any] | None = None
+    paged: bool = False
 
     @property
     def nodes(self) -> tuple[str, ...]:

@@ -339,15 +339,10 @@ class InteractionRow(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
-class ResponseRow(Base):
-    """What people did about one episode of an alert: acknowledged, silenced, PagerDuty state."""
+class _ResponseColumns:
+    """What people did about something that paged or posted: who acknowledged, who
+    silenced until when, and PagerDuty's state of its incident."""
 
-    __tablename__ = "alert_responses"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"))
-    # The episode (the alert's starts_at): a re-fire starts with no response.
-    starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
     acked_by: Mapped[str | None] = mapped_column(String(255), nullable=True)
     acked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     ack_source: Mapped[str | None] = mapped_column(String(16), nullable=True)
@@ -361,7 +356,27 @@ class ResponseRow(Base):
     pd_status_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     pd_responder: Mapped[str | None] = mapped_column(String(255), nullable=True)
 
+
+class ResponseRow(_ResponseColumns, Base):
+    """What people did about one episode of an alert: acknowledged, silenced, PagerDuty state."""
+
+    __tablename__ = "alert_responses"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"))
+    # The episode (the alert's starts_at): a re-fire starts with no response.
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
     __table_args__ = (UniqueConstraint("alert_id", "starts_at"),)
+
+
+class StormResponseRow(_ResponseColumns, Base):
+    """What people did about a storm incident: as `alert_responses`, one row per storm."""
+
+    __tablename__ = "storm_responses"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    storm_id: Mapped[int] = mapped_column(ForeignKey("storms.id", ondelete="CASCADE"), unique=True)
 
 
 # Core tables, typed as such, for statements built once and reused.
@@ -372,3 +387,4 @@ ATTEMPTS = cast(Table, AttemptRow.__table__)
 INTERACTIONS = cast(Table, InteractionRow.__table__)
 RESPONSES = cast(Table, ResponseRow.__table__)
 STORMS = cast(Table, StormRow.__table__)
+STORM_RESPONSES = cast(Table, StormResponseRow.__table__)

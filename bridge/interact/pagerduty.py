@@ -13,12 +13,13 @@ import hashlib
 import hmac
 import json
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from bridge.alerts import PayloadError, parse_time
 from bridge.notify.pagerduty_event import DEDUP_PREFIX, MAX_DEDUP_KEY_CHARS
-from bridge.notify.slack_blocks import escape
+from bridge.notify.storm_message import STORM_PREFIX
+from bridge.vocabulary import escape
 
 # PagerDuty's event bodies are a few KiB (an incident, or a note of at most 25,000
 # characters); 128 KiB refuses anything far beyond that before it is parsed.
@@ -31,6 +32,8 @@ MAX_URL_CHARS = 2000
 
 # Events that change what the Slack message shows; the incident's `status` comes with each.
 STATE_EVENTS = (
+    # The incident opened: ties its id to what it is about (the current episode or storm).
+    "incident.triggered",
     "incident.acknowledged",
     "incident.unacknowledged",
     "incident.reassigned",
@@ -58,6 +61,7 @@ class PdEvent:
     status: str = ""  # '' for notes
     assignees: tuple[str, ...] = ()
     note: str = ""
+    created_at: datetime | None = None  # when the incident opened (None: not said)
 
 
 def signature_valid(secret: str, body: bytes, header: str | None) -> bool:
@@ -117,6 +121,10 @@ def parse_event(body: bytes) -> PdEvent | None:
         raise WebhookError("`event.data.status` is not an incident status")
     assignees = data.get("assignees")
     names = (_str(a, "summary") for a in (assignees if isinstance(assignees, list) else [])[:10])
+    try:
+        created_at = parse_time(data.get("created_at"), "created_at")
+    except PayloadError:
+        created_at = None  # optional: the other checks still hold without it
     return replace(
         base,
         incident_id=_str(data, "id", MAX_ID_CHARS),
@@ -124,6 +132,7 @@ def parse_event(body: bytes) -> PdEvent | None:
         incident_key=_str(data, "incident_key", MAX_DEDUP_KEY_CHARS),
         status=status,
         assignees=tuple(n for n in names if n),
+        created_at=created_at,
     )
 
 
@@ -132,6 +141,57 @@ def fingerprint_of(incident_key: str) -> str | None:
     if not incident_key.startswith(DEDUP_PREFIX):
         return None
     return incident_key[len(DEDUP_PREFIX) :] or None
+
+
+def storm_key_parts(incident_key: str) -> tuple[str, datetime] | None:
+    """(alert name, start) of a storm's incident key `<prefix>storm/<name>/<start>`; None
+    for another key or a hashed one (an over-long name: matched by recomputing it)."""
+    if not incident_key.startswith(STORM_PREFIX):
+        return None
+    name, _, start = incident_key[len(STORM_PREFIX) :].rpartition("/")
+    try:
+        started_at = datetime.fromisoformat(start)
+    except ValueError:
+        return None
+    if not name or started_at.tzinfo is None:
+        return None
+    return name, started_at
+
+
+def is_storm_key(incident_key: str) -> bool:
+    return incident_key.startswith(STORM_PREFIX)
+
+
+# PagerDuty's clock against the one that set the start (Prometheus's for an episode, the
+# bridge's for a storm, whose incident opens moments after it): an event this much before
+# the start still belongs to it. An earlier episode's events are older than this, or of
+# an incident tied to that episode.
+CLOCK_SKEW = timedelta(seconds=30)
+
+
+@dataclass(frozen=True)
+class Belonging:
+    """What an event is checked against: when its episode (or storm) started, the
+    incident tied to it, and whether the event's incident is tied to something else."""
+
+    started_at: datetime
+    tied_incident: str | None
+    incident_tied_elsewhere: bool
+
+
+def not_shown_because(event: PdEvent, to: Belonging) -> str:
+    """Why the event is not about this episode ('' when it is): it is older than the
+    episode, or of another incident (an earlier episode's carries the same key)."""
+    if to.incident_tied_elsewhere:
+        return "its incident belongs to another episode"
+    if to.tied_incident and event.incident_id and to.tied_incident != event.incident_id:
+        return "another incident is tied to this episode"
+    earliest = to.started_at - CLOCK_SKEW
+    if event.occurred_at < earliest:
+        return "older than the episode"
+    if event.created_at is not None and event.created_at < earliest:
+        return "its incident opened before the episode"
+    return ""
 
 
 def responder(event: PdEvent) -> str:
@@ -146,6 +206,7 @@ def thread_line(event: PdEvent, still_firing: bool) -> str:
     who = escape(event.agent or "PagerDuty")
     to = escape(", ".join(event.assignees) or "nobody")
     lines = {
+        "incident.triggered": f":pager: Paged in PagerDuty: assigned to {to}.",
         "incident.acknowledged": f":eyes: Acknowledged in PagerDuty by {who}.",
         "incident.unacknowledged": ":bell: Unacknowledged in PagerDuty: nobody is on it now.",
         "incident.reassigned": f":busts_in_silhouette: Reassigned in PagerDuty to {to}.",

@@ -8,46 +8,24 @@ inserts the same key, finds it taken, and changes nothing.
 
 from __future__ import annotations
 
-import uuid
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, select
 
 from bridge.db.models import AlertRow
-from bridge.interact import pagerduty as pd
-from bridge.interact.slack import (
-    ACK,
-    Click,
-    InteractionError,
-    episode_of,
-    silence_plan,
-)
-from bridge.notify.pagerduty_event import dedup_key
-from bridge.notify.slack_blocks import escape
+from bridge.interact.acts import acknowledged_already, open_window, record_click
+from bridge.interact.incidents import act_on_pagerduty
+from bridge.interact.outcome import Outcome
+from bridge.interact.slack import Click, InteractionError, SilenceLimits, silence_plan
+from bridge.interact.storm_acts import act_on_storm
 from bridge.routing import PAGERDUTY, SLACK
-from bridge.silences.model import WindowSpec
 from bridge.store import responses
 from bridge.store.outbox import ACKNOWLEDGE_ACTION, STATE_ACTION
 from bridge.store.rows import add_delivery
-from bridge.store.windows import create_window
+from bridge.vocabulary import ACK, STORM_CHOICES, episode_of, escape
 
-
-@dataclass(frozen=True)
-class Outcome:
-    acted: bool
-    # For the person who clicked (ephemeral); None: the message update says it all.
-    reply: str | None = None
-    window_id: str | None = None
-    seconds_to_acknowledge: float | None = None
-    why: str = ""
-
-
-@dataclass(frozen=True)
-class SilenceLimits:
-    timezone: str
-    max_duration: timedelta
+__all__ = ["Outcome", "SilenceLimits", "act_on_click", "act_on_pagerduty"]
 
 
 def _alert(conn: Connection, alert_id: int) -> Any:
@@ -58,122 +36,40 @@ def _where(row: Any) -> str:
     return escape(f"{row.alertname} on {row.node}" if row.node else row.alertname)
 
 
-def _slack_date(when: datetime) -> str:
-    return f"<!date^{int(when.timestamp())}^{{date_short_pretty}} {{time}}|{when.isoformat()}>"
-
-
 def act_on_click(engine: Engine, click: Click, limits: SilenceLimits, now: datetime) -> Outcome:
-    """Acknowledge or silence the clicked alert, once. `InteractionError` for an unknown one."""
+    """Acknowledge or silence the clicked alert or storm, once. `InteractionError` for an
+    unknown one."""
+    act = act_on_storm if click.choice in STORM_CHOICES else _act_on_alert
     with engine.begin() as conn:
-        row = _alert(conn, click.alert_id)
-        if row is None or not row.status:
-            raise InteractionError(400, "unknown alert", "the button refers to no known alert")
-        if episode_of(row.starts_at) != click.episode or row.status != "firing":
-            return Outcome(
-                False, f"{_where(row)} has resolved meanwhile: nothing was done.", why="resolved"
-            )
-        if click.choice == ACK and PAGERDUTY not in (row.channels or []):
-            return Outcome(False, f"{_where(row)} did not page: nothing to acknowledge.")
-        plan = None
-        if click.choice != ACK:
-            plan = silence_plan(click.choice, row.labels, now, limits.timezone, limits.max_duration)
-        key = f"slack:{row.id}:{click.episode}:{click.choice}"
-        first = responses.record_once(
-            conn,
-            key,
-            source="slack",
-            action=click.choice,
-            alert_id=row.id,
-            actor=click.actor,
-            now=now,
-            detail={"action_ts": click.action_ts},
+        return act(conn, click, limits, now)
+
+
+def _act_on_alert(conn: Connection, click: Click, limits: SilenceLimits, now: datetime) -> Outcome:
+    row = _alert(conn, click.target_id)
+    if row is None or not row.status:
+        raise InteractionError(400, "unknown alert", "the button refers to no known alert")
+    if episode_of(row.starts_at) != click.episode or row.status != "firing":
+        return Outcome(
+            False, f"{_where(row)} has resolved meanwhile: nothing was done.", why="resolved"
         )
-        if not first:
-            return Outcome(False, why="already done")
-        who = f"<@{click.user_id}>"
-        if plan is None:
-            responses.acknowledge(conn, row.id, row.starts_at, click.actor, now, "slack")
-            add_delivery(conn, row, PAGERDUTY, ACKNOWLEDGE_ACTION, now)
-            note = f":eyes: {who} acknowledged {_where(row)} from Slack."
-            outcome = Outcome(True, seconds_to_acknowledge=(now - row.starts_at).total_seconds())
-        else:
-            window_id = uuid.uuid4().hex
-            comment = f"Silenced from Slack: {plan.what} until {plan.ends_at.isoformat()}"
-            spec = WindowSpec(plan.matchers, now, plan.ends_at, click.actor, comment, None)
-            create_window(conn, window_id, spec, now)
-            responses.silence(conn, row.id, row.starts_at, click.actor, plan.ends_at, window_id)
-            note = (
-                f":no_bell: {who} silenced {escape(plan.what)} until "
-                f"{_slack_date(plan.ends_at)} (window `{window_id}`)."
-            )
-            outcome = Outcome(True, window_id=window_id)
-        if SLACK in (row.channels or []):
-            add_delivery(conn, row, SLACK, STATE_ACTION, now, note)
-        return outcome
-
-
-def _episode_for(conn: Connection, event: pd.PdEvent) -> Any:
-    """The alert row the event is about, in the episode it is about; None: not ours."""
-    if event.type == pd.NOTE_EVENT:
-        found = responses.episode_of_incident(conn, event.incident_id)
-        if found is None:
-            return None
-        row = _alert(conn, found[0])
-        return row if row is not None and row.starts_at == found[1] else None
-    fingerprint = pd.fingerprint_of(event.incident_key)
-    if fingerprint is None:
-        return None
-    row = conn.execute(
-        select(AlertRow.__table__).where(AlertRow.fingerprint == fingerprint)
-    ).first()
-    if row is None or dedup_key(row.fingerprint) != event.incident_key:
-        return None
-    return row
-
-
-def act_on_pagerduty(engine: Engine, event: pd.PdEvent, now: datetime) -> Outcome:
-    """Show PagerDuty's change on the alert's Slack message, once, never going backwards."""
-    with engine.begin() as conn:
-        row = _episode_for(conn, event)
-        if row is None:
-            return Outcome(False, why="not an incident of ours")
-        first = responses.record_once(
-            conn,
-            f"pagerduty:{event.id}",
-            source="pagerduty",
-            action=event.type,
-            alert_id=row.id,
-            actor=event.agent,
-            now=now,
-            detail={"incident": event.incident_id, "occurred_at": event.occurred_at.isoformat()},
-        )
-        if not first:
-            return Outcome(False, why="already done")
-        outcome = Outcome(True)
-        if event.type in pd.STATE_EVENTS:
-            newer = responses.pagerduty_state(
-                conn,
-                row.id,
-                row.starts_at,
-                incident_id=event.incident_id,
-                incident_url=event.incident_url,
-                status=event.status,
-                responder=pd.responder(event),
-                occurred_at=event.occurred_at,
-            )
-            if not newer:
-                return Outcome(False, why="older than the state shown")
-            if event.type == "incident.acknowledged" and responses.acknowledge(
-                conn,
-                row.id,
-                row.starts_at,
-                event.agent or "PagerDuty",
-                event.occurred_at,
-                "pagerduty",
-            ):
-                seconds = (event.occurred_at - row.starts_at).total_seconds()
-                outcome = Outcome(True, seconds_to_acknowledge=seconds)
-        if SLACK in (row.channels or []):
-            line = pd.thread_line(event, still_firing=row.status == "firing")
-            add_delivery(conn, row, SLACK, STATE_ACTION, now, line)
-        return outcome
+    if click.choice == ACK and PAGERDUTY not in (row.channels or []):
+        return Outcome(False, f"{_where(row)} did not page: nothing to acknowledge.")
+    plan = None
+    if click.choice != ACK:
+        plan = silence_plan(click.choice, row.labels, now, limits.timezone, limits.max_duration)
+    key = f"slack:{row.id}:{click.episode}:{click.choice}"
+    if not record_click(conn, key, click, now, alert_id=row.id):
+        return Outcome(False, why="already done")
+    ref = responses.episode_ref(row.id, row.starts_at)
+    if plan is None:
+        if not responses.acknowledge(conn, ref, click.actor, now, "slack"):
+            return acknowledged_already(conn, ref, _where(row))
+        add_delivery(conn, row, PAGERDUTY, ACKNOWLEDGE_ACTION, now)
+        note = f":eyes: <@{click.user_id}> acknowledged {_where(row)} from Slack."
+        outcome = Outcome(True, seconds_to_acknowledge=(now - row.starts_at).total_seconds())
+    else:
+        window_id, note = open_window(conn, ref, plan, click, now)
+        outcome = Outcome(True, window_id=window_id)
+    if SLACK in (row.channels or []):
+        add_delivery(conn, row, SLACK, STATE_ACTION, now, note)
+    return outcome

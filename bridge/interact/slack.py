@@ -3,8 +3,8 @@
 Contract: https://api.slack.com/authentication/verifying-requests-from-slack and
 https://api.slack.com/reference/interaction-payloads/block-actions. A click arrives as
 `application/x-www-form-urlencoded` with one field, `payload` (JSON). Buttons carry only
-`<choice>:<alert id>.<episode>`: the alert is looked up server-side, nothing the handler
-acts on comes from a label value in the payload.
+`<choice>:<id>.<episode>` (bridge/vocabulary.py): the alert or storm is looked up
+server-side, nothing the handler acts on comes from a label value in the payload.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,6 +24,18 @@ from slack_sdk.signature import SignatureVerifier
 
 from bridge.clock import Clock
 from bridge.silences.matching import Matcher
+from bridge.vocabulary import (
+    ACTION_ID,
+    SILENCE_1H,
+    SILENCE_4H,
+    SILENCE_MONDAY,
+    SILENCE_NODE_2H,
+    STORM_NODES_1H,
+    STORM_NODES_4H,
+    STORM_SILENCE_1H,
+    STORM_SILENCE_4H,
+    read_value,
+)
 
 # A click's payload holds the whole message it came from (up to 50 blocks of up to
 # 3000 characters, URL-encoded): 256 KiB is above any message the bridge posts and
@@ -32,28 +45,7 @@ MAX_INTERACTION_BYTES = 256 * 1024
 MAX_CLOCK_SKEW_SECONDS = 5 * 60
 MAX_ACTOR_CHARS = 255
 
-ACK = "ack"
-SILENCE_1H = "silence-1h"
-SILENCE_4H = "silence-4h"
-SILENCE_MONDAY = "silence-monday"
-SILENCE_NODE_2H = "silence-node-2h"
-SILENCES = (SILENCE_1H, SILENCE_4H, SILENCE_MONDAY, SILENCE_NODE_2H)
-CHOICES = (ACK, *SILENCES)
-# The choices as the message shows them.
-CHOICE_LABELS = {
-    ACK: "Acknowledge",
-    SILENCE_1H: "This alert on this node, 1 h",
-    SILENCE_4H: "This alert on this node, 4 h",
-    SILENCE_MONDAY: "This alert on this node, until Monday 09:00",
-    SILENCE_NODE_2H: "The whole node, 2 h",
-}
-# action_ids the bridge's messages use: the Acknowledge button, the Silence menu of a
-# single alert, one menu per alert in a group message (`act-<n>`).
-ACTION_ACK = "ack"
-ACTION_SILENCE = "silence"
 _USER_ID = re.compile(r"^[A-Z0-9]{2,32}$")
-_ACTION_ID = re.compile(r"^(ack|silence|act-\d{1,3})$")
-_VALUE = re.compile(r"^(?P<choice>[a-z0-9-]{1,32}):(?P<alert>\d{1,18})\.(?P<episode>\d{1,12})$")
 MONDAY = 0
 MONDAY_HOUR = 9
 
@@ -73,10 +65,16 @@ class Click:
     user_id: str
     actor: str  # who, as windows and messages record it
     choice: str
-    alert_id: int
-    episode: int  # the alert's starts_at (Unix seconds) when the message was posted
+    target_id: int  # the alert's id (the storm's, for a storm choice)
+    episode: int  # its starts_at (Unix seconds) when the message was posted
     action_ts: str
     response_url: str | None
+
+
+@dataclass(frozen=True)
+class SilenceLimits:
+    timezone: str  # for "until Monday 09:00"
+    max_duration: timedelta  # BRIDGE_MAX_WINDOW_DURATION: no window from Slack is longer
 
 
 @dataclass(frozen=True)
@@ -84,15 +82,6 @@ class SilencePlan:
     matchers: tuple[Matcher, ...]
     ends_at: datetime
     what: str  # "GPUTemperatureCritical on dgx-spark-01", "dgx-spark-01"
-
-
-def button_value(choice: str, alert_id: int, starts_at: datetime) -> str:
-    """The opaque reference a button carries (and `parse_value` reads back)."""
-    return f"{choice}:{alert_id}.{episode_of(starts_at)}"
-
-
-def episode_of(starts_at: datetime) -> int:
-    return int(starts_at.timestamp())
 
 
 class _Clock(SlackClock):
@@ -121,10 +110,10 @@ def signature_valid(
 
 
 def parse_value(value: Any) -> tuple[str, int, int]:
-    match = _VALUE.match(value) if isinstance(value, str) else None
-    if match is None or match["choice"] not in CHOICES:
+    read = read_value(value)
+    if read is None:
         raise InteractionError(400, "unknown action", "the action's value is not one of ours")
-    return match["choice"], int(match["alert"]), int(match["episode"])
+    return read
 
 
 def _text(obj: Any, key: str) -> str:
@@ -159,19 +148,19 @@ def parse_click(body: bytes, mimetype: str) -> Click:
     if not isinstance(actions, list) or len(actions) != 1 or not isinstance(actions[0], dict):
         raise InteractionError(400, "malformed payload", "expected exactly one action")
     action = actions[0]
-    if not _ACTION_ID.match(_text(action, "action_id")):
+    if not ACTION_ID.match(_text(action, "action_id")):
         raise InteractionError(400, "unknown action", "the action_id is not one of ours")
     value = action.get("value")
     if action.get("type") == "static_select":
         value = _text(action.get("selected_option"), "value")
-    choice, alert_id, episode = parse_value(value)
+    choice, target_id, episode = parse_value(value)
     name = _text(user, "username") or _text(user, "name") or user_id
     actor = f"{name} (Slack {user_id})"[:MAX_ACTOR_CHARS]
     return Click(
         user_id=user_id,
         actor=actor,
         choice=choice,
-        alert_id=alert_id,
+        target_id=target_id,
         episode=episode,
         action_ts=_text(action, "action_ts"),
         response_url=_text(payload, "response_url") or None,
@@ -218,21 +207,70 @@ def next_monday_morning(now: datetime, timezone: str) -> datetime:
 def silence_plan(
     choice: str, labels: dict[str, str], now: datetime, timezone: str, max_duration: timedelta
 ) -> SilencePlan:
-    """What a Silence choice silences, and until when."""
+    """What a Silence choice silences, and until when: never longer than `max_duration`
+    (BRIDGE_MAX_WINDOW_DURATION), whichever the choice."""
     node = labels.get("node") or labels.get("instance") or ""
     node_label = "node" if labels.get("node") else "instance"
     name = labels.get("alertname", "")
     if not node:
         raise InteractionError(400, "cannot silence", "the alert names no node")
-    if choice == SILENCE_NODE_2H:
-        return SilencePlan((Matcher(node_label, node),), now + timedelta(hours=2), node)
     ends = {
         SILENCE_1H: now + timedelta(hours=1),
         SILENCE_4H: now + timedelta(hours=4),
         SILENCE_MONDAY: next_monday_morning(now, timezone),
+        SILENCE_NODE_2H: now + timedelta(hours=2),
     }[choice]
+    if choice == SILENCE_NODE_2H:
+        return SilencePlan((Matcher(node_label, node),), min(ends, now + max_duration), node)
     return SilencePlan(
         (Matcher("alertname", name), Matcher(node_label, node)),
         min(ends, now + max_duration),
         f"{name} on {node}",
     )
+
+
+# A storm's "only its nodes" silence names every node in one regex matcher; past this many
+# the alert name everywhere is the silence that fits (and the regex stays small).
+MAX_STORM_NODES = 200
+_STORM_HOURS = {
+    STORM_SILENCE_1H: 1,
+    STORM_SILENCE_4H: 4,
+    STORM_NODES_1H: 1,
+    STORM_NODES_4H: 4,
+}
+_REGEX_SPECIAL = re.compile(r"([\\.^$|?*+()\[\]{}])")
+
+
+def literal_regex(text: str) -> str:
+    """`text` matched literally, in a syntax Alertmanager's RE2 and Python's re share."""
+    return _REGEX_SPECIAL.sub(r"\\\1", text)
+
+
+def storm_silence_plan(
+    choice: str,
+    alertname: str,
+    places: Sequence[tuple[str, str]],
+    now: datetime,
+    max_duration: timedelta,
+) -> SilencePlan:
+    """What a storm's Silence choice silences: its alert name everywhere, or only on its
+    nodes (`places`: the (label, value) naming each folded alert's node), for 1 h or 4 h,
+    never longer than `max_duration`."""
+    ends = min(now + timedelta(hours=_STORM_HOURS[choice]), now + max_duration)
+    name = Matcher("alertname", alertname)
+    if choice in (STORM_SILENCE_1H, STORM_SILENCE_4H):
+        return SilencePlan((name,), ends, f"{alertname} on every node")
+    labels = {label for label, _ in places}
+    values = sorted({value for _, value in places})
+    if not values or len(labels) != 1:
+        raise InteractionError(
+            400, "cannot silence", "the storm's alerts name no common node label"
+        )
+    if len(values) > MAX_STORM_NODES:
+        raise InteractionError(
+            400, "cannot silence", f"more than {MAX_STORM_NODES} nodes: silence the alert name"
+        )
+    (label,) = labels
+    nodes = Matcher(label, "|".join(literal_regex(v) for v in values), is_regex=True)
+    what = f"{alertname} on {len(values)} node{'s' if len(values) != 1 else ''}"
+    return SilencePlan((name, nodes), ends, what)

@@ -20,11 +20,16 @@ from bridge.notify.result import (
     classify_http,
     truncate,
 )
-from bridge.notify.storm_message import storm_resolve_event, storm_trigger_event
+from bridge.notify.storm_message import (
+    resolved_in_pagerduty,
+    storm_acknowledge_event,
+    storm_resolve_event,
+    storm_trigger_event,
+)
 from bridge.notify.tls import client_ssl_context
 from bridge.notify.view import AlertView, LinkBase
 from bridge.store.outbox import ACKNOWLEDGE_ACTION, Job
-from bridge.store.storm_rows import STORM_END
+from bridge.store.storm_rows import STORM_ACK, STORM_END
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +53,15 @@ class PagerDutyNotifier:
         self._client.max_network_attempts = 0
         self._links = links
 
-    def event_for(self, job: Job) -> dict[str, Any]:
+    def event_for(self, job: Job) -> dict[str, Any] | None:
+        """The event to send; None: nothing to send (a storm resolved in PagerDuty)."""
         if job.storm is not None:
             if job.action == STORM_END:
                 return storm_resolve_event(job.storm)
+            if job.action == STORM_ACK:
+                return storm_acknowledge_event(job.storm)
+            if resolved_in_pagerduty(job.storm):
+                return None
             return storm_trigger_event(job.storm, self._links.public_url)
         delivery = job.deliveries[0]
         alert = AlertView.from_snapshot(delivery.snapshot)
@@ -65,6 +75,10 @@ class PagerDutyNotifier:
         if job.storm_id is not None and job.storm is None:
             return PermanentFailure(f"storm {job.storm_id} no longer exists")
         event = self.event_for(job)
+        if event is None:
+            return Delivered(
+                detail="not sent: the storm's incident was resolved in PagerDuty (no new page)"
+            )
         try:
             response = self._client.post("/v2/enqueue", json=event)
         except pagerduty.Error as exc:

@@ -32,7 +32,7 @@ from bridge.notify.summary import is_summary, summary_of
 from bridge.notify.tls import client_ssl_context
 from bridge.notify.view import AlertView, LinkBase
 from bridge.store.outbox import NOTE_ACTIONS, STATE_ACTION, Job, SlackMessage
-from bridge.store.storm_rows import STORM_END, STORM_OPEN
+from bridge.store.storm_rows import STORM_END, STORM_OPEN, STORM_STATE
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +151,9 @@ class SlackNotifier:
         for nodes that joined since the last update and for the storm's end."""
         view = job.storm
         assert view is not None
-        text, blocks = storm_slack_message(view, self._links.public_url)
+        text, blocks = storm_slack_message(
+            view, self._links.public_url, interactive=self._interactive
+        )
         if view.slack_ts and view.slack_channel:
             self._client.chat_update(
                 channel=view.slack_channel, ts=view.slack_ts, text=text, blocks=blocks
@@ -170,6 +172,10 @@ class SlackNotifier:
             line = joined_line(view, joined)
             self._client.chat_postMessage(channel=channel, thread_ts=ts, text=line)
             detail += f"; {len(joined)} joined node(s) in the thread"
+        if job.action == STORM_STATE:
+            # What people did (from Slack or PagerDuty): one line in the storm's thread.
+            self._client.chat_postMessage(channel=channel, thread_ts=ts, text=note_text(job))
+            detail += "; what people did in the thread"
         return Delivered(detail=detail, http_status=200, external_ref=ts, slack_channel=channel)
 
     def _upload_chart(self, job: Job, channel_id: str, ts: str) -> str:
@@ -272,6 +278,8 @@ class SlackWebhookNotifier:
         if is_summary(job):
             summary = summary_of(job)
             body = {"text": summary.text, "blocks": summary.blocks}
+        elif job.storm is not None and job.action == STORM_STATE:
+            pass  # a webhook cannot update a message: what people did is posted as its line
         elif job.storm is not None:
             if job.action not in (STORM_OPEN, STORM_END):
                 return Delivered(detail="incoming webhook cannot update the storm message")

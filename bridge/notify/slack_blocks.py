@@ -11,16 +11,17 @@ from typing import Any
 
 from bridge.durations import format_duration
 from bridge.enrich.render import key_fact, missing_text, visible_items
-from bridge.interact.slack import (
+from bridge.notify.result import truncate
+from bridge.notify.view import AlertView, LinkBase, links_for
+from bridge.vocabulary import (
     ACK,
     ACTION_ACK,
     ACTION_SILENCE,
     CHOICE_LABELS,
     SILENCES,
     button_value,
+    escape,
 )
-from bridge.notify.result import truncate
-from bridge.notify.view import AlertView, LinkBase, links_for
 
 MAX_BLOCKS = 50
 MAX_HEADER_CHARS = 150
@@ -178,11 +179,6 @@ def resolved_reply(alert: AlertView, now: datetime) -> str:
     return f"{ICONS['resolved']} {alert.name}{where} resolved after {lasted}."
 
 
-def escape(text: str) -> str:
-    """Slack mrkdwn treats &, < and > as control characters: user text is escaped."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
 def _when(iso: Any) -> str:
     try:
         return _slack_date(datetime.fromisoformat(str(iso)))
@@ -192,12 +188,17 @@ def _when(iso: Any) -> str:
 
 def response_lines(alert: AlertView) -> list[str]:
     """What people did about the alert: PagerDuty's state, acknowledgement, silence."""
-    r = alert.response or {}
+    return lines_of_response(alert.response, still_firing=alert.status != "resolved")
+
+
+def lines_of_response(response: dict[str, Any] | None, *, still_firing: bool) -> list[str]:
+    """What people did about an alert or a storm (a response as `responses.as_dict`)."""
+    r = response or {}
     lines: list[str] = []
     status, responder = r.get("pd_status"), escape(str(r.get("pd_responder") or ""))
     url = str(r.get("pd_incident_url") or "")
     link = f" (<{escape(url)}|incident>)" if url.startswith("https://") else ""
-    if status == "resolved" and alert.status != "resolved":
+    if status == "resolved" and still_firing:
         lines.append(f":warning: Resolved in PagerDuty, still firing{link}")
     elif status:
         who = f" · {responder}" if responder else ""
@@ -213,7 +214,11 @@ def response_lines(alert: AlertView) -> list[str]:
 
 
 def _response_blocks(alert: AlertView) -> list[dict[str, Any]]:
-    lines = response_lines(alert)
+    return response_context(response_lines(alert))
+
+
+def response_context(lines: list[str]) -> list[dict[str, Any]]:
+    """The response lines as one small-print block (none when there is nothing to say)."""
     if not lines:
         return []
     text = truncate("\n".join(lines), MAX_CONTEXT_ELEMENT_CHARS)

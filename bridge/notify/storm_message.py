@@ -10,6 +10,7 @@ Limits: https://developer.pagerduty.com/docs/events-api-v2/trigger-events/ (summ
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -22,8 +23,25 @@ from bridge.notify.pagerduty_event import (
     pd_severity,
 )
 from bridge.notify.result import truncate
-from bridge.notify.slack_blocks import MAX_FALLBACK_CHARS, _header, _section
+from bridge.notify.slack_blocks import (
+    ACTIONS_BLOCK_ID,
+    MAX_FALLBACK_CHARS,
+    _header,
+    _menu,
+    _section,
+    lines_of_response,
+    response_context,
+)
 from bridge.storm_view import FoldedAlert, StormView
+from bridge.vocabulary import (
+    ACTION_ACK,
+    ACTION_SILENCE,
+    CHOICE_LABELS,
+    STORM_ACK,
+    STORM_SILENCES,
+    button_value,
+    escape,
+)
 
 # The alerts with the highest values, listed in the incident and the message.
 WORST_LISTED = 10
@@ -39,13 +57,17 @@ SLACK_NODES_LISTED = 10
 STORM_PREFIX = DEDUP_PREFIX + "storm/"
 
 
-def storm_dedup_key(view: StormView) -> str:
+def storm_key(alertname: str, started_at: datetime) -> str:
     """Stable for one storm on every replica: derived from its name and its start only."""
-    key = f"{STORM_PREFIX}{view.alertname}/{view.started_at.isoformat()}"
+    key = f"{STORM_PREFIX}{alertname}/{started_at.isoformat()}"
     if len(key) <= MAX_DEDUP_KEY_CHARS:
         return key
-    digest = hashlib.sha256(f"{view.alertname}/{view.started_at.isoformat()}".encode())
+    digest = hashlib.sha256(f"{alertname}/{started_at.isoformat()}".encode())
     return STORM_PREFIX + digest.hexdigest()
+
+
+def storm_dedup_key(view: StormView) -> str:
+    return storm_key(view.alertname, view.started_at)
 
 
 def _plural(n: int, word: str) -> str:
@@ -163,13 +185,49 @@ def storm_resolve_event(view: StormView) -> dict[str, Any]:
     return {"event_action": "resolve", "dedup_key": storm_dedup_key(view)}
 
 
-def escape(text: str) -> str:
-    """Slack mrkdwn: `&`, `<` and `>` are control characters (labels are user data)."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+def storm_acknowledge_event(view: StormView) -> dict[str, Any]:
+    """Acknowledged from the storm's Slack message: the storm's incident, by its key."""
+    return {"event_action": "acknowledge", "dedup_key": storm_dedup_key(view)}
 
 
-def storm_slack_message(view: StormView, public_url: str | None) -> tuple[str, list[Any]]:
-    """The storm's one message (posted once, then updated in place)."""
+def resolved_in_pagerduty(view: StormView) -> bool:
+    """Someone resolved the storm's incident in PagerDuty. A refresh (a trigger on the
+    same key) would open a new incident and page again: it is not sent."""
+    return (view.response or {}).get("pd_status") == "resolved"
+
+
+def storm_actions(view: StormView) -> list[dict[str, Any]]:
+    """Acknowledge (a storm that paged, until someone did) and a Silence menu that fits a
+    storm; none once it is over. Buttons carry `<choice>:<storm id>.<start>` only."""
+    if view.ended:
+        return []
+    elements: list[dict[str, Any]] = []
+    if view.paged and not (view.response or {}).get("acked_by"):
+        elements.append(
+            {
+                "type": "button",
+                "action_id": ACTION_ACK,
+                "style": "primary",
+                "text": {"type": "plain_text", "text": CHOICE_LABELS[STORM_ACK]},
+                "value": button_value(STORM_ACK, view.id, view.started_at),
+            }
+        )
+    options = [
+        {
+            "text": {"type": "plain_text", "text": CHOICE_LABELS[choice]},
+            "value": button_value(choice, view.id, view.started_at),
+        }
+        for choice in STORM_SILENCES
+    ]
+    elements.append(_menu(ACTION_SILENCE, "Silence…", options))
+    return [{"type": "actions", "block_id": ACTIONS_BLOCK_ID, "elements": elements}]
+
+
+def storm_slack_message(
+    view: StormView, public_url: str | None, *, interactive: bool = False
+) -> tuple[str, list[Any]]:
+    """The storm's one message (posted once, then updated in place), with what people did
+    and, when clicks are verified, its buttons."""
     summary = storm_summary(view)
     icon = ":white_check_mark:" if view.ended else ":rotating_light:"
     title = f"{view.alertname} storm" + (" over" if view.ended else "")
@@ -190,8 +248,10 @@ def storm_slack_message(view: StormView, public_url: str | None) -> tuple[str, l
     blocks: list[Any] = [
         _header(f"{icon} {title}"),
         _section(f"*{escape(summary)}*\n{status}"),
+        *response_context(lines_of_response(view.response, still_firing=bool(view.firing))),
         _section(f"*Worst*\n{worst or '—'}"),
         _section(f"*By node*\n{nodes or '—'}"),
+        *(storm_actions(view) if interactive else []),
         {
             "type": "context",
             "elements": [

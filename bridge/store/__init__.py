@@ -16,7 +16,7 @@ from bridge.alerts import WebhookPayload
 from bridge.db.engine import read_connection
 from bridge.flapping import FlapLimits
 from bridge.routing import PAGERDUTY, Routing
-from bridge.store import attempts, outbox, storm_rows, views
+from bridge.store import attempts, outbox, responses, storm_rows, views
 from bridge.store.alert_rows import InsertRace
 from bridge.store.attempts import Finish
 from bridge.store.batched_ingest import BatchedIngest, IngestRequest
@@ -110,7 +110,12 @@ class Store:
             return jobs
         with self.read() as conn:
             return [
-                replace(job, storm=storm_rows.load_view(conn, job.storm_id))
+                replace(
+                    job,
+                    storm=responses.with_storm_response(
+                        conn, storm_rows.load_view(conn, job.storm_id)
+                    ),
+                )
                 if job.storm_id is not None
                 else job
                 for job in jobs

@@ -35,7 +35,7 @@ from bridge.db.models import (
 )
 from bridge.routing import CHANNELS, PAGERDUTY, SLACK
 from bridge.store.responses import responses_for
-from bridge.store.storm_rows import STORM_ACTIONS, mark_claimed
+from bridge.store.storm_rows import STORM_ACTIONS, STORM_ACTS, mark_claimed
 from bridge.storm_view import StormView
 from bridge.storms import LANES
 
@@ -94,7 +94,7 @@ class Job:
     @property
     def storm_id(self) -> int | None:
         """The storm this job notifies about (None: an alert's own notification)."""
-        if self.action not in STORM_ACTIONS:
+        if self.action not in STORM_ACTIONS and self.action not in STORM_ACTS:
             return None
         value = self.deliveries[0].snapshot.get("storm_id")
         return int(value) if value is not None else None
@@ -296,7 +296,7 @@ def claim(
         if first.channel == SLACK and first.action in THREADED_ACTIONS and first.alert_id:
             message = slack_message_for(conn, first.alert_id)
         job = Job(first.channel, first.action, tuple(deliveries), message)
-        if job.storm_id is not None:
+        if job.storm_id is not None and job.action in STORM_ACTIONS:
             # Growth committed after this claim schedules the storm's next refresh.
             mark_claimed(conn, job.storm_id, job.channel, first.id, now)
         jobs.append(job)

@@ -1,4 +1,5 @@
-"""What people did about an alert's episode (`alert_responses`), and acts recorded once.
+"""What people did about an alert's episode (`alert_responses`) or a storm incident
+(`storm_responses`), and acts recorded once.
 
 Every write is a single statement whose outcome the database decides: an insert that
 conflicts on a unique key does nothing (`record_once`), and updates carry their own
@@ -9,13 +10,16 @@ Nothing reads first and writes after.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, or_, select, update
+from sqlalchemy import Connection, Table, and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from bridge.db.models import ALERTS, INTERACTIONS, RESPONSES
+from bridge.db.models import ALERTS, INTERACTIONS, RESPONSES, STORM_RESPONSES, STORMS
+from bridge.routing import PAGERDUTY
+from bridge.storm_view import StormView
 
 _R = RESPONSES
 
@@ -58,52 +62,84 @@ def record_once(
     return conn.execute(stmt).first() is not None
 
 
-def ensure_response(conn: Connection, alert_id: int, starts_at: datetime) -> None:
-    """The episode's response row exists (created once, whoever gets there first)."""
+@dataclass(frozen=True)
+class Ref:
+    """What a response is about: one episode of an alert, or one storm incident."""
+
+    table: Table
+    key: tuple[tuple[str, Any], ...]  # the unique key's columns and values
+
+    @property
+    def where(self) -> Any:
+        return and_(*(self.table.c[name] == value for name, value in self.key))
+
+
+def episode_ref(alert_id: int, starts_at: datetime) -> Ref:
+    return Ref(_R, (("alert_id", alert_id), ("starts_at", starts_at)))
+
+
+def storm_ref(storm_id: int) -> Ref:
+    return Ref(STORM_RESPONSES, (("storm_id", storm_id),))
+
+
+def ensure_response(conn: Connection, ref: Ref) -> None:
+    """The response row exists (created once, whoever gets there first)."""
     conn.execute(
-        _insert(conn, _R)
-        .values(alert_id=alert_id, starts_at=starts_at)
-        .on_conflict_do_nothing(index_elements=["alert_id", "starts_at"])
+        _insert(conn, ref.table)
+        .values(dict(ref.key))
+        .on_conflict_do_nothing(index_elements=[name for name, _ in ref.key])
     )
 
 
-def _episode(alert_id: int, starts_at: datetime) -> Any:
-    return (_R.c.alert_id == alert_id) & (_R.c.starts_at == starts_at)
-
-
-def acknowledge(
-    conn: Connection, alert_id: int, starts_at: datetime, by: str, at: datetime, source: str
-) -> bool:
-    """Record the first acknowledgement of the episode; False when someone was first."""
-    ensure_response(conn, alert_id, starts_at)
+def acknowledge(conn: Connection, ref: Ref, by: str, at: datetime, source: str) -> bool:
+    """Record the first acknowledgement; False when someone was first."""
+    ensure_response(conn, ref)
+    t = ref.table.c
     result = conn.execute(
-        update(_R)
-        .where(_episode(alert_id, starts_at), _R.c.acked_at.is_(None))
+        update(ref.table)
+        .where(ref.where, t.acked_at.is_(None))
         .values(acked_by=by[:255], acked_at=at, ack_source=source)
     )
     return bool(result.rowcount)
 
 
-def silence(
-    conn: Connection,
-    alert_id: int,
-    starts_at: datetime,
-    by: str,
-    until: datetime,
-    window_id: str,
-) -> None:
-    ensure_response(conn, alert_id, starts_at)
+def acknowledge_folded(conn: Connection, storm_id: int, by: str, at: datetime, source: str) -> None:
+    """A storm's acknowledgement counts for the current episode of each alert folded
+    into it (who, when, time to acknowledge), where nobody acknowledged it before."""
+    folded = select(ALERTS.c.id, ALERTS.c.starts_at).where(ALERTS.c.storm_id == storm_id)
+    conn.execute(
+        _insert(conn, _R)
+        .from_select(["alert_id", "starts_at"], folded)
+        .on_conflict_do_nothing(index_elements=["alert_id", "starts_at"])
+    )
+    in_storm = (
+        select(ALERTS.c.id)
+        .where(
+            ALERTS.c.storm_id == storm_id,
+            ALERTS.c.id == _R.c.alert_id,
+            ALERTS.c.starts_at == _R.c.starts_at,
+        )
+        .exists()
+    )
     conn.execute(
         update(_R)
-        .where(_episode(alert_id, starts_at))
+        .where(in_storm, _R.c.acked_at.is_(None))
+        .values(acked_by=by[:255], acked_at=at, ack_source=source)
+    )
+
+
+def silence(conn: Connection, ref: Ref, by: str, until: datetime, window_id: str) -> None:
+    ensure_response(conn, ref)
+    conn.execute(
+        update(ref.table)
+        .where(ref.where)
         .values(silenced_by=by[:255], silenced_until=until, window_id=window_id)
     )
 
 
 def pagerduty_state(
     conn: Connection,
-    alert_id: int,
-    starts_at: datetime,
+    ref: Ref,
     *,
     incident_id: str,
     incident_url: str,
@@ -114,16 +150,17 @@ def pagerduty_state(
     """Apply PagerDuty's incident state if it is newer than the one shown (False: stale).
 
     Events arrive unordered; the condition on `pd_status_at` keeps an old event from
-    moving the message backwards, and on the incident id keeps an earlier episode's
-    incident (same dedup_key) from touching this one.
+    moving the message backwards, and on the incident id keeps another incident (an
+    earlier episode's, same dedup_key) from touching this one once one is tied.
     """
-    ensure_response(conn, alert_id, starts_at)
+    ensure_response(conn, ref)
+    t = ref.table.c
     result = conn.execute(
-        update(_R)
+        update(ref.table)
         .where(
-            _episode(alert_id, starts_at),
-            or_(_R.c.pd_status_at.is_(None), _R.c.pd_status_at < occurred_at),
-            or_(_R.c.pd_incident_id.is_(None), _R.c.pd_incident_id == incident_id),
+            ref.where,
+            or_(t.pd_status_at.is_(None), t.pd_status_at < occurred_at),
+            or_(t.pd_incident_id.is_(None), t.pd_incident_id == incident_id),
         )
         .values(
             pd_incident_id=incident_id,
@@ -136,8 +173,25 @@ def pagerduty_state(
     return bool(result.rowcount)
 
 
+def tie_incident(conn: Connection, ref: Ref, incident_id: str) -> bool:
+    """Tie a PagerDuty incident to what it is about, unless another one is (False)."""
+    ensure_response(conn, ref)
+    t = ref.table.c
+    result = conn.execute(
+        update(ref.table)
+        .where(ref.where, or_(t.pd_incident_id.is_(None), t.pd_incident_id == incident_id))
+        .values(pd_incident_id=incident_id)
+    )
+    return bool(result.rowcount)
+
+
+def response_of(conn: Connection, ref: Ref) -> Any:
+    """The response row (None: nothing recorded yet)."""
+    return conn.execute(select(ref.table).where(ref.where)).first()
+
+
 def episode_of_incident(conn: Connection, incident_id: str) -> tuple[int, datetime] | None:
-    """The (alert, episode) a PagerDuty incident was matched to, for its notes."""
+    """The (alert, episode) a PagerDuty incident is tied to."""
     row = conn.execute(
         select(_R.c.alert_id, _R.c.starts_at)
         .where(_R.c.pd_incident_id == incident_id)
@@ -147,15 +201,24 @@ def episode_of_incident(conn: Connection, incident_id: str) -> tuple[int, dateti
     return (row.alert_id, row.starts_at) if row is not None else None
 
 
+def storm_of_incident(conn: Connection, incident_id: str) -> int | None:
+    """The storm a PagerDuty incident is tied to."""
+    return conn.execute(
+        select(STORM_RESPONSES.c.storm_id)
+        .where(STORM_RESPONSES.c.pd_incident_id == incident_id)
+        .limit(1)
+    ).scalar()
+
+
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def as_dict(row: Any) -> dict[str, Any]:
-    """A response as messages and `/alerts` show it (JSON-ready)."""
-    time_to_ack = (
-        (row.acked_at - row.starts_at).total_seconds() if row.acked_at is not None else None
-    )
+def as_dict(row: Any, started_at: datetime | None = None) -> dict[str, Any]:
+    """A response as messages and `/alerts` show it (JSON-ready); `started_at`: when what
+    it is about started (an episode's own `starts_at` by default)."""
+    start = started_at if started_at is not None else row.starts_at
+    time_to_ack = (row.acked_at - start).total_seconds() if row.acked_at is not None else None
     return {
         "acked_by": row.acked_by,
         "acked_at": _iso(row.acked_at),
@@ -178,6 +241,16 @@ def responses_for(conn: Connection, episodes: Iterable[tuple[int, datetime]]) ->
         return {}
     rows = conn.execute(select(_R).where(_R.c.alert_id.in_(list(wanted))))
     return {r.alert_id: as_dict(r) for r in rows if wanted.get(r.alert_id) == r.starts_at}
+
+
+def with_storm_response(conn: Connection, view: StormView | None) -> StormView | None:
+    """The storm as its messages show it: with what people did, and whether it paged."""
+    if view is None:
+        return None
+    channels = conn.execute(select(STORMS.c.channels).where(STORMS.c.id == view.id)).scalar()
+    row = conn.execute(select(STORM_RESPONSES).where(STORM_RESPONSES.c.storm_id == view.id)).first()
+    response = as_dict(row, view.started_at) if row is not None else None
+    return replace(view, response=response, paged=PAGERDUTY in (channels or []))
 
 
 # Firing alerts listed one by one in /metrics; bounded so a storm cannot blow up a scrape.

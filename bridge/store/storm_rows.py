@@ -195,6 +195,30 @@ def _storm_delivery(
     }
 
 
+# Acts on a storm from Slack or PagerDuty (bridge/interact): its Slack message updated
+# with what people did (and a thread line), and PagerDuty's `acknowledge`. Not refreshes:
+# they leave the pending flags and the refresh pacing alone.
+STORM_STATE = "storm_state"
+STORM_ACK = "storm_ack"
+STORM_ACTS = (STORM_STATE, STORM_ACK)
+
+
+def add_storm_act(
+    conn: Connection,
+    storm: Any,
+    severity: str,
+    channel: str,
+    action: str,
+    now: datetime,
+    note: str | None = None,
+) -> None:
+    """Queue an act's notification of `storm` (a storms row), due now."""
+    row = _storm_delivery(dict(storm._mapping), severity, channel, action, now, now)
+    if note is not None:
+        row["snapshot"]["note"] = note
+    conn.execute(insert(DELIVERIES), [row])
+
+
 @dataclass(frozen=True)
 class Folded:
     storm_id: int

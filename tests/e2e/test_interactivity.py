@@ -34,6 +34,7 @@ from tests.fakes.pagerduty import FakePagerDuty
 from tests.fakes.signing import (
     SignedRequest,
     pagerduty_incident_event,
+    pagerduty_note_event,
     pagerduty_request,
     slack_request,
 )
@@ -217,3 +218,197 @@ def test_on_call_silences_and_acknowledges_from_slack_and_pagerduty_changes_show
     assert shown is not None and shown["status"] == "firing"
     assert shown["response"]["acked_by"] == CREATED_BY
     assert shown["response"]["pd_status"] == "resolved"
+
+
+# -- storms (issue 26) ---------------------------------------------------------------------
+
+STORM_NODES = 16
+EVERYWHERE_1H = "This alert name everywhere, 1 h"
+
+
+def storm_message(slack: FakeSlack) -> SlackMessage | None:
+    return next((m for m in slack.top_level() if "storm" in (m.text or "")), None)
+
+
+def storm_pages(pagerduty: FakePagerDuty) -> list[dict[str, Any]]:
+    return [t for t in pagerduty.triggers() if "/storm/" in str(t["dedup_key"])]
+
+
+def thread_texts(slack: FakeSlack, ts: str) -> list[str]:
+    return [r.text or "" for r in slack.replies(ts)]
+
+
+def test_on_call_acknowledges_and_silences_a_storm_from_slack_and_sees_pagerduty_on_it(
+    running: Running, pagerduty_replica: FakePagerDuty, slack_replica: FakeSlack
+) -> None:
+    slack, pagerduty = slack_replica, pagerduty_replica
+    starts = datetime.now(UTC) - timedelta(seconds=30)
+    storm = [TestAlert(ALERTNAME, f"dgx-spark-{i:02}", starts) for i in range(STORM_NODES)]
+    post_to_alertmanagers([running.alertmanager.url], storm)
+
+    # A storm opens (default settings: the 11th change of a name in 10 minutes folds): one
+    # storm incident, one message, with Acknowledge and Silence.
+    message: SlackMessage = wait(running, lambda: storm_message(slack), "the storm message")
+    (page,) = wait(running, lambda: storm_pages(pagerduty), "the storm's page")
+    key = page["dedup_key"]
+    shown = blocks_of(slack, message.ts)
+    assert '"action_id": "ack"' in shown and '"action_id": "silence"' in shown
+    # The first 10 alerts paged on their own before the name was storming.
+    wait(running, lambda: len(pagerduty.triggers()) >= 11, "every page")
+    pages = len(pagerduty.triggers())
+
+    # A signed Acknowledge → one PagerDuty `acknowledge` with the storm's key; the message
+    # says who.
+    click(running, slack, message.ts, "ack")
+    (ack,) = wait(running, pagerduty.acknowledges, "the storm's acknowledge")
+    assert ack["dedup_key"] == key
+    wait(running, lambda: "Acknowledged by jane" in blocks_of(slack, message.ts), "the update")
+    assert '"action_id": "ack"' not in blocks_of(slack, message.ts)
+
+    # Signed v3 events of the storm's incident show in its message and thread.
+    now = datetime.now(UTC)
+    for event in (
+        pagerduty_incident_event(
+            "incident.acknowledged",
+            key,
+            status="acknowledged",
+            incident_id="PSTORM1",
+            agent="Ada Lovelace",
+            occurred_at=now,
+        ),
+        pagerduty_note_event("Chiller tripped", incident_id="PSTORM1", occurred_at=now),
+    ):
+        pd_event(running, event)
+    wait(
+        running,
+        lambda: "PagerDuty: acknowledged · Ada Lovelace" in blocks_of(slack, message.ts),
+        "the responder in the storm message",
+    )
+    wait(
+        running,
+        lambda: any("Chiller tripped" in t for t in thread_texts(slack, message.ts)),
+        "the note in the storm's thread",
+    )
+    assert any("by Ada Lovelace" in t for t in thread_texts(slack, message.ts))
+
+    # Resolved in PagerDuty while the storm fires: shown, and nobody is paged again while
+    # Alertmanager keeps re-sending the storm's alerts.
+    pd_event(
+        running,
+        pagerduty_incident_event(
+            "incident.resolved",
+            key,
+            status="resolved",
+            incident_id="PSTORM1",
+            occurred_at=now + timedelta(seconds=1),
+        ),
+    )
+    wait(
+        running,
+        lambda: "Resolved in PagerDuty, still firing" in blocks_of(slack, message.ts),
+        "resolved in PagerDuty, still firing",
+    )
+    received = (bridge_alert(running) or {}).get("received", 0)
+    wait(
+        running,
+        lambda: (bridge_alert(running) or {}).get("received", 0) >= received + 2,
+        "Alertmanager to re-send the storm's alerts twice",
+    )
+    assert len(pagerduty.triggers()) == pages
+    assert len(pagerduty.acknowledges()) == 1
+
+    # A signed "Silence 1 h" → one window, synced to Alertmanager, named after the Slack user.
+    click(running, slack, message.ts, "silence", EVERYWHERE_1H)
+    (silence,) = wait(running, lambda: am_silences(running), "the storm's silence")
+    assert silence["createdBy"] == CREATED_BY
+    assert [(m["name"], m["value"]) for m in silence["matchers"]] == [("alertname", ALERTNAME)]
+    listed = requests.get(f"{running.bridge.url}/silences", timeout=10).json()["silences"]
+    assert len(listed) == 1 and listed[0]["createdBy"] == CREATED_BY
+    wait(running, lambda: "Silenced by jane" in blocks_of(slack, message.ts), "the update")
+
+
+# -- one episode, one incident (issue 22 finding 2) -----------------------------------------
+
+
+def test_a_late_event_of_the_first_incident_does_not_take_over_the_next_episode(
+    running: Running, pagerduty_replica: FakePagerDuty, slack_replica: FakeSlack
+) -> None:
+    slack, pagerduty = slack_replica, pagerduty_replica
+    first_start = datetime.now(UTC) - timedelta(minutes=2)
+    first = TestAlert(ALERTNAME, NODE, first_start)
+
+    # Fire: the first incident opens, and PagerDuty ties it to this episode.
+    post_to_alertmanagers([running.alertmanager.url], [first])
+    (page,) = wait(running, pagerduty.triggers, "the first page")
+    key = page["dedup_key"]
+    first_message = wait(running, lambda: next(iter(slack.top_level()), None), "a post")
+    pd_event(
+        running,
+        pagerduty_incident_event(
+            "incident.triggered",
+            key,
+            status="triggered",
+            incident_id="PFIRST1",
+            occurred_at=first_start + timedelta(seconds=10),
+        ),
+    )
+    # Resolve, then fire again: a new episode, a new incident on the same key.
+    post_to_alertmanagers([running.alertmanager.url], [first], resolved=True)
+    wait(running, pagerduty.resolves, "the resolve")
+    second_start = datetime.now(UTC)
+    post_to_alertmanagers([running.alertmanager.url], [TestAlert(ALERTNAME, NODE, second_start)])
+    wait(running, lambda: len(pagerduty.triggers()) == 2, "the second page")
+    second_message = wait(
+        running,
+        lambda: next((m for m in slack.top_level() if m.ts != first_message.ts), None),
+        "the second episode's message",
+    )
+
+    # The first incident's acknowledgement (made during the first episode) and a note on
+    # it arrive now: recorded, not shown on the second episode.
+    pd_event(
+        running,
+        pagerduty_incident_event(
+            "incident.acknowledged",
+            key,
+            status="acknowledged",
+            incident_id="PFIRST1",
+            agent="Old Responder",
+            occurred_at=first_start + timedelta(seconds=20),
+        ),
+    )
+    pd_event(running, pagerduty_note_event("stale note", incident_id="PFIRST1"))
+
+    # The second incident's events show.
+    for event in (
+        pagerduty_incident_event(
+            "incident.triggered",
+            key,
+            status="triggered",
+            incident_id="PSECOND2",
+            agent=None,
+            assignees=("New Responder",),
+            occurred_at=second_start + timedelta(seconds=2),
+        ),
+        pagerduty_incident_event(
+            "incident.acknowledged",
+            key,
+            status="acknowledged",
+            incident_id="PSECOND2",
+            agent="New Responder",
+            occurred_at=second_start + timedelta(seconds=3),
+        ),
+    ):
+        pd_event(running, event)
+    wait(
+        running,
+        lambda: "PagerDuty: acknowledged · New Responder" in blocks_of(slack, second_message.ts),
+        "the second incident's responder",
+    )
+    shown = bridge_alert(running)
+    assert shown is not None and shown["response"]["acked_by"] == "New Responder"
+    assert 0 < shown["response"]["seconds_to_acknowledge"] < 60
+    assert shown["response"]["pd_incident_url"].endswith("/incidents/PSECOND2")
+    lines = [r.text or "" for r in slack.replies(second_message.ts)]
+    assert not any("Old Responder" in line or "stale note" in line for line in lines)
+    assert "Old Responder" not in blocks_of(slack, second_message.ts)

@@ -148,3 +148,47 @@ def test_the_same_click_on_two_replicas_at_once_acknowledges_once_and_silences_o
     for bridge in procs:  # both replicas list the one window
         listed = requests.get(f"{bridge.url}/silences", timeout=10).json()["silences"]
         assert len(listed) == 1 and listed[0]["createdBy"] == "jane.oncall (Slack U0ONCALL1)"
+
+
+def test_the_same_storm_click_on_two_replicas_at_once_acknowledges_once_and_silences_once(
+    pair: Pair, pagerduty_replica: FakePagerDuty, slack_replica: FakeSlack
+) -> None:
+    """Issue 26: a storm's buttons keep the alert loop's guarantees across replicas."""
+    procs = pair.bridges
+    storm = [
+        alert("GPUTemperatureCritical", node=f"dgx-spark-h{i:02}", fingerprint=f"ha-storm-{i:02}")
+        for i in range(16)
+    ]
+    assert post_webhook(procs[0].url, payload(*storm)).status_code == 200
+    message = wait_until(
+        lambda: next((m for m in slack_replica.top_level() if "storm" in (m.text or "")), None),
+        timeout=DELIVERY_TIMEOUT,
+        what="the storm's Slack message",
+        procs=procs,
+    )
+    ack = slack_request(SLACK_SECRET, slack_replica.click_payload(message.ts, "ack"))
+    silence = slack_request(
+        SLACK_SECRET,
+        slack_replica.click_payload(
+            message.ts, "silence", option="This alert name on the storm's nodes only, 1 h"
+        ),
+    )
+    for signed in (ack, silence):
+        assert send_everywhere_at_once(procs, signed) == [200] * 2 * COPIES_PER_REPLICA
+
+    wait_until(
+        lambda: pagerduty_replica.acknowledges() and settled(pair.engine),
+        timeout=DELIVERY_TIMEOUT,
+        what="the storm's acknowledge and message updates delivered",
+        procs=procs,
+    )
+    (acknowledge,) = pagerduty_replica.acknowledges()
+    assert "/storm/GPUTemperatureCritical/" in acknowledge["dedup_key"]
+    assert count(pair.engine, WindowRow) == 1
+    assert count(pair.engine, InteractionRow) == 2
+    assert count(pair.engine, DeliveryRow, action="storm_ack") == 1
+    assert count(pair.engine, DeliveryRow, action="storm_state") == 2
+    assert len(slack_replica.replies(message.ts)) == 2
+    for bridge in procs:  # both replicas list the one window
+        listed = requests.get(f"{bridge.url}/silences", timeout=10).json()["silences"]
+        assert len(listed) == 1 and listed[0]["createdBy"] == "jane.oncall (Slack U0ONCALL1)"

@@ -11,6 +11,8 @@ from bridge.settings import Settings
 from tests.fakes.pagerduty import FakePagerDuty
 from tests.fakes.slack import FakeSlack
 from tests.fakes.tls import TestCA
+from tests.support.interactions import PAGERDUTY_SECRET, SLACK_SECRET
+from tests.support.procs import free_port
 
 ROUTING_KEY = "R0UT1NGKEY0123456789abcdefABCDEF"
 SLACK_TOKEN = "xoxb-test-token"
@@ -48,4 +50,16 @@ def live_settings(
         slack_channel="#alerts",
         slack_api_url=slack.api_url,
         ca_bundle=str(test_ca.ca_bundle),
+    )
+
+
+@pytest.fixture
+def interactive(live_settings: Settings) -> Settings:
+    """Live settings with Slack buttons and PagerDuty webhooks on (tests sign as they do)."""
+    return replace(
+        live_settings,
+        slack_signing_secret=SLACK_SECRET,
+        pagerduty_webhook_secret=PAGERDUTY_SECRET,
+        # Nothing listens: windows stay pending in the bridge (synced in the e2e tests).
+        alertmanager_urls=(f"http://127.0.0.1:{free_port()}",),
     )

@@ -10,7 +10,6 @@ import json
 from dataclasses import replace
 from typing import Any
 
-import pytest
 from flask import Flask
 from sqlalchemy import Engine
 
@@ -40,22 +39,10 @@ from tests.support.interactions import (
     windows,
 )
 from tests.support.payloads import alert, payload, resolved
-from tests.support.procs import free_port
 
 # The Silence menu's options as the message shows them.
 ONE_HOUR = "This alert on this node, 1 h"
 FOUR_HOURS = "This alert on this node, 4 h"
-
-
-@pytest.fixture
-def interactive(live_settings: Settings) -> Settings:
-    return replace(
-        live_settings,
-        slack_signing_secret=SLACK_SECRET,
-        pagerduty_webhook_secret=PAGERDUTY_SECRET,
-        # Nothing listens: windows stay pending in the bridge (synced in the e2e tests).
-        alertmanager_urls=(f"http://127.0.0.1:{free_port()}",),
-    )
 
 
 def firing_message(app: Flask, slack: FakeSlack, firing: dict[str, Any]) -> SlackMessage:

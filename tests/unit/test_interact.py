@@ -15,15 +15,18 @@ import pytest
 from bridge.interact import pagerduty as pd
 from bridge.interact.allowed import AllowList
 from bridge.interact.slack import (
+    MAX_STORM_NODES,
     InteractionError,
     next_monday_morning,
     parse_click,
     safe_response_url,
     signature_valid,
     silence_plan,
+    storm_silence_plan,
 )
 from bridge.notify.slack_blocks import group_actions, group_message, response_lines, single_message
 from bridge.notify.view import AlertView, LinkBase
+from bridge.silences.matching import all_match
 from tests.fakes.signing import (
     pagerduty_incident_event,
     pagerduty_note_event,
@@ -53,7 +56,7 @@ def click_body(**changes: Any) -> bytes:
 
 def test_a_button_click_parses_into_choice_alert_episode_and_actor() -> None:
     click = parse_click(click_body(), FORM)
-    assert (click.choice, click.alert_id, click.episode) == ("ack", 12, 1764860000)
+    assert (click.choice, click.target_id, click.episode) == ("ack", 12, 1764860000)
     assert click.actor == "ada (Slack U0ADA)" and click.user_id == "U0ADA"
 
 
@@ -64,7 +67,7 @@ def test_a_menu_choice_is_read_from_the_selected_option() -> None:
         "selected_option": {"value": "silence-node-2h:7.100"},
     }
     click = parse_click(click_body(actions=[action]), FORM)
-    assert (click.choice, click.alert_id, click.episode) == ("silence-node-2h", 7, 100)
+    assert (click.choice, click.target_id, click.episode) == ("silence-node-2h", 7, 100)
 
 
 @pytest.mark.parametrize(
@@ -332,3 +335,94 @@ def test_the_state_lines_say_who_acknowledged_silenced_and_what_pagerduty_shows(
     assert lines[0] == ":warning: Resolved in PagerDuty, still firing"  # no unsafe link
     assert lines[1].startswith(":eyes: Acknowledged in PagerDuty by ada &lt;x&gt; <!date^")
     assert lines[2].startswith(":no_bell: Silenced by bob until <!date^")
+
+
+START = datetime(2026, 11, 28, 4, 0, tzinfo=UTC)
+
+
+def pd_event(**changes: Any) -> pd.PdEvent:
+    event = pd.PdEvent(
+        "EV1",
+        "incident.acknowledged",
+        START + timedelta(minutes=5),
+        "Ada",
+        incident_id="PINC2",
+        status="acknowledged",
+        created_at=START + timedelta(seconds=5),
+    )
+    return replace(event, **changes)
+
+
+@pytest.mark.parametrize(
+    ("event", "tied", "elsewhere", "why"),
+    [
+        (pd_event(), None, False, ""),
+        (pd_event(), "PINC2", False, ""),
+        (pd_event(created_at=None), None, False, ""),
+        (pd_event(), "PINC1", False, "another incident is tied to this episode"),
+        (pd_event(), None, True, "its incident belongs to another episode"),
+        (
+            pd_event(occurred_at=START - timedelta(minutes=50)),
+            None,
+            False,
+            "older than the episode",
+        ),
+        # PagerDuty's clock a few seconds behind the one that set the start.
+        (pd_event(occurred_at=START - timedelta(seconds=5), created_at=None), None, False, ""),
+        (
+            pd_event(created_at=START - timedelta(hours=1)),
+            None,
+            False,
+            "its incident opened before the episode",
+        ),
+    ],
+)
+def test_an_event_belongs_to_an_episode_only_when_its_incident_and_time_fit(
+    event: pd.PdEvent, tied: str | None, elsewhere: bool, why: str
+) -> None:
+    assert pd.not_shown_because(event, pd.Belonging(START, tied, elsewhere)) == why
+
+
+def test_incident_triggered_is_handled_and_storm_keys_name_their_storm() -> None:
+    raw = pagerduty_incident_event("incident.triggered", "dgx-spark-bridge/fp", status="triggered")
+    event = pd.parse_event(body(raw))
+    assert event is not None and event.type == "incident.triggered"
+    assert event.created_at is not None
+    key = "dgx-spark-bridge/storm/GPU/Temp/2026-11-28T04:00:00+00:00"
+    assert pd.storm_key_parts(key) == ("GPU/Temp", START)
+    assert pd.storm_key_parts("dgx-spark-bridge/storm/" + "a" * 64) is None
+    assert pd.storm_key_parts("dgx-spark-bridge/fp-x") is None
+
+
+def test_a_storm_silence_covers_its_name_or_only_its_nodes_and_is_capped() -> None:
+    places = [("node", "dgx-spark-01"), ("node", "dgx.spark(2)"), ("node", "dgx-spark-01")]
+    four_hours = timedelta(hours=4)
+    everywhere = storm_silence_plan("storm-1h", "GPUHot", places, NOW, four_hours)
+    assert [str(m) for m in everywhere.matchers] == ['alertname="GPUHot"']
+    assert everywhere.ends_at == NOW + timedelta(hours=1)
+    only = storm_silence_plan("storm-nodes-4h", "GPUHot", places, NOW, timedelta(hours=1))
+    assert only.ends_at == NOW + timedelta(hours=1)  # capped by BRIDGE_MAX_WINDOW_DURATION
+    assert only.what == "GPUHot on 2 nodes"
+    hits = {
+        n: all_match(only.matchers, {"alertname": "GPUHot", "node": n})
+        for n in ("dgx-spark-01", "dgx.spark(2)", "dgxXspark(2)", "dgx-spark-011", "other")
+    }
+    assert hits == {
+        "dgx-spark-01": True,
+        "dgx.spark(2)": True,
+        "dgxXspark(2)": False,
+        "dgx-spark-011": False,
+        "other": False,
+    }
+    mixed = [("node", "a"), ("instance", "b:9100")]
+    with pytest.raises(InteractionError):
+        storm_silence_plan("storm-nodes-1h", "GPUHot", mixed, NOW, four_hours)
+    many = [("node", f"n{i}") for i in range(MAX_STORM_NODES + 1)]
+    with pytest.raises(InteractionError):
+        storm_silence_plan("storm-nodes-1h", "GPUHot", many, NOW, four_hours)
+
+
+def test_the_whole_node_silence_is_capped_by_the_longest_window_allowed() -> None:
+    labels = {"alertname": "GPUHot", "node": "dgx-spark-01"}
+    plan = silence_plan("silence-node-2h", labels, NOW, "UTC", timedelta(minutes=30))
+    assert plan.ends_at == NOW + timedelta(minutes=30)

@@ -88,3 +88,13 @@ def test_importing_the_delivery_side_for_real_loads_no_flask() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert result.stdout.strip() == "False"
+
+
+def test_messages_and_interaction_handlers_share_a_vocabulary_not_each_other() -> None:
+    """notify/ builds buttons and interact/ reads clicks through bridge/vocabulary.py, which
+    imports neither: no module of notify/ reaches interact/ (issue 22's import circle)."""
+    assert not {m for m in closure("bridge.vocabulary") if m != "bridge.vocabulary"}
+    for name in MODULES:
+        if name.startswith("bridge.notify"):
+            reached = {m for m in closure(name) if m.startswith("bridge.interact")}
+            assert not reached, (name, reached)

@@ -12,6 +12,8 @@ from bridge.notify.storm_message import (
     STILL_FIRING_LISTED,
     ended_line,
     joined_line,
+    resolved_in_pagerduty,
+    storm_acknowledge_event,
     storm_dedup_key,
     storm_details,
     storm_resolve_event,
@@ -130,3 +132,36 @@ def test_the_thread_line_names_the_nodes_that_joined() -> None:
     assert joined_line(view, view.new_nodes).startswith(
         ":heavy_plus_sign: 2 nodes joined: dgx-spark-10, dgx-spark-11 (now 48 GPUs on 12 nodes)"
     )
+
+
+def _choices(view: StormView) -> list[str]:
+    _, blocks = storm_slack_message(view, None, interactive=True)
+    elements = [e for b in blocks if b["type"] == "actions" for e in b["elements"]]
+    values = [e.get("value") for e in elements] + [
+        o["value"] for e in elements for o in e.get("options", [])
+    ]
+    return [v.split(":")[0] for v in values if v]
+
+
+def test_a_storm_offers_acknowledge_until_someone_did_and_nothing_once_it_is_over() -> None:
+    silences = ["storm-1h", "storm-4h", "storm-nodes-1h", "storm-nodes-4h"]
+    view = _view(_row(4, 1), paged=True)
+    assert _choices(view) == ["storm-ack", *silences]
+    assert _choices(replace(view, response={"acked_by": "ada"})) == silences
+    assert _choices(replace(view, paged=False)) == silences
+    assert _choices(replace(view, ended_at=START + timedelta(hours=1))) == []
+    _, plain = storm_slack_message(view, None)
+    assert not [b for b in plain if b["type"] == "actions"]
+    value = f"storm-ack:7.{int(START.timestamp())}"
+    assert value in json.dumps(storm_slack_message(view, None, interactive=True)[1])
+
+
+def test_a_storm_resolved_in_pagerduty_says_so_while_it_fires_and_is_not_refreshed() -> None:
+    view = _view(_row(4, 1), response={"pd_status": "resolved", "pd_responder": "Ada"})
+    assert resolved_in_pagerduty(view)
+    _, blocks = storm_slack_message(view, None)
+    assert "Resolved in PagerDuty, still firing" in json.dumps(blocks)
+    assert storm_acknowledge_event(view) == {
+        "event_action": "acknowledge",
+        "dedup_key": storm_dedup_key(view),
+    }
