@@ -14,8 +14,8 @@ bash scripts/setup.sh --dev
 # Debian packages the tests drive for real.
 need=()
 # chromium (+ its driver): the web console's browser tests (tests/browser).
-# sqlite3 and jq: scripts/backup.sh and restore.sh, run by tests/integration/test_backup_restore.py.
-for pkg in prometheus prometheus-alertmanager shellcheck postgresql chromium chromium-driver sqlite3 jq; do
+# sqlite3, jq and curl: scripts/backup.sh and restore.sh, run by tests/integration/test_backup_restore.py.
+for pkg in prometheus prometheus-alertmanager shellcheck postgresql chromium chromium-driver sqlite3 jq curl; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ "${#need[@]}" -gt 0 ]; then
