@@ -45,6 +45,8 @@ RATE_LIMIT_PERIOD_S = 60.0
 
 ENQUEUE_PATH = "/v2/enqueue"
 SCOPE = "enqueue"
+# Faults aimed at the events of one dedup_key prefix (fail_events) queue under this scope.
+DEDUP_SCOPE = "dedup_key:"
 
 
 def invalid_event(errors: list[str], message: str = "Event object is invalid") -> Response:
@@ -282,6 +284,27 @@ class FakePagerDuty(FakeService):
         fault = Fault("status", status=int(status), retry_after=retry_after, body=body)
         self._queue_fault(SCOPE, fault, times)
 
+    def fail_events(self, dedup_prefix: str, status: int = 503, times: int = 1) -> None:
+        """Answer the next ``times`` valid events whose ``dedup_key`` starts with
+        ``dedup_prefix`` (a storm's own events, say) with ``status``; others pass."""
+        fault = Fault("status", status=int(status), retry_after=None, body=None)
+        self._queue_fault(DEDUP_SCOPE + dedup_prefix, fault, times)
+
+    def _take_event_fault(self, dedup_key: str) -> Fault | None:
+        with self._cond:
+            for scope in list(self._faults):
+                prefix = scope.removeprefix(DEDUP_SCOPE)
+                if scope == prefix or not dedup_key.startswith(prefix):
+                    continue
+                queue = self._faults[scope]
+                if queue:
+                    head = queue[0]
+                    head.remaining -= 1
+                    if head.remaining == 0:
+                        queue.popleft()
+                    return head.fault
+            return None
+
     def hang_next(self, times: int = 1, seconds: float = DEFAULT_HANG_S) -> None:
         """Hold the next requests unanswered for ``seconds`` (or until stop()), then cut."""
         self._queue_fault(SCOPE, Fault("hang", hang_s=seconds), times)
@@ -367,6 +390,12 @@ class FakePagerDuty(FakeService):
         routing_key = event["routing_key"]
         if self.routing_keys is not None and routing_key not in self.routing_keys:
             return invalid_event(["Invalid routing key"], message="Invalid routing key")
+        event_fault = self._take_event_fault(str(event.get("dedup_key") or ""))
+        if event_fault is not None:
+            with self._cond:
+                record.fault = event_fault.kind
+                self._changed()
+            return self._fault_response(event_fault)
         return self._accept(event, record.received_at, record.received_wall)
 
     def _fault_response(self, fault: Fault) -> Response:

@@ -439,3 +439,16 @@ def test_standalone_entry_point_serves_until_sigterm(tmp_path: Path):
 
     assert dedup_key == "k"
     assert [e["dedup_key"] for e in events] == ["k"]
+
+
+def test_faults_aimed_at_a_dedup_key_prefix_spare_every_other_event(client, fake_pagerduty):
+    fake_pagerduty.fail_events("storm/", status=503, times=2)
+    client.retry = {}
+
+    answers = [
+        enqueue(client, trigger(dedup_key=key)).status_code
+        for key in ("storm/a", "page-1", "storm/a", "storm/a")
+    ]
+
+    assert answers == [503, 202, 503, 202]
+    assert [e["dedup_key"] for e in fake_pagerduty.events] == ["page-1", "storm/a"]
