@@ -33,7 +33,8 @@ def main() -> int:
         path = Path(name)
         if ROOT / "bridge" not in path.parents:
             continue
-        analysis = cov._analyze(name)  # noqa: SLF001 - the per-file numbers `report` uses
+        # The per-file numbers `coverage report` prints; the public API has no branch counts.
+        analysis = cov._analyze(name)
         numbers = analysis.numbers
         row = totals[package_of(path)]
         row[0] += numbers.n_statements
