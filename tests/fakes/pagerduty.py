@@ -42,6 +42,8 @@ MAX_EVENT_BYTES = 512 * 1024
 EVENT_ACTIONS = ("trigger", "acknowledge", "resolve")
 SEVERITIES = ("critical", "error", "warning", "info")
 RATE_LIMIT_PERIOD_S = 60.0
+# "About 120 events per minute per routing key" (DOMAIN.md; PagerDuty's Events API v2 docs).
+EVENTS_PER_MINUTE_PER_KEY = 120
 
 ENQUEUE_PATH = "/v2/enqueue"
 SCOPE = "enqueue"
@@ -206,15 +208,16 @@ class FakePagerDuty(FakeService):
     """HTTPS replica of the Events API v2. Use as a context manager or start()/stop().
 
     ``routing_keys``: the integration keys that exist; None accepts any well-formed key.
-    ``rate_limit_per_minute``: accepted events per routing key per 60 s (None: no limit;
-    the real service allows about 120).
+    ``rate_limit_per_minute``: accepted events per routing key per 60 s, 429 without
+    ``Retry-After`` beyond. On by default at the documented limit, like the real service;
+    a test that must exceed it passes None and says why.
     """
 
     def __init__(
         self,
         ca: TestCA,
         routing_keys: Collection[str] | None = None,
-        rate_limit_per_minute: int | None = None,
+        rate_limit_per_minute: int | None = EVENTS_PER_MINUTE_PER_KEY,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -462,13 +465,18 @@ def main(argv: list[str] | None = None) -> int:
         parser.add_argument(
             "--routing-key", action="append", help="accepted key (repeatable; default: any)"
         )
-        parser.add_argument("--rate-limit-per-minute", type=int, default=None)
+        parser.add_argument(
+            "--rate-limit-per-minute",
+            type=int,
+            default=EVENTS_PER_MINUTE_PER_KEY,
+            help="events per routing key per minute (0: no limit)",
+        )
 
     def build(ca: TestCA, args: argparse.Namespace) -> FakePagerDuty:
         return FakePagerDuty(
             ca,
             routing_keys=args.routing_key,
-            rate_limit_per_minute=args.rate_limit_per_minute,
+            rate_limit_per_minute=args.rate_limit_per_minute or None,
             host=args.host,
             port=args.port,
         )

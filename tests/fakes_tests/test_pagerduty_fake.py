@@ -271,6 +271,16 @@ def test_rate_limit_is_per_routing_key(fake_ca):
     assert other_key.status_code == 202
 
 
+def test_the_documented_limit_of_120_a_minute_is_on_by_default(fake_ca):
+    with FakePagerDuty(fake_ca) as fake, make_client(fake, fake_ca) as client:
+        client.retry[429] = 1
+        statuses = [enqueue(client, trigger(dedup_key=f"k{i}")).status_code for i in range(121)]
+
+    assert statuses[:120] == [202] * 120
+    assert statuses[120] == 429
+    assert len(fake.events) == 120
+
+
 # -- fault injection --------------------------------------------------------------------------
 
 
