@@ -14,8 +14,8 @@ bash scripts/setup.sh --dev
 # Debian packages the tests drive for real.
 need=()
 # chromium (+ its driver): the web console's browser tests (tests/browser).
-# sqlite3 and jq: scripts/backup.sh and restore.sh, run by tests/integration/test_backup_restore.py.
-for pkg in prometheus prometheus-alertmanager shellcheck postgresql chromium chromium-driver sqlite3 jq; do
+# sqlite3, jq and curl: scripts/backup.sh and restore.sh, run by tests/integration/test_backup_restore.py.
+for pkg in prometheus prometheus-alertmanager shellcheck postgresql chromium chromium-driver sqlite3 jq curl; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ "${#need[@]}" -gt 0 ]; then
@@ -51,5 +51,14 @@ echo "== ruff format --check"; .venv/bin/ruff format --check .
 echo "== mypy bridge/"; .venv/bin/mypy bridge
 # The benchmarks too: their numbers go into the README, so they must at least type-check.
 echo "== mypy bench/"; .venv/bin/mypy bench
-echo "== pytest"
-exec .venv/bin/pytest "$@"
+echo "== pytest (branch coverage of bridge/, the serve processes the tests start included)"
+mkdir -p var
+set +e
+.venv/bin/pytest --cov --cov-report= "$@" 2>&1 | tee var/pytest.log
+rc=${PIPESTATUS[0]}
+set -e
+echo "== coverage by package (scripts/coverage_table.py; the README's Coverage section)"
+.venv/bin/python scripts/coverage_table.py || true
+# pytest's closing line last, where CI and people look for it.
+grep -E '^=+ .*(passed|failed|error|no tests ran).* =+$' var/pytest.log | tail -n 1 || true
+exit "$rc"

@@ -32,9 +32,17 @@ RELEASE_EVERY_SECONDS = 5.0
 # How often the pacing decision is re-read from the database.
 PACING_CHECK_SECONDS = 1.0
 
+# PagerDuty events a minute when nobody says otherwise: BRIDGE_PAGERDUTY_EVENTS_PER_MINUTE's
+# default, so a Store built without settings paces as `serve` does (0 turns pacing off).
+DEFAULT_PAGERDUTY_EVENTS_PER_MINUTE = 100
+
 
 class Store:
-    def __init__(self, engine: Engine, pagerduty_events_per_minute: int = 0) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        pagerduty_events_per_minute: int = DEFAULT_PAGERDUTY_EVENTS_PER_MINUTE,
+    ) -> None:
         self.engine = engine
         self._released_at = 0.0
         self._pd_limit = pagerduty_events_per_minute

@@ -23,6 +23,7 @@ from tests.fakes.tls import TestCA
 from tests.integration.conftest import ROUTING_KEY, SLACK_TOKEN
 from tests.support.bridge_proc import bridge_env, start_bridge
 from tests.support.procs import Proc, free_port
+from tests.support.required import missing_tool
 from tests.support.stack_procs import start_alertmanager
 
 pytestmark = pytest.mark.slow
@@ -103,8 +104,11 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
 @pytest.fixture(scope="module")
 def browser_context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     if not Path(CHROMIUM).exists() or shutil.which("chromium") is None:
-        pytest.skip("chromium is not installed (Debian packages chromium, chromium-driver)")
-    sync_api = pytest.importorskip("playwright.sync_api")
+        missing_tool("chromium is not installed (Debian packages chromium, chromium-driver)")
+    try:
+        from playwright import sync_api
+    except ImportError:
+        missing_tool("playwright is not installed (the dev extras)")
     profile = tmp_path_factory.mktemp("chromium-profile")  # a fresh --user-data-dir
     with sync_api.sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(

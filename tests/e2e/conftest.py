@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from scripts.demo import Stack, StackOptions, missing_binaries, running_stack, wait_until_scraped
+from tests.support.required import missing_tool
 
 # Six nodes, so each fault gets a node of its own and the faults can run at the same time:
 # the waits for `for:`, group_wait and delivery overlap instead of adding up. The simulator
@@ -23,7 +24,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     sending to the PagerDuty and Slack replicas, scraped and ready for faults."""
     missing = missing_binaries()
     if missing:
-        pytest.skip(f"not installed: {', '.join(missing)} (Debian packages)")
+        missing_tool(f"not installed: {', '.join(missing)} (Debian packages)")
     options = StackOptions(nodes=E2E_NODES, replicas=True, repeat_interval=REPEAT_INTERVAL)
     with running_stack(tmp_path_factory.mktemp("e2e"), options) as running:
         wait_until_scraped(running)

@@ -14,6 +14,7 @@ import requests
 
 from scripts.demo import missing_binaries
 from tests.support.procs import REPO_ROOT, wait_until
+from tests.support.required import missing_tool
 
 pytestmark = pytest.mark.slow
 
@@ -29,7 +30,7 @@ URL_LINE = re.compile(
 def _binaries() -> None:
     missing = missing_binaries()
     if missing:
-        pytest.skip(f"not installed: {', '.join(missing)} (Debian packages)")
+        missing_tool(f"not installed: {', '.join(missing)} (Debian packages)")
 
 
 def printed_urls(output: str) -> dict[str, str]:

@@ -190,6 +190,10 @@ def test_sigkill_during_a_storm_loses_no_acknowledged_alert_and_pages_none_twice
     # Pacing stays on (its budget is read from every attempt, across the restart) but above
     # the storm: at the default 100 a minute, 500 pages take five minutes (test_pacing's job).
     setup.env["BRIDGE_PAGERDUTY_EVENTS_PER_MINUTE"] = "10000"
+    # ...and so must the replicas' own limits (PagerDuty's 120 events a minute, Slack's
+    # posts per channel): this test counts pages across a kill, not 429 retries.
+    setup.pagerduty.rate_limit_per_minute = None
+    setup.slack.posts_per_minute = None
     # One page per alert is what this test counts: folding (test_storm_folding's job) off.
     setup.env["BRIDGE_STORM_FOLD"] = "off"
     bridge = setup.start_bridge()

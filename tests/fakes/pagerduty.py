@@ -42,9 +42,13 @@ MAX_EVENT_BYTES = 512 * 1024
 EVENT_ACTIONS = ("trigger", "acknowledge", "resolve")
 SEVERITIES = ("critical", "error", "warning", "info")
 RATE_LIMIT_PERIOD_S = 60.0
+# "About 120 events per minute per routing key" (DOMAIN.md; PagerDuty's Events API v2 docs).
+EVENTS_PER_MINUTE_PER_KEY = 120
 
 ENQUEUE_PATH = "/v2/enqueue"
 SCOPE = "enqueue"
+# Faults aimed at the events of one dedup_key prefix (fail_events) queue under this scope.
+DEDUP_SCOPE = "dedup_key:"
 
 
 def invalid_event(errors: list[str], message: str = "Event object is invalid") -> Response:
@@ -204,15 +208,16 @@ class FakePagerDuty(FakeService):
     """HTTPS replica of the Events API v2. Use as a context manager or start()/stop().
 
     ``routing_keys``: the integration keys that exist; None accepts any well-formed key.
-    ``rate_limit_per_minute``: accepted events per routing key per 60 s (None: no limit;
-    the real service allows about 120).
+    ``rate_limit_per_minute``: accepted events per routing key per 60 s, 429 without
+    ``Retry-After`` beyond. On by default at the documented limit, like the real service;
+    a test that must exceed it passes None and says why.
     """
 
     def __init__(
         self,
         ca: TestCA,
         routing_keys: Collection[str] | None = None,
-        rate_limit_per_minute: int | None = None,
+        rate_limit_per_minute: int | None = EVENTS_PER_MINUTE_PER_KEY,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -281,6 +286,27 @@ class FakePagerDuty(FakeService):
         429) instead of processing them; ``retry_after`` adds a ``Retry-After`` header."""
         fault = Fault("status", status=int(status), retry_after=retry_after, body=body)
         self._queue_fault(SCOPE, fault, times)
+
+    def fail_events(self, dedup_prefix: str, status: int = 503, times: int = 1) -> None:
+        """Answer the next ``times`` valid events whose ``dedup_key`` starts with
+        ``dedup_prefix`` (a storm's own events, say) with ``status``; others pass."""
+        fault = Fault("status", status=int(status), retry_after=None, body=None)
+        self._queue_fault(DEDUP_SCOPE + dedup_prefix, fault, times)
+
+    def _take_event_fault(self, dedup_key: str) -> Fault | None:
+        with self._cond:
+            for scope in list(self._faults):
+                prefix = scope.removeprefix(DEDUP_SCOPE)
+                if scope == prefix or not dedup_key.startswith(prefix):
+                    continue
+                queue = self._faults[scope]
+                if queue:
+                    head = queue[0]
+                    head.remaining -= 1
+                    if head.remaining == 0:
+                        queue.popleft()
+                    return head.fault
+            return None
 
     def hang_next(self, times: int = 1, seconds: float = DEFAULT_HANG_S) -> None:
         """Hold the next requests unanswered for ``seconds`` (or until stop()), then cut."""
@@ -367,6 +393,12 @@ class FakePagerDuty(FakeService):
         routing_key = event["routing_key"]
         if self.routing_keys is not None and routing_key not in self.routing_keys:
             return invalid_event(["Invalid routing key"], message="Invalid routing key")
+        event_fault = self._take_event_fault(str(event.get("dedup_key") or ""))
+        if event_fault is not None:
+            with self._cond:
+                record.fault = event_fault.kind
+                self._changed()
+            return self._fault_response(event_fault)
         return self._accept(event, record.received_at, record.received_wall)
 
     def _fault_response(self, fault: Fault) -> Response:
@@ -433,13 +465,18 @@ def main(argv: list[str] | None = None) -> int:
         parser.add_argument(
             "--routing-key", action="append", help="accepted key (repeatable; default: any)"
         )
-        parser.add_argument("--rate-limit-per-minute", type=int, default=None)
+        parser.add_argument(
+            "--rate-limit-per-minute",
+            type=int,
+            default=EVENTS_PER_MINUTE_PER_KEY,
+            help="events per routing key per minute (0: no limit)",
+        )
 
     def build(ca: TestCA, args: argparse.Namespace) -> FakePagerDuty:
         return FakePagerDuty(
             ca,
             routing_keys=args.routing_key,
-            rate_limit_per_minute=args.rate_limit_per_minute,
+            rate_limit_per_minute=args.rate_limit_per_minute or None,
             host=args.host,
             port=args.port,
         )

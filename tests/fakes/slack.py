@@ -52,6 +52,13 @@ DEFAULT_WEBHOOK_PATH = "/services/T000/B000/XXXX"
 BOT_USER_ID = "U0FAKEBOT"
 BOT_ID = "B0FAKEBOT"
 RATE_LIMIT_PERIOD_S = 1.0
+# Slack's documented limits, on by default (https://docs.slack.dev/apis/web-api/rate-limits):
+# chat.postMessage "1 message per second per channel" with "generous burst behavior",
+# modelled as 60 a minute per channel (bursts allowed, 1/s sustained); chat.update is a
+# Tier 3 method, 50+ a minute: 50 a minute.
+POSTS_PER_MINUTE_PER_CHANNEL = 60
+UPDATES_PER_MINUTE = 50
+MINUTE_S = 60.0
 
 # Fault scopes besides API method names.
 UPLOAD_SCOPE = "upload"
@@ -150,8 +157,10 @@ class FakeSlack(FakeService):
     """HTTPS replica of the Slack Web API under ``/api/`` and an incoming webhook.
 
     ``channels``: name (``#alerts``) -> id (``C0ALERTS``); either can be used as ``channel``.
-    ``rate_limit_per_second``: chat.postMessage per channel per second (None: no limit;
-    Slack allows about 1) and incoming-webhook posts per second.
+    ``rate_limit_per_second``: a strict chat.postMessage limit per channel per second
+    (None: none beyond the default ones) and incoming-webhook posts per second.
+    ``posts_per_minute`` (per channel) and ``updates_per_minute``: Slack's documented
+    limits, on by default; a test that must exceed them passes None and says why.
     """
 
     def __init__(
@@ -161,6 +170,8 @@ class FakeSlack(FakeService):
         channels: Mapping[str, str] = DEFAULT_CHANNELS,
         rate_limit_per_second: int | None = None,
         webhook_path: str = DEFAULT_WEBHOOK_PATH,
+        posts_per_minute: int | None = POSTS_PER_MINUTE_PER_CHANNEL,
+        updates_per_minute: int | None = UPDATES_PER_MINUTE,
         host: str = "127.0.0.1",
         port: int = 0,
         user_groups: Mapping[str, list[str]] | None = None,
@@ -171,6 +182,8 @@ class FakeSlack(FakeService):
         self.token = token
         self.channels = dict(channels)
         self.rate_limit_per_second = rate_limit_per_second
+        self.posts_per_minute = posts_per_minute
+        self.updates_per_minute = updates_per_minute
         self.webhook_path = webhook_path
         #: Top-level messages in posting order; replies hang off ``.replies``.
         self.messages: list[SlackMessage] = []
@@ -504,10 +517,14 @@ class FakeSlack(FakeService):
         return parent
 
     def _rate_limit(self, key: str, now: float) -> None:
-        if self.rate_limit_per_second is None:
-            return
+        if self.rate_limit_per_second is not None:
+            self._limit(key, now, self.rate_limit_per_second, RATE_LIMIT_PERIOD_S)
+        if self.posts_per_minute is not None and not key.startswith("webhook:"):
+            self._limit(f"minute:{key}", now, self.posts_per_minute, MINUTE_S)
+
+    def _limit(self, key: str, now: float, limit: int, period_s: float) -> None:
         window = self._post_times.setdefault(key, deque())
-        wait = sliding_window_full(window, now, self.rate_limit_per_second, RATE_LIMIT_PERIOD_S)
+        wait = sliding_window_full(window, now, limit, period_s)
         if wait is not None:
             raise SlackError("ratelimited", status=429, retry_after=max(1, math.ceil(wait)))
         window.append(now)
@@ -568,6 +585,8 @@ class FakeSlack(FakeService):
             if message is None:
                 raise SlackError("message_not_found")
             text, blocks = self._content(params)
+            if self.updates_per_minute is not None:
+                self._limit("chat.update", now, self.updates_per_minute, MINUTE_S)
             # Slack keeps what an update leaves out (an empty blocks list removes them).
             if "text" in params:
                 message.text = text
@@ -781,6 +800,12 @@ def main(argv: list[str] | None = None) -> int:
             help="e.g. '#alerts=C0ALERTS' (repeatable; default: the built-in channels)",
         )
         parser.add_argument("--rate-limit-per-second", type=int, default=None)
+        parser.add_argument(
+            "--posts-per-minute",
+            type=int,
+            default=POSTS_PER_MINUTE_PER_CHANNEL,
+            help="chat.postMessage per channel per minute (0: no limit)",
+        )
 
     def build(ca: TestCA, args: argparse.Namespace) -> FakeSlack:
         channels = (
@@ -791,6 +816,7 @@ def main(argv: list[str] | None = None) -> int:
             token=args.token,
             channels=channels,
             rate_limit_per_second=args.rate_limit_per_second,
+            posts_per_minute=args.posts_per_minute or None,
             host=args.host,
             port=args.port,
         )

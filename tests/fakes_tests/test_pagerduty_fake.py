@@ -271,6 +271,16 @@ def test_rate_limit_is_per_routing_key(fake_ca):
     assert other_key.status_code == 202
 
 
+def test_the_documented_limit_of_120_a_minute_is_on_by_default(fake_ca):
+    with FakePagerDuty(fake_ca) as fake, make_client(fake, fake_ca) as client:
+        client.retry[429] = 1
+        statuses = [enqueue(client, trigger(dedup_key=f"k{i}")).status_code for i in range(121)]
+
+    assert statuses[:120] == [202] * 120
+    assert statuses[120] == 429
+    assert len(fake.events) == 120
+
+
 # -- fault injection --------------------------------------------------------------------------
 
 
@@ -439,3 +449,16 @@ def test_standalone_entry_point_serves_until_sigterm(tmp_path: Path):
 
     assert dedup_key == "k"
     assert [e["dedup_key"] for e in events] == ["k"]
+
+
+def test_faults_aimed_at_a_dedup_key_prefix_spare_every_other_event(client, fake_pagerduty):
+    fake_pagerduty.fail_events("storm/", status=503, times=2)
+    client.retry = {}
+
+    answers = [
+        enqueue(client, trigger(dedup_key=key)).status_code
+        for key in ("storm/a", "page-1", "storm/a", "storm/a")
+    ]
+
+    assert answers == [503, 202, 503, 202]
+    assert [e["dedup_key"] for e in fake_pagerduty.events] == ["page-1", "storm/a"]

@@ -277,6 +277,24 @@ def test_per_channel_rate_limit_answers_429_with_integer_retry_after(fake_ca):
     assert [m.text for m in fake.messages] == ["first", "other channel"]
 
 
+def test_the_documented_limits_are_on_by_default(fake_ca):
+    # 60 posts a minute per channel (1/s sustained, bursts allowed), 50 updates a minute.
+    with FakeSlack(fake_ca) as fake:
+        client = make_client(fake, fake_ca)
+        for i in range(60):
+            client.chat_postMessage(channel="#alerts", text=f"burst {i}")
+        over = api_error(lambda: client.chat_postMessage(channel="#alerts", text="61st"))
+        client.chat_postMessage(channel="#alerts-info", text="other channel")
+        ts = fake.messages[0].ts
+        for i in range(50):
+            client.chat_update(channel="#alerts", ts=ts, text=f"update {i}")
+        too_many = api_error(lambda: client.chat_update(channel="#alerts", ts=ts, text="51st"))
+
+    assert over.response.status_code == 429 and over.response["error"] == "ratelimited"
+    assert too_many.response.status_code == 429
+    assert len(fake.messages) == 61
+
+
 # -- fault injection --------------------------------------------------------------------------
 
 

@@ -4,6 +4,7 @@ show, who may write, the dead-letter Retry, and the security headers."""
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -154,10 +155,25 @@ def test_a_dead_letter_is_retried_once_even_when_two_replicas_are_asked(
     pagerduty.reset()
     clients = [one.test_client(), two.test_client()]
     tokens = [sign_in(c) for c in clients]
-    answers = [
-        c.post(f"/deliveries/{dead}/retry", data={"csrf": t}, follow_redirects=True).text
-        for c, t in zip(clients, tokens, strict=True)
+    answers: list[str] = []
+    start = threading.Barrier(len(clients))
+
+    def ask(client: FlaskClient, csrf: str) -> None:
+        start.wait(10)  # both replicas are asked at the same moment
+        answers.append(
+            client.post(
+                f"/deliveries/{dead}/retry", data={"csrf": csrf}, follow_redirects=True
+            ).text
+        )
+
+    askers = [
+        threading.Thread(target=ask, args=(c, t)) for c, t in zip(clients, tokens, strict=True)
     ]
+    for asker in askers:
+        asker.start()
+    for asker in askers:
+        asker.join(60)
+    assert len(answers) == 2
     assert sum("back in the outbox" in a for a in answers) == 1
     assert sum("not a dead letter" in a for a in answers) == 1
     deliver_until_settled(one)

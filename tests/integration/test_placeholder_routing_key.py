@@ -78,7 +78,9 @@ def test_a_key_of_the_wrong_length_also_explains_dry_run() -> None:
 
 
 def test_a_real_looking_key_and_no_key_are_both_accepted() -> None:
-    assert load_settings({"BRIDGE_PAGERDUTY_ROUTING_KEY": "e93facc04764012d7bfb002500d5d1a6"})
+    real = load_settings({"BRIDGE_PAGERDUTY_ROUTING_KEY": "e93facc04764012d7bfb002500d5d1a6"})
+    assert real.pagerduty_enabled
+    assert real.pagerduty_routing_key == "e93facc04764012d7bfb002500d5d1a6"
     assert not load_settings({}).pagerduty_enabled
 
 

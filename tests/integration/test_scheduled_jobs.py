@@ -4,11 +4,13 @@ retention. Deliveries go to the PagerDuty and Slack replicas."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from flask import Flask
 from sqlalchemy import Engine, func, select
 
@@ -115,34 +117,100 @@ def test_two_replicas_checking_together_page_once(
     send(first, watchdog(T0))
     clock.advance(minutes=5, seconds=30)
     second = make(live_settings, engine, Clock(clock.now + timedelta(seconds=3)))
-    assert check_watchdog(ctx(first)) + check_watchdog(ctx(second)) == 2
+    checked: list[int] = []
+    start = threading.Barrier(2)
+
+    def check(replica: Flask) -> None:
+        start.wait(10)  # both replicas find the Watchdog overdue at the same moment
+        checked.append(check_watchdog(ctx(replica)))
+
+    replicas = [threading.Thread(target=check, args=(app,)) for app in (first, second)]
+    for replica in replicas:
+        replica.start()
+    for replica in replicas:
+        replica.join(60)
+    # One raises AlertingPipelineDown (two deliveries: PagerDuty and Slack); the other
+    # finds it raised and adds nothing.
+    assert sorted(checked) == [0, 2]
+    clock.advance(seconds=5)  # past the second replica's clock, in case it was the one that won
     settle(first)
     assert len(pagerduty.triggers()) == 1
 
 
-def test_a_node_window_does_not_mute_the_dead_mans_switch(
-    live_settings: Settings, engine: Engine, pagerduty: FakePagerDuty
+# Windows that match every label of AlertingPipelineDown (alertname, severity, component)
+# without naming the Watchdog: were it not for the rule, each would mute the dead-man's page.
+PIPELINE_MATCHING_WINDOWS = {
+    "severity=critical": [{"name": "severity", "value": "critical", "isRegex": False}],
+    "component=alerting": [{"name": "component", "value": "alerting", "isRegex": False}],
+    "alertname=~Alerting.*": [{"name": "alertname", "value": "Alerting.*", "isRegex": True}],
+    "alertname=AlertingPipelineDown": [
+        {"name": "alertname", "value": "AlertingPipelineDown", "isRegex": False}
+    ],
+    "critical, alerting, regex name": [
+        {"name": "severity", "value": "crit.*", "isRegex": True},
+        {"name": "component", "value": "alerting", "isRegex": False},
+        {"name": "alertname", "value": "Watch.*|Alerting.*", "isRegex": True},
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    "matchers", PIPELINE_MATCHING_WINDOWS.values(), ids=PIPELINE_MATCHING_WINDOWS
+)
+def test_a_window_that_does_not_name_the_watchdog_never_mutes_the_dead_mans_switch(
+    live_settings: Settings,
+    engine: Engine,
+    pagerduty: FakePagerDuty,
+    matchers: list[dict[str, Any]],
 ) -> None:
     clock = Clock(datetime.now(UTC))
+    token = "dead-mans-switch-test-token-0123456789abcdef"
     app = make(
-        live_settings, engine, clock, api_token="t", alertmanager_urls=("http://127.0.0.1:1",)
+        live_settings, engine, clock, api_token=token, alertmanager_urls=("http://127.0.0.1:1",)
     )
-    window = {
-        "matchers": [{"name": "alertname", "value": ".+", "isRegex": True}],
-        "node": "x",
-        "duration": "2h",
-        "createdBy": "ops",
-        "comment": "maintenance",
-    }
-    app.test_client().post(
+    window = {"matchers": matchers, "duration": "2h", "createdBy": "ops", "comment": "maintenance"}
+    created = app.test_client().post(
         "/silences",
         data=json.dumps(window),
         content_type="application/json",
-        headers={"Authorization": "Bearer t"},
+        headers={"Authorization": f"Bearer {token}"},
     )
+    assert created.status_code == 201, created.get_json()
     send(app, watchdog(clock.now))
     clock.advance(minutes=6)
-    assert check_watchdog(ctx(app)) == 2
+    assert check_watchdog(ctx(app)) == 2  # PagerDuty and Slack, not held back
+    settle(app)
+    [page] = pagerduty.triggers()
+    assert "No Watchdog from Alertmanager" in page["payload"]["summary"]
+
+
+def test_a_window_naming_the_watchdog_does_mute_the_dead_mans_switch(
+    live_settings: Settings, engine: Engine, pagerduty: FakePagerDuty
+) -> None:
+    """The contrast that shows the test above can fail: the one window the rule lets through."""
+    clock = Clock(datetime.now(UTC))
+    token = "dead-mans-switch-test-token-0123456789abcdef"
+    app = make(
+        live_settings, engine, clock, api_token=token, alertmanager_urls=("http://127.0.0.1:1",)
+    )
+    window = {
+        "matchers": [{"name": "alertname", "value": "Watchdog", "isRegex": False}],
+        "duration": "2h",
+        "createdBy": "ops",
+        "comment": "replacing Alertmanager",
+    }
+    created = app.test_client().post(
+        "/silences",
+        data=json.dumps(window),
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert created.status_code == 201, created.get_json()
+    send(app, watchdog(clock.now))
+    clock.advance(minutes=6)
+    assert check_watchdog(ctx(app)) == 0
+    settle(app)
+    assert pagerduty.triggers() == []
 
 
 # --- reminders --------------------------------------------------------------------------

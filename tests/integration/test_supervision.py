@@ -136,6 +136,25 @@ def test_the_delivery_process_exits_when_its_web_process_is_killed(
     wait_until(lambda: not pid_alive(child) or None, timeout=30, what="orphaned child exit")
 
 
+def test_an_orphaned_delivery_process_finishes_its_in_flight_page_before_it_exits(
+    tmp_path: Path, db_url: str, engine: Engine, pagerduty: FakePagerDuty, test_ca: TestCA
+) -> None:
+    pagerduty.set_latency(3.0)  # the page is mid-request when the web process dies
+    bridge = start_bridge(tmp_path, paging_env(tmp_path, db_url, pagerduty, test_ca))
+    child = wait_until(lambda: delivery_pids(bridge) or None, timeout=10, what="child pid")[0]
+    assert post(bridge, payload(alert())).status_code == 200
+    wait_until(lambda: pagerduty.requests or None, timeout=15, what="the page in flight")
+    bridge.popen.send_signal(signal.SIGKILL)
+    bridge.popen.wait(timeout=10)
+    bridge.stop()
+    wait_until(lambda: not pid_alive(child) or None, timeout=30, what="orphaned child exit")
+    # It finished the request it had started and recorded it: nothing left in flight to
+    # wait out its lease, nothing sent twice.
+    (row,) = [d for d in deliveries(engine) if d["channel"] == "pagerduty"]
+    assert row["status"] == "delivered"
+    assert len(pagerduty.triggers()) == 1
+
+
 def dry_runs(metrics_text: str) -> float:
     """Dry-run notifications the delivery process counted, read from a /metrics text."""
     found = re.findall(

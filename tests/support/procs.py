@@ -24,8 +24,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
-import pytest
 import requests
+
+from tests.support.required import missing_tool
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LOG_TAIL_LINES = 80
@@ -41,7 +42,7 @@ def require_binary(name: str) -> str:
     """Path of an installed binary, or skip the test (the Debian packages may be absent)."""
     path = shutil.which(name)
     if path is None:
-        pytest.skip(
+        missing_tool(
             f"{name} is not installed (Debian package prometheus / prometheus-alertmanager)"
         )
     return path
