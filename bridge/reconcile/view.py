@@ -5,7 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from bridge.reconcile.model import ABSENT, SUPPRESSED
+from bridge.durations import format_duration
+from bridge.reconcile.model import ABSENT, OK, SUPPRESSED
+
+# Rounds in a row that concluded nothing before the console shows it as bad (not a blip).
+FAILURES_BAD = 3
 
 
 def alertmanager_view(
@@ -29,3 +33,36 @@ def alertmanager_view(
     ):
         return {"resolve_reason": observation["resolve_reason"]}
     return None
+
+
+def muted_text(observation: dict[str, Any] | None) -> str:
+    """`silenced in Alertmanager by window 1f3c…` for a firing alert muted there, else ''."""
+    if observation is None or observation["state"] != SUPPRESSED or not observation["muted"]:
+        return ""
+    return f"{observation['muted']} in Alertmanager by {observation['muted_by']}"
+
+
+def health_line(
+    status: dict[str, Any] | None, now: datetime, interval_seconds: float
+) -> tuple[str, str]:
+    """(ok | warn | bad, text) for the console: is the bridge in step with Alertmanager?"""
+    if interval_seconds <= 0:
+        return "warn", (
+            "off (BRIDGE_RECONCILE_INTERVAL=0): alerts that resolve while silenced stay open"
+        )
+    if status is None or status["last_round_at"] is None:
+        return "warn", "no round yet"
+    ago = format_duration(max(0.0, (now - status["last_round_at"]).total_seconds()))
+    if status["last_outcome"] == OK:
+        return "ok", f"in step with Alertmanager (last round {ago} ago)"
+    success = status["last_success_at"]
+    since = (
+        f"last success {format_duration(max(0.0, (now - success).total_seconds()))} ago"
+        if success is not None
+        else "no success yet"
+    )
+    failures = int(status["failures"] or 0)
+    return ("bad" if failures >= FAILURES_BAD else "warn"), (
+        f"{failures} round(s) in a row concluded nothing ({status['last_outcome']}): "
+        f"{status['last_detail']}; {since}"
+    )
