@@ -227,14 +227,18 @@ def wait_rounds(live: Live, outcome: str | None, more: int) -> None:
 
 
 def wait_paged(live: Live, fingerprint: str) -> None:
+    wait_paged_on(live.pagerduty, fingerprint, [live.bridge])
+
+
+def wait_paged_on(pagerduty: FakePagerDuty, fingerprint: str, procs: Sequence[Proc]) -> None:
     key = dedup_key(fingerprint)
     wait_until(
         lambda: any(
-            e["dedup_key"] == key and e["event_action"] == "trigger" for e in live.pagerduty.events
+            e["dedup_key"] == key and e["event_action"] == "trigger" for e in pagerduty.events
         ),
         timeout=WAIT,
         what=f"a page for {fingerprint}",
-        procs=[live.bridge],
+        procs=procs,
     )
 
 
