@@ -115,13 +115,22 @@ def _inconclusive(
     return None
 
 
-def _seen(listed: Listed, now: datetime, unknown_rounds: int = 0) -> Observation:
+def _seen(
+    listed: Listed, now: datetime, before: Observation | None, unknown_rounds: int = 0
+) -> Observation:
+    """As listed now; `seen_at` is when it was first seen so (an unchanged observation is
+    not written again: a storm's thousands of alerts cost no writes while nothing changes)."""
+    same = before is not None and (before.state, before.muted, before.muted_by) == (
+        listed.state,
+        listed.muted,
+        listed.muted_by,
+    )
     return Observation(
         state=listed.state,
         muted=listed.muted,
         muted_by=listed.muted_by,
         unknown_rounds=unknown_rounds,
-        seen_at=now,
+        seen_at=before.seen_at if same and before is not None else now,
     )
 
 
@@ -142,7 +151,7 @@ def decide_round(
     `windows`: Alertmanager silence id -> the bridge's window id; `urgent`: a webhook was cut
     (truncatedAlerts), so its missing alerts are ingested without waiting a second round."""
     merged = merge([a for a in answers if isinstance(a, AmAnswer)], windows)
-    observations = {fp: _seen(listed, now) for fp, listed in merged.items()}
+    observations = {fp: _seen(listed, now, previous.get(fp)) for fp, listed in merged.items()}
     stopped = _inconclusive(answers, now, grace) if answers else (FAILED, "no Alertmanager")
     if stopped is not None:
         # Concludes nothing, and breaks every count of consecutive rounds.
@@ -177,7 +186,7 @@ def decide_round(
         if fp in known and known[fp] >= am_alert.starts_at:
             continue  # the bridge has this episode (or a later one): dedup's business
         unknown = previous.get(fp, Observation()).unknown_rounds + 1
-        observations[fp] = _seen(listed, now, unknown_rounds=unknown)
+        observations[fp] = _seen(listed, now, previous.get(fp), unknown_rounds=unknown)
         if urgent or unknown >= ROUNDS_TO_CONCLUDE:
             additions.append(am_alert)
     detail = f"{len(merged)} alert(s) listed by {len(answers)} Alertmanager(s)"

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
 
 import requests
 from sqlalchemy import Connection, select
@@ -22,7 +21,7 @@ from bridge.db.models import AlertRow
 from bridge.reconcile import rows
 from bridge.reconcile.decide import decide_round
 from bridge.reconcile.fetch import TIMEOUT_SECONDS, fetch
-from bridge.reconcile.model import ERROR, OK, AmAlert, Plan, Resolve
+from bridge.reconcile.model import ERROR, OK, AmAlert, Observation, Plan, Resolve
 from bridge.services import Services
 from bridge.store.alert_rows import InsertRace
 from bridge.store.ingest import ingest
@@ -151,7 +150,7 @@ class Reconciler:
         for attempt in range(1, APPLY_ATTEMPTS + 1):
             try:
                 with ctx.store.engine.begin() as conn:
-                    resolved, added = self._apply(conn, plan, previous.keys(), now)
+                    resolved, added = self._apply(conn, plan, previous, now)
                 break
             except InsertRace:
                 if attempt == APPLY_ATTEMPTS:
@@ -162,7 +161,7 @@ class Reconciler:
         return len(resolved) + added
 
     def _apply(
-        self, conn: Connection, plan: Plan, previous: Any, now: datetime
+        self, conn: Connection, plan: Plan, previous: Mapping[str, Observation], now: datetime
     ) -> tuple[list[Resolve], int]:
         ctx = self._ctx
         resolved: list[Resolve] = []

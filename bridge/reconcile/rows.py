@@ -159,13 +159,17 @@ def muted_states(conn: Connection, fingerprints: Iterable[str]) -> dict[str, dic
 
 
 def save_observations(
-    conn: Connection, seen: Mapping[str, Observation], previous: Iterable[str], now: datetime
+    conn: Connection,
+    seen: Mapping[str, Observation],
+    previous: Mapping[str, Observation],
+    now: datetime,
 ) -> None:
-    """Store this round's observations; forget fingerprints it no longer concerns (keeping
-    the resolve reason of an alert the bridge still lists)."""
+    """Store the observations that changed (one statement); forget fingerprints this round
+    no longer concerns (keeping the resolve reason of an alert the bridge still lists)."""
     table = AmObservationRow
-    for fingerprint, obs in sorted(seen.items()):
-        values = {
+    changed = [
+        {
+            "fingerprint": fingerprint,
             "state": obs.state,
             "muted": obs.muted,
             "muted_by": obs.muted_by,
@@ -174,10 +178,17 @@ def save_observations(
             "seen_at": obs.seen_at,
             "updated_at": now,
         }
+        for fingerprint, obs in sorted(seen.items())
+        if previous.get(fingerprint) != obs
+    ]
+    if changed:
+        stmt = _insert(conn, table)
+        columns = [k for k in changed[0] if k != "fingerprint"]
         conn.execute(
-            _insert(conn, table)
-            .values(fingerprint=fingerprint, **values)
-            .on_conflict_do_update(index_elements=["fingerprint"], set_=values)
+            stmt.on_conflict_do_update(
+                index_elements=["fingerprint"], set_={c: stmt.excluded[c] for c in columns}
+            ),
+            changed,
         )
     gone = sorted(set(previous) - set(seen))
     if not gone:

@@ -81,7 +81,7 @@ def test_an_alert_muted_in_alertmanager_gets_no_reminder(
     # What a reconcile round records for an alert silenced in Alertmanager.
     with engine.begin() as conn:
         seen = Observation("suppressed", "silenced", "window w1", seen_at=T0)
-        rows.save_observations(conn, {"muted": seen}, [], T0)
+        rows.save_observations(conn, {"muted": seen}, {}, T0)
     clock.advance(hours=4, minutes=1)
     assert send_reminders(ctx(app)) == 1  # the other one only
     settle(app)
