@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from bridge.alerts import labels_fingerprint
 from bridge.durations import format_duration
 from bridge.reconcile.model import (
     ABSENT,
@@ -163,8 +164,15 @@ def decide_round(
 
     resolves: list[Resolve] = []
     firing_now = {a.fingerprint for a in firing}
+    # A webhook without fingerprints gave the bridge a hash of the labels as the key.
+    by_labels = {labels_fingerprint(x.alert.labels): fp for fp, x in merged.items()}
     for alert in firing:
         if alert.fingerprint in merged:
+            continue
+        if alert.fingerprint in by_labels:
+            listed = merged[by_labels[alert.fingerprint]]
+            observations[alert.fingerprint] = _seen(listed, now, previous.get(alert.fingerprint))
+            firing_now.add(by_labels[alert.fingerprint])
             continue
         seen = previous.get(alert.fingerprint, Observation())
         if alert.last_seen_at >= round_started:

@@ -15,6 +15,7 @@ import requests
 
 from bridge.alerts import PayloadError, parse_time
 from bridge.reconcile.model import AM_STATES, AmAlert, AmAnswer, AmFailure
+from bridge.settings import redact_url
 
 # Seconds per call. A round waits for every Alertmanager; one that is slower than this
 # makes the round inconclusive, never a source of resolves.
@@ -118,7 +119,8 @@ def _get_json(session: requests.Session, url: str, **params: Any) -> Any:
 
 def fetch(session: requests.Session, base_url: str) -> AmAnswer | AmFailure:
     """One Alertmanager's view: its start time, then its alerts (status first, so that an
-    Alertmanager restarting between the two calls shows up as young, never as empty)."""
+    Alertmanager restarting between the two calls shows up as young, never as empty).
+    The URL it is named by has any password hidden: it is logged and shown."""
     try:
         started_at = parse_started_at(_get_json(session, f"{base_url}/api/v2/status"))
         alerts = parse_alerts(_get_json(session, f"{base_url}/api/v2/alerts", **ALERTS_QUERY))
@@ -126,5 +128,5 @@ def fetch(session: requests.Session, base_url: str) -> AmAnswer | AmFailure:
         if parse_started_at(_get_json(session, f"{base_url}/api/v2/status")) != started_at:
             raise OddAnswer("restarted during the round")
     except OddAnswer as exc:
-        return AmFailure(base_url, str(exc)[:DETAIL_CHARS])
-    return AmAnswer(base_url, started_at, alerts)
+        return AmFailure(redact_url(base_url), str(exc)[:DETAIL_CHARS])
+    return AmAnswer(redact_url(base_url), started_at, alerts)

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from bridge.alerts import labels_fingerprint
 from bridge.reconcile.decide import decide_round
 from bridge.reconcile.model import (
     ABSENT,
@@ -216,3 +217,11 @@ def test_which_alertmanager_alerts_are_ingested(
 def test_nothing_is_ingested_from_an_inconclusive_round() -> None:
     plan = decide([answer(am("n1")), AmFailure(URL_B, "HTTP 500")], [], urgent=True)
     assert plan.additions == ()
+
+
+def test_an_alert_a_webhook_sent_without_fingerprint_is_matched_by_its_labels() -> None:
+    listed = am("a924c5d4c374ca88", "suppressed", silenced=("s1",))
+    key = labels_fingerprint(listed.labels)
+    plan = decide([answer(listed)], [firing(key)], {key: Observation(ABSENT, absent_rounds=1)})
+    assert plan.resolves == () and plan.additions == ()
+    assert plan.observations[key].muted == "silenced"

@@ -3,12 +3,15 @@ empty list where the answer was odd."""
 
 from __future__ import annotations
 
+import socket
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import requests
 
-from bridge.reconcile.fetch import OddAnswer, parse_alerts, parse_started_at
+from bridge.reconcile.fetch import OddAnswer, fetch, parse_alerts, parse_started_at
+from bridge.reconcile.model import AmFailure
 
 
 def alert(**overrides: Any) -> dict[str, Any]:
@@ -66,3 +69,13 @@ def test_uptime_is_alertmanagers_start_time() -> None:
     assert started == datetime(2026, 12, 5, 11, 58, 0, 500000, tzinfo=UTC)
     with pytest.raises(OddAnswer):
         parse_started_at({"cluster": {}})
+
+
+def test_an_unreachable_alertmanager_is_a_failure_named_without_its_password() -> None:
+    with socket.socket() as sock:  # a port nobody listens on: refused at once
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    failure = fetch(requests.Session(), f"http://ops:s3cret@127.0.0.1:{port}")
+    assert isinstance(failure, AmFailure)
+    assert "s3cret" not in failure.url + failure.detail
+    assert failure.detail == "unreachable: ConnectionError"
