@@ -21,7 +21,7 @@ from bridge.db.models import (
     OccurrenceRow,
     ReconcileStatusRow,
 )
-from bridge.reconcile.model import ABSENT, BridgeAlert, Observation
+from bridge.reconcile.model import ABSENT, GRACE, OK, BridgeAlert, Observation
 from bridge.routing import HEARTBEAT, Routing
 
 STATUS_ID = 1
@@ -67,9 +67,10 @@ def finish_round(conn: Connection, worker: str, now: datetime, outcome: str, det
         "last_round_at": now,
         "last_outcome": outcome,
         "last_detail": detail[:2000],
-        "failures": 0 if outcome == "ok" else row.failures + 1,
+        # Waiting out a restarted Alertmanager's grace is no failure, nor a success.
+        "failures": 0 if outcome == OK else row.failures if outcome == GRACE else row.failures + 1,
     }
-    if outcome == "ok":
+    if outcome == OK:
         values["last_success_at"] = now
     conn.execute(update(row).where(row.id == STATUS_ID, row.running_by == worker).values(**values))
 

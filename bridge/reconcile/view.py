@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from bridge.durations import format_duration
-from bridge.reconcile.model import ABSENT, OK, SUPPRESSED
+from bridge.reconcile.model import ABSENT, GRACE, OK, SUPPRESSED
 
 # Rounds in a row that concluded nothing before the console shows it as bad (not a blip).
 FAILURES_BAD = 3
@@ -55,6 +55,11 @@ def health_line(
     ago = format_duration(max(0.0, (now - status["last_round_at"]).total_seconds()))
     if status["last_outcome"] == OK:
         return "ok", f"in step with Alertmanager (last round {ago} ago)"
+    if status["last_outcome"] == GRACE and not status["failures"]:
+        return (
+            "warn",
+            f"waiting for a restarted Alertmanager to relearn its alerts: {status['last_detail']}",
+        )
     success = status["last_success_at"]
     since = (
         f"last success {format_duration(max(0.0, (now - success).total_seconds()))} ago"

@@ -113,6 +113,8 @@ def test_alert_silenced_through_the_bridge_then_resolved_is_resolved_everywhere_
     window = bridge_window(live.bridge.url, alert.node)
     shown = wait_muted_in_bridge(live, fingerprint, "silenced")
     assert window in str(shown["muted_by"])
+    console = requests.get(f"{live.bridge.url}/", timeout=10).text
+    assert f"silenced in Alertmanager by window {window}" in console
     post_alerts(live.am_urls, [alert], resolved=True)  # Alertmanager sends no resolve for it
     assert_resolved_saying(live, alert, fingerprint, f"resolved while silenced by window {window}")
 

@@ -53,6 +53,8 @@ def test_a_lease_whose_holder_died_runs_out(engine: Engine) -> None:
 
 
 def test_failures_in_a_row_are_counted_until_a_round_concludes(engine: Engine) -> None:
+    assert take(engine, "a", T0 - timedelta(seconds=1))
+    finish(engine, "a", T0 - timedelta(seconds=1), "grace")  # waiting is no failure
     for i in range(3):
         assert take(engine, "a", T0 + timedelta(seconds=i))
         finish(engine, "a", T0 + timedelta(seconds=i), "failed")
