@@ -177,7 +177,7 @@ def overview() -> str:
     )
     if database_ok:
         state, text = health_line(reconcile, now, ctx.settings.reconcile_interval_seconds)
-        health.append(HealthItem("Alertmanager reconcile", state, text))
+        health.append(HealthItem("Reconciliation", state, text))
     muted = {fp: muted_text(o) for fp, o in observed.items() if muted_text(o)}
     windows = sections(ctx.windows.list(), now, tz) if database_ok else None
     return render_template(

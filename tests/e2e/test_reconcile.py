@@ -259,7 +259,7 @@ def test_alertmanager_unreachable_for_three_intervals_resolves_nothing_and_says_
     entry = bridge_alert(live.bridge.url, fingerprint)
     assert entry is not None and entry["status"] == "firing"
     page = requests.get(f"{live.bridge.url}/", timeout=10).text
-    assert "Alertmanager reconcile" in page
+    assert "Reconciliation" in page
     assert "concluded nothing (failed)" in page and live.am_urls[0] in page
 
 
