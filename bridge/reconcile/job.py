@@ -113,6 +113,8 @@ class Reconciler:
             )
         if not won:
             log.debug("reconcile: another replica's round is running or just ran")
+            if urgent:
+                self._urgent.set()  # the cut webhook's alerts: at this replica's next round
             return 0
         try:
             return self._round(started, urgent)
@@ -120,7 +122,7 @@ class Reconciler:
             ctx.metrics.reconcile.rounds.labels(ERROR).inc()
             with ctx.store.engine.begin() as conn:
                 rows.finish_round(
-                    conn, self._worker, ctx.clock(), ERROR, "the bridge's side failed"
+                    conn, self._worker, started, ctx.clock(), ERROR, "the bridge's side failed"
                 )
             raise
 
@@ -150,7 +152,7 @@ class Reconciler:
         for attempt in range(1, APPLY_ATTEMPTS + 1):
             try:
                 with ctx.store.engine.begin() as conn:
-                    resolved, added = self._apply(conn, plan, previous, now)
+                    resolved, added = self._apply(conn, plan, previous, started, now)
                 break
             except InsertRace:
                 if attempt == APPLY_ATTEMPTS:
@@ -161,7 +163,12 @@ class Reconciler:
         return len(resolved) + added
 
     def _apply(
-        self, conn: Connection, plan: Plan, previous: Mapping[str, Observation], now: datetime
+        self,
+        conn: Connection,
+        plan: Plan,
+        previous: Mapping[str, Observation],
+        started: datetime,
+        now: datetime,
     ) -> tuple[list[Resolve], int]:
         ctx = self._ctx
         resolved: list[Resolve] = []
@@ -210,7 +217,7 @@ class Reconciler:
         rows.stamp_resolves(
             conn, {r.alert.fingerprint: (r.alert.starts_at, r.reason) for r in resolved}, now
         )
-        rows.finish_round(conn, self._worker, now, plan.outcome, plan.detail)
+        rows.finish_round(conn, self._worker, started, now, plan.outcome, plan.detail)
         return resolved, added
 
     def _report(self, plan: Plan, resolved: list[Resolve], added: int, now: datetime) -> None:

@@ -58,13 +58,16 @@ def take_lease(
     return taken.rowcount == 1
 
 
-def finish_round(conn: Connection, worker: str, now: datetime, outcome: str, detail: str) -> None:
-    """Record the outcome and give the lease back (only if still ours)."""
+def finish_round(
+    conn: Connection, worker: str, started: datetime, now: datetime, outcome: str, detail: str
+) -> None:
+    """Record the outcome and give the lease back (only if still ours). The round counts from
+    its start, so a slow Alertmanager does not push the shared cadence back."""
     row = ReconcileStatusRow
     values: dict[str, Any] = {
         "running_by": None,
         "running_until": None,
-        "last_round_at": now,
+        "last_round_at": started,
         "last_outcome": outcome,
         "last_detail": detail[:2000],
         # Waiting out a restarted Alertmanager's grace is no failure, nor a success.

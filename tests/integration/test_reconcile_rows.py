@@ -29,7 +29,7 @@ def take(engine: Engine, worker: str, now: datetime, not_since: datetime | None 
 
 def finish(engine: Engine, worker: str, now: datetime, outcome: str = "ok") -> None:
     with engine.begin() as conn:
-        rows.finish_round(conn, worker, now, outcome, "detail")
+        rows.finish_round(conn, worker, now, now, outcome, "detail")
 
 
 def test_one_replica_at_a_time_holds_the_round_lease(engine: Engine) -> None:
