@@ -66,16 +66,21 @@ class Live:
         )
 
 
-def project_am_config(dest: Path, bridge_url: str, *, max_alerts: int | None = None) -> Path:
-    """The shipped alertmanager.yml, pointed at `bridge_url` (optionally cut at `max_alerts`)."""
+def project_am_config(
+    dest: Path, bridge_url: str, *, max_alerts: int | None = None, webhooks_lost: bool = False
+) -> Path:
+    """The shipped alertmanager.yml, pointed at `bridge_url` (optionally cut at `max_alerts`;
+    with `webhooks_lost`, the bridge's receiver posts where nothing listens)."""
     config = alertmanager_test_config(dest, webhook_base_url=bridge_url, token=WEBHOOK_TOKEN)
-    if max_alerts is not None:
-        data = yaml.safe_load(config.path.read_text(encoding="utf-8"))
-        for receiver in data["receivers"]:
-            if receiver["name"] == "alert-bridge":
-                for webhook in receiver["webhook_configs"]:
+    data = yaml.safe_load(config.path.read_text(encoding="utf-8"))
+    for receiver in data["receivers"]:
+        if receiver["name"] == "alert-bridge":
+            for webhook in receiver["webhook_configs"]:
+                if max_alerts is not None:
                     webhook["max_alerts"] = max_alerts
-        config.path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+                if webhooks_lost:
+                    webhook["url"] = f"http://127.0.0.1:{free_port()}/webhook/alertmanager"
+    config.path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return config.path
 
 
@@ -89,6 +94,7 @@ def live_stack(
     *,
     alertmanagers: int = 1,
     max_alerts: int | None = None,
+    webhooks_lost: bool = False,
     **settings: str,
 ) -> Iterator[Live]:
     ports = [free_port() for _ in range(alertmanagers)]
@@ -109,7 +115,9 @@ def live_stack(
     bridge = start_bridge(tmp_path, env)
     started: list[Proc] = []
     try:
-        config = project_am_config(tmp_path / "am-config", bridge.url, max_alerts=max_alerts)
+        config = project_am_config(
+            tmp_path / "am-config", bridge.url, max_alerts=max_alerts, webhooks_lost=webhooks_lost
+        )
         for index, port in enumerate(ports):
             started.append(
                 start_alertmanager(config, tmp_path, port, name=f"alertmanager-{index}-0")

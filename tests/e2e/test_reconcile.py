@@ -33,6 +33,7 @@ from tests.e2e.reconcile_support import (
     bridge_alert,
     bridge_window,
     live_stack,
+    metric,
     pd_actions,
     post_alerts,
     rounds,
@@ -203,6 +204,27 @@ def test_a_webhook_cut_at_max_alerts_still_pages_every_alert_of_the_group(
         assert rounds(live.bridge.url, "ok") >= 1
         for fingerprint in fingerprints:
             assert pd_actions(pagerduty_replica, fingerprint) == ["trigger"]
+
+
+def test_an_alert_whose_webhooks_never_arrive_is_paged_and_resolved_from_alertmanagers_view(
+    tmp_path: Path,
+    sqlite_url: str,
+    pagerduty_replica: FakePagerDuty,
+    slack_replica: FakeSlack,
+    replica_ca: TestCA,
+) -> None:
+    """A webhook lost (the bridge down longer than Alertmanager retried): the alert is
+    ingested as a webhook would have carried it, and resolved when Alertmanager drops it."""
+    with live_stack(
+        tmp_path, sqlite_url, pagerduty_replica, slack_replica, replica_ca, webhooks_lost=True
+    ) as live:
+        alert = gpu_hot(8)
+        post_alerts(live.am_urls, [alert])
+        fingerprint = am_fingerprint(live.am_urls[0], alert)
+        wait_paged(live, fingerprint)
+        assert metric(live.bridge.url, "alert_bridge_reconcile_alerts_added_total") >= 1
+        post_alerts(live.am_urls, [alert], resolved=True)
+        assert_resolved_saying(live, alert, fingerprint, "no longer listed by Alertmanager")
 
 
 # -- no false resolve ---------------------------------------------------------------------------
