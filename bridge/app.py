@@ -57,6 +57,7 @@ def create_app(
         delivery = LocalDelivery(build_delivery_side(services, notifiers=notifiers))
     else:
         services.wake = delivery.wake
+        services.reconcile_now = delivery.reconcile_now
     services.metrics.delivery_source = delivery.metrics
     attach(app, services, delivery)
     # Charts drawn on request need Prometheus, not the whole enricher.

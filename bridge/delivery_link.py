@@ -1,7 +1,8 @@
 """The link between the web process and its delivery process: two channels, one job each.
 
 Wake-ups travel on a socket pair, one byte per wake-up (the number of new jobs,
-0 for "unknown"). The web side never blocks on it: a full buffer means the
+0 for "unknown"; 255 asks for a reconcile round with Alertmanager now, bridge/reconcile).
+The web side never blocks on it: a full buffer means the
 delivery process has wake-ups waiting already, and one more would add nothing.
 A webhook therefore never waits behind a metrics scrape. End of file tells the
 delivery process that its parent is gone.
@@ -22,8 +23,9 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 # One byte carries a job count; larger counts wake every thread anyway.
-MAX_JOBS_PER_BYTE = 255
+MAX_JOBS_PER_BYTE = 254
 ALL_JOBS = 0
+RECONCILE = 255
 READ_CHUNK = 4096
 
 
@@ -48,8 +50,15 @@ class WakeSender:
     def send(self, jobs: int | None) -> bool:
         """False when the delivery process is not there to read it."""
         count = ALL_JOBS if jobs is None else max(1, min(jobs, MAX_JOBS_PER_BYTE))
+        return self._send(count)
+
+    def send_reconcile(self) -> bool:
+        """Ask the delivery process for a reconcile round now."""
+        return self._send(RECONCILE)
+
+    def _send(self, byte: int) -> bool:
         try:
-            self._sock.send(bytes((count,)))
+            self._sock.send(bytes((byte,)))
         except BlockingIOError:
             return True  # wake-ups already waiting: the delivery process will look anyway
         except OSError:
@@ -63,9 +72,10 @@ class WakeSender:
 class WakeReceiver:
     """The delivery process's end."""
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, on_reconcile: Callable[[], None] | None = None) -> None:
         sock.setblocking(True)
         self._sock = sock
+        self._on_reconcile = on_reconcile
 
     def receive(self, timeout: float) -> tuple[bool, int | None]:
         """(True, jobs) for wake-ups, (False, None) when none came within `timeout`.
@@ -80,6 +90,12 @@ class WakeReceiver:
             raise LinkClosed(str(exc)) from None
         if not chunk:
             raise LinkClosed("end of file")
+        if RECONCILE in chunk:
+            if self._on_reconcile is not None:
+                self._on_reconcile()
+            chunk = chunk.replace(bytes((RECONCILE,)), b"")
+            if not chunk:
+                return False, None
         return True, merge_wakes(chunk)
 
     def close(self) -> None:

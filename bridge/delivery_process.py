@@ -55,7 +55,8 @@ def run_child(settings: Settings, ends: ChildEnds, ready: Any, worker_id: str) -
     services = build_services(settings, store=Store(engine, settings.pagerduty_events_per_minute))
     side = build_delivery_side(services, worker_id=worker_id)
     side.start()
-    wakes = WakeReceiver(ends.wakes)
+    # A cut webhook in the web process asks for a reconcile round (bridge/reconcile).
+    wakes = WakeReceiver(ends.wakes, on_reconcile=lambda: services.reconcile_now())
     metrics = MetricsServer(
         ends.metrics, lambda: generate_latest(services.metrics.delivery_registry)
     )
@@ -138,6 +139,9 @@ class DeliveryChild:
 
     def wake(self, jobs: int | None) -> bool:
         return self._parent_ends.wakes.send(jobs)
+
+    def reconcile_now(self) -> bool:
+        return self._parent_ends.wakes.send_reconcile()
 
     def metrics(self, timeout: float) -> bytes | None:
         return self._parent_ends.metrics.fetch(timeout)

@@ -8,6 +8,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from bridge.reconcile.metrics import ReconcileMetrics
+
 # Alert-to-delivery latency: from the webhook commit to the vendor's answer.
 # From an alert starting to someone acknowledging it: minutes to hours.
 BATCH_BUCKETS = (1, 2, 4, 8, 16)
@@ -116,6 +118,7 @@ class BridgeMetrics:
             ["job"],
             registry=self.delivery_registry,
         )
+        self.reconcile = ReconcileMetrics(self.delivery_registry)
         self.job_runs = Counter(
             "alert_bridge_job_runs",
             "Scheduled job runs by outcome (ok, failed).",

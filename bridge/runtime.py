@@ -33,6 +33,9 @@ class DeliveryLink(Protocol):
     def wake(self, jobs: int | None = None) -> None:
         """Outbox rows were committed: deliver them now."""
 
+    def reconcile_now(self) -> None:
+        """A webhook was cut (truncatedAlerts): reconcile with Alertmanager now."""
+
     def ingesting(self) -> AbstractContextManager[None]:
         """A webhook request is in progress (deliveries in this process give way)."""
 
@@ -102,6 +105,9 @@ class LocalDelivery:
 
     def wake(self, jobs: int | None = None) -> None:
         self.side.worker.wake(jobs)
+
+    def reconcile_now(self) -> None:
+        self.side.services.reconcile_now()
 
     def ingesting(self) -> AbstractContextManager[None]:
         return self.side.worker.ingesting()

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from bridge import jobs
 from bridge.digest import job as digest_job
+from bridge.reconcile.job import Reconciler
 from bridge.services import Services
+from bridge.worker import new_worker_id
 
 log = logging.getLogger(__name__)
+
+RECONCILE = "reconcile"
 
 # Seconds between runs. Release runs often so that an alert still firing when
 # its window ends is delivered well within a minute.
@@ -60,7 +66,34 @@ def build_scheduler(ctx: Services) -> BackgroundScheduler:
             # First run at once: windows planned and synced, held alerts released.
             next_run_time=datetime.now(UTC),
         )
+    _add_reconcile(scheduler, ctx)
     return scheduler
+
+
+def _add_reconcile(scheduler: BackgroundScheduler, ctx: Services) -> None:
+    """Every BRIDGE_RECONCILE_INTERVAL (0: never), and at once when a webhook was cut."""
+    interval = ctx.settings.reconcile_interval_seconds
+    if interval <= 0:
+        return
+    reconciler = Reconciler(ctx, new_worker_id())
+    scheduler.add_job(
+        run_job,
+        "interval",
+        seconds=interval,
+        args=(RECONCILE, reconciler.run, ctx),
+        id=RECONCILE,
+        name=RECONCILE,
+        max_instances=1,
+        coalesce=True,
+        next_run_time=datetime.now(UTC),
+    )
+
+    def run_soon() -> None:
+        with contextlib.suppress(JobLookupError):  # shutting down
+            scheduler.modify_job(RECONCILE, next_run_time=datetime.now(UTC))
+
+    reconciler.run_soon = run_soon
+    ctx.reconcile_now = reconciler.request
 
 
 def start(ctx: Services) -> BackgroundScheduler:

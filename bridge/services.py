@@ -30,6 +30,10 @@ def _nobody_to_wake(_jobs: int | None = None) -> None:
     """Until a delivery side is attached, committed rows wait for the next poll."""
 
 
+def _no_reconcile() -> None:
+    """No scheduler in this process (or reconciliation is off): the next round will do."""
+
+
 @dataclass
 class Services:
     settings: Settings
@@ -40,6 +44,8 @@ class Services:
     windows: WindowService
     started_at: datetime
     wake: Wake = field(default=_nobody_to_wake)
+    # A webhook was cut (truncatedAlerts): reconcile with Alertmanager now (bridge/reconcile).
+    reconcile_now: Callable[[], None] = field(default=_no_reconcile)
 
     @property
     def flap_limits(self) -> FlapLimits:

@@ -48,6 +48,10 @@ SECRET_NAMES = (
 )
 
 
+# The receivers of the shipped alertmanager/alertmanager.yml that post to the bridge.
+DEFAULT_RECEIVERS = ("alert-bridge", "alert-bridge-watchdog")
+
+
 class SettingsError(ValueError):
     """A setting that cannot work; the message names the variable."""
 
@@ -114,6 +118,13 @@ class Settings:
     # Slack user ids allowed to act from buttons; empty: everyone in the workspace.
     slack_allowed_users: tuple[str, ...] = ()
     pagerduty_webhook_secret: str | None = None
+    # Reconciliation with Alertmanager's /api/v2/alerts (bridge/reconcile): every
+    # `reconcile_interval_seconds` (0: off); an Alertmanager up for less than
+    # `reconcile_grace_seconds` proves no resolve; only alerts routed to
+    # `alertmanager_receivers` (the bridge's receivers in alertmanager.yml) are the bridge's.
+    reconcile_interval_seconds: float = 60.0
+    reconcile_grace_seconds: float = 300.0
+    alertmanager_receivers: tuple[str, ...] = DEFAULT_RECEIVERS
 
     @property
     def listen_host_port(self) -> tuple[str, int]:
@@ -383,4 +394,21 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         slack_signing_secret=_read(env, "BRIDGE_SLACK_SIGNING_SECRET"),
         slack_allowed_users=_allowed_users(env, slack_token),
         pagerduty_webhook_secret=_read(env, "BRIDGE_PAGERDUTY_WEBHOOK_SECRET"),
+        reconcile_interval_seconds=_duration_or_off(env, "BRIDGE_RECONCILE_INTERVAL", "1m"),
+        reconcile_grace_seconds=_duration(env, "BRIDGE_RECONCILE_GRACE", "5m"),
+        alertmanager_receivers=_receivers(env),
     )
+
+
+def _duration_or_off(env: Mapping[str, str], name: str, default: str) -> float:
+    """A duration, or `0` for off."""
+    if (env.get(name) or "").strip() == "0":
+        return 0.0
+    return _duration(env, name, default)
+
+
+def _receivers(env: Mapping[str, str]) -> tuple[str, ...]:
+    raw = env.get("BRIDGE_ALERTMANAGER_RECEIVERS")
+    if raw is None or not raw.strip():
+        return DEFAULT_RECEIVERS
+    return tuple(dict.fromkeys(name.strip() for name in raw.split(",") if name.strip()))

@@ -99,6 +99,11 @@ class DeliverySupervisor:
             child.wake(jobs)
         # Down: the rows are committed; the next child delivers them when it starts.
 
+    def reconcile_now(self) -> None:
+        child = self._child
+        if child is not None and self._down is None:
+            child.reconcile_now()
+
     def ingesting(self) -> AbstractContextManager[None]:
         return nullcontext()  # deliveries run in another process: nothing to give way to
 

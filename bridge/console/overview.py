@@ -35,6 +35,8 @@ class AlertLine:
     since: str
     sent: str
     sent_state: str  # ok | pending | dead | muted | none
+    # Silenced or inhibited in Alertmanager (bridge/reconcile): no page, no reminder.
+    muted: str = ""
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,11 @@ def delivery_summary(alert: FiringAlert, outcomes: Sequence[TriggerOutcome]) -> 
 
 
 def alert_line(
-    alert: FiringAlert, outcomes: Sequence[TriggerOutcome], now: datetime, tz: ZoneInfo
+    alert: FiringAlert,
+    outcomes: Sequence[TriggerOutcome],
+    now: datetime,
+    tz: ZoneInfo,
+    muted: str = "",
 ) -> AlertLine:
     view = AlertView(
         alert.fingerprint, "firing", alert.labels, alert.annotations, alert.starts_at, None, ""
@@ -114,6 +120,7 @@ def alert_line(
         since=stamp(alert.starts_at, tz, now),
         sent=sent,
         sent_state=state,
+        muted=muted,
     )
 
 
@@ -151,6 +158,7 @@ def build_cards(
     now: datetime,
     tz: ZoneInfo,
     per_card: int = MAX_LINES_PER_CARD,
+    muted: Mapping[str, str] | None = None,
 ) -> list[NodeCard]:
     """Firing nodes first, worst severity first, then the most alerts; quiet nodes after."""
     by_alert: dict[int, list[TriggerOutcome]] = defaultdict(list)
@@ -168,7 +176,10 @@ def build_cards(
                 title=node or NO_NODE_TITLE,
                 worst=ordered[0][0],
                 counts=tuple(SeverityCount(s, n) for s, n in ordered),
-                lines=tuple(alert_line(a, by_alert[a.id], now, tz) for a in alerts[:per_card]),
+                lines=tuple(
+                    alert_line(a, by_alert[a.id], now, tz, (muted or {}).get(a.fingerprint, ""))
+                    for a in alerts[:per_card]
+                ),
                 more=max(0, len(alerts) - per_card),
                 quiet="",
             )

@@ -27,6 +27,7 @@ from bridge.console.alert_page import build_alert_page
 from bridge.console.deliveries import STATUSES, delivery_line, read_filter
 from bridge.console.overview import (
     MAX_LINES_PER_CARD,
+    HealthItem,
     build_cards,
     build_health,
     headline,
@@ -35,6 +36,8 @@ from bridge.console.overview import (
 from bridge.console.probes import Prober
 from bridge.console.windows import FormError, form_field, sections, window_body
 from bridge.notify.view import LinkBase
+from bridge.reconcile import rows as reconcile_rows
+from bridge.reconcile.view import health_line, muted_text
 from bridge.routing import CHANNELS
 from bridge.silences.model import WindowError, parse_window
 from bridge.store.outbox import outbox_depth
@@ -149,9 +152,14 @@ def overview() -> str:
     node = request.args.get("node")
     per_card = MAX_LINES_ONE_NODE if node is not None else MAX_LINES_PER_CARD
     facts: reads.OverviewFacts | None = None
+    observed: dict[str, dict[str, Any]] = {}
+    reconcile: dict[str, Any] | None = None
     try:
         with ctx.store.read() as conn:
             facts = reads.overview_facts(conn, node, lambda f: shown_alerts(f, per_card))
+            # Alertmanager's view, from reconcile rounds (bridge/reconcile).
+            observed = reconcile_rows.muted_states(conn, [a.fingerprint for a in facts.firing])
+            reconcile = reconcile_rows.status(conn)
     except SQLAlchemyError as exc:  # the page still says what it can: the database is down
         log.warning("web console: database unreachable: %s", type(exc).__name__)
     database_ok = facts is not None
@@ -167,11 +175,15 @@ def overview() -> str:
         timedelta(seconds=ctx.settings.watchdog_timeout_seconds),
         delivery_link().down_reason(),
     )
+    if database_ok:
+        state, text = health_line(reconcile, now, ctx.settings.reconcile_interval_seconds)
+        health.append(HealthItem("Reconciliation", state, text))
+    muted = {fp: muted_text(o) for fp, o in observed.items() if muted_text(o)}
     windows = sections(ctx.windows.list(), now, tz) if database_ok else None
     return render_template(
         "console/overview.html",
         headline=headline(facts.firing, facts.seen, now, tz, ctx.started_at, node),
-        cards=build_cards(facts.firing, facts.seen, facts.outcomes, now, tz, per_card),
+        cards=build_cards(facts.firing, facts.seen, facts.outcomes, now, tz, per_card, muted),
         health=health,
         windows=windows,
         node=node,

@@ -379,6 +379,52 @@ class StormResponseRow(_ResponseColumns, Base):
     storm_id: Mapped[int] = mapped_column(ForeignKey("storms.id", ondelete="CASCADE"), unique=True)
 
 
+class AmObservationRow(Base):
+    """What the last reconcile rounds saw of one alert in Alertmanager (bridge/reconcile).
+
+    Kept per fingerprint: its state there (silenced and inhibited alerts never resolve by
+    webhook, so the state last seen explains a later disappearance), how many consecutive
+    rounds it was absent (firing in the bridge) or unknown (active in Alertmanager), and
+    the reason a reconcile gave when it resolved the episode starting at
+    `resolved_starts_at`.
+    """
+
+    __tablename__ = "am_observations"
+
+    fingerprint: Mapped[str] = mapped_column(String(128), primary_key=True)
+    # active | suppressed | unprocessed | absent
+    state: Mapped[str] = mapped_column(String(16), default="absent")
+    # silenced | inhibited | None, and by what (a window, a silence, an alert), for people.
+    muted: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    muted_by: Mapped[str | None] = mapped_column(Text, nullable=True)
+    absent_rounds: Mapped[int] = mapped_column(Integer, default=0)
+    unknown_rounds: Mapped[int] = mapped_column(Integer, default=0)
+    seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    resolve_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    resolved_starts_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ReconcileStatusRow(Base):
+    """The one row (id 1) of reconcile's lease and last outcome, shared by every replica.
+
+    The lease (`running_by`, `running_until`) is taken with a compare-and-set update, so
+    one round runs at a time across replicas; the outcome feeds the console's health line.
+    """
+
+    __tablename__ = "reconcile_status"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    running_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    running_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_round_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_outcome: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    last_detail: Mapped[str] = mapped_column(Text, default="")
+    last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # Consecutive rounds that concluded nothing (an Alertmanager failed or restarted).
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+
+
 # Core tables, typed as such, for statements built once and reused.
 ALERTS = cast(Table, AlertRow.__table__)
 TRANSITIONS = cast(Table, TransitionRow.__table__)

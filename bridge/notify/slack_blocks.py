@@ -118,6 +118,7 @@ def single_message(
     if alert.gpu:
         fields.append(f"*GPU*\n{alert.gpu}")
     blocks = [_header(title), _section(body or alert.name, fields)]
+    blocks += _resolve_reason_blocks(alert)
     blocks += _response_blocks(alert)
     blocks += _context_blocks(context, fact)
     if interactive:
@@ -176,7 +177,16 @@ def resolved_reply(alert: AlertView, now: datetime) -> str:
     end = alert.ends_at or now
     lasted = format_duration(max(0.0, (end - alert.starts_at).total_seconds()))
     where = f" on {alert.where}" if alert.where else ""
-    return f"{ICONS['resolved']} {alert.name}{where} resolved after {lasted}."
+    why = f" The bridge resolved it: {alert.resolve_reason}." if alert.resolve_reason else ""
+    return f"{ICONS['resolved']} {alert.name}{where} resolved after {lasted}.{why}"
+
+
+def _resolve_reason_blocks(alert: AlertView) -> list[dict[str, Any]]:
+    """Resolved by reconciliation, not by Alertmanager: say why (bridge/reconcile)."""
+    if alert.status != "resolved" or not alert.resolve_reason:
+        return []
+    text = truncate(f":information_source: {alert.resolve_reason}", MAX_CONTEXT_ELEMENT_CHARS)
+    return [{"type": "context", "elements": [{"type": "mrkdwn", "text": escape(text)}]}]
 
 
 def _when(iso: Any) -> str:

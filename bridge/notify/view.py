@@ -29,6 +29,8 @@ class AlertView:
     alert_id: int | None = None
     paged: bool = False
     response: dict[str, Any] | None = None
+    # Why the bridge resolved it when Alertmanager sent no resolve (bridge/reconcile).
+    resolve_reason: str = ""
 
     @classmethod
     def from_snapshot(cls, snap: dict[str, Any]) -> AlertView:
@@ -44,6 +46,7 @@ class AlertView:
             alert_id=snap["alert_id"] if isinstance(snap.get("alert_id"), int) else None,
             paged=bool(snap.get("paged")),
             response=snap["response"] if isinstance(snap.get("response"), dict) else None,
+            resolve_reason=str(snap.get("resolve_reason") or ""),
         )
 
     @property

@@ -13,6 +13,7 @@ from sqlalchemy import Connection, Engine, and_, delete, or_, select, update
 
 from bridge.db.models import (
     AlertRow,
+    AmObservationRow,
     DeliveryRow,
     JobRunRow,
     OccurrenceRow,
@@ -54,6 +55,14 @@ def due_reminders(conn: Connection, now: datetime, after: timedelta) -> int:
             AlertRow.last_change_at <= now - after,
             # A reminder is a reply in the alert's thread: there must be one.
             AlertRow.slack_ts.is_not(None),
+            # Silenced or inhibited in Alertmanager (as the last reconcile saw it): muted
+            # there means no reminder here either.
+            ~select(AmObservationRow.fingerprint)
+            .where(
+                AmObservationRow.fingerprint == AlertRow.fingerprint,
+                AmObservationRow.state == "suppressed",
+            )
+            .exists(),
         )
     ).all()
     created = 0

@@ -9,6 +9,8 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from bridge.db.models import AlertRow, AttemptRow, DeliveryRow, StormRow
+from bridge.reconcile.rows import muted_states
+from bridge.reconcile.view import alertmanager_view
 from bridge.store.responses import responses_for
 from bridge.storms import LANE_NAMES
 
@@ -110,6 +112,8 @@ def list_alerts(
         )
     # Acknowledgement (who, when, time to acknowledge), silence and PagerDuty's state.
     responses = responses_for(conn, [(a.id, a.starts_at) for a in alerts])
+    # Alertmanager's view from reconcile rounds: silenced, inhibited, or why resolved.
+    observed = muted_states(conn, [a.fingerprint for a in alerts])
     return [
         {
             "fingerprint": a.fingerprint,
@@ -130,6 +134,7 @@ def list_alerts(
             "storm": storms.get(a.storm_id) if a.storm_id is not None else None,
             "deliveries": deliveries[a.id],
             "response": responses.get(a.id),
+            "alertmanager": alertmanager_view(observed.get(a.fingerprint), a.status, a.starts_at),
         }
         for a in alerts
     ]

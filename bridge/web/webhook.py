@@ -88,6 +88,14 @@ def receive() -> Response:
     ctx.metrics.ingest_batch.observe(result.batch)
     if result.notifications:
         ctx.wake(result.notifications)
+    if payload.truncated_alerts:
+        # Alertmanager cut this webhook at max_alerts and never sends the rest: read them
+        # from its API now (bridge/reconcile).
+        log.info(
+            "webhook cut by Alertmanager (%d alerts left out): reconciling now",
+            payload.truncated_alerts,
+        )
+        ctx.reconcile_now()
     # As jsonify would, without its per-call lookups (this is the hot path).
     answer = json.dumps(result.as_json(), separators=(",", ":"))
     return Response(answer + "\n", 200, mimetype="application/json")

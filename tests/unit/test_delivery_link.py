@@ -131,3 +131,18 @@ def test_a_wake_to_a_delivery_side_that_is_gone_reports_it(
     parent, child = link
     child.wakes.close()
     assert not parent.wakes.send(1)
+
+
+def test_a_reconcile_request_reaches_the_delivery_side_and_is_no_job_count(
+    link: tuple[ParentEnds, ChildEnds],
+) -> None:
+    parent, child = link
+    requests: list[bool] = []
+    receiver = WakeReceiver(child.wakes, on_reconcile=lambda: requests.append(True))
+    assert parent.wakes.send_reconcile()
+    assert receiver.receive(5.0) == (False, None)  # asked for a round, woke no worker
+    assert requests == [True]
+    # A count of 255 jobs never reads as a reconcile request.
+    assert parent.wakes.send(255)
+    assert receiver.receive(5.0) == (True, 254)
+    assert requests == [True]
