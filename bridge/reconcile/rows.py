@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from bridge import watchdog
 from bridge.db.models import (
     AlertRow,
     AmObservationRow,
@@ -87,7 +88,12 @@ def status(conn: Connection) -> dict[str, Any] | None:
 
 
 def firing_alerts(conn: Connection, routing: Routing) -> list[BridgeAlert]:
-    """The bridge's firing alerts, but the heartbeat's (the dead-man's switch owns those)."""
+    """The bridge's firing alerts that came from Alertmanager.
+
+    Not the heartbeat's (the dead-man's switch owns those), and not the bridge's own
+    AlertingPipelineDown: Alertmanager never lists what it never sent, so its absence there
+    proves nothing, and resolving it would re-raise (and re-page) it at the next check.
+    """
     rows = conn.execute(
         select(
             AlertRow.fingerprint,
@@ -108,7 +114,8 @@ def firing_alerts(conn: Connection, routing: Routing) -> list[BridgeAlert]:
             r.generator_url or "",
         )
         for r in rows
-        if HEARTBEAT not in routing.channels_for(r.labels or {})
+        if r.fingerprint != watchdog.FINGERPRINT
+        and HEARTBEAT not in routing.channels_for(r.labels or {})
     ]
 
 

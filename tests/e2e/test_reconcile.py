@@ -309,3 +309,31 @@ def test_ha_pair_with_one_alertmanager_down_concludes_no_resolve_from_the_other(
         assert rounds(live.bridge.url, "failed") >= failed_before + 3
         entry = bridge_alert(live.bridge.url, fingerprint)
         assert entry is not None and entry["status"] == "firing"
+
+
+def test_the_bridges_own_dead_mans_page_is_never_resolved_by_reconciliation(
+    tmp_path: Path,
+    sqlite_url: str,
+    pagerduty_replica: FakePagerDuty,
+    slack_replica: FakeSlack,
+    replica_ca: TestCA,
+) -> None:
+    """AlertingPipelineDown is raised by the bridge, not by Alertmanager, so Alertmanager
+    never lists it: that absence proves nothing. Resolving it would re-raise it at the next
+    check, paging every few minutes while the pipeline stays down."""
+    from bridge.watchdog import FINGERPRINT
+
+    with live_stack(
+        tmp_path,
+        sqlite_url,
+        pagerduty_replica,
+        slack_replica,
+        replica_ca,
+        BRIDGE_WATCHDOG_TIMEOUT="1s",
+        BRIDGE_WATCHDOG_GRACE="1s",
+    ) as live:
+        wait_paged(live, FINGERPRINT)  # no Watchdog ever came: the dead-man's page went out
+        wait_rounds(live, "ok", 4)  # Alertmanager answered, listing nothing of the kind
+        assert pd_actions(live.pagerduty, FINGERPRINT) == ["trigger"]
+        entry = bridge_alert(live.bridge.url, FINGERPRINT)
+        assert entry is not None and entry["status"] == "firing"
