@@ -25,6 +25,8 @@ from bridge.flapping import FlapLimits, catch_up_action
 from bridge.routing import HEARTBEAT, SLACK, Routing
 from bridge.store.rows import add_delivery, add_transition
 
+# Rows per retention transaction: each holds the write lock (SQLite) only as long as a
+# batch takes, so a webhook arriving during a day's purge waits for one batch at most.
 PURGE_BATCH = 500
 # Bound one retention run; the next run continues where this one stopped.
 PURGE_MAX_BATCHES = 200
@@ -130,8 +132,13 @@ def settle_flapping(conn: Connection, routing: Routing, limits: FlapLimits, now:
     return settled
 
 
-def purge_old(engine: Engine, cutoff: datetime) -> dict[str, int]:
-    """Delete finished history older than `cutoff`, in small transactions."""
+def purge_old(
+    engine: Engine,
+    cutoff: datetime,
+    batch: int = PURGE_BATCH,
+    max_batches: int = PURGE_MAX_BATCHES,
+) -> dict[str, int]:
+    """Delete finished history older than `cutoff`, `batch` rows per transaction."""
     counts = {
         "deliveries": 0,
         "alerts": 0,
@@ -181,9 +188,9 @@ def purge_old(engine: Engine, cutoff: datetime) -> dict[str, int]:
     }
     for name, query in targets.items():
         model = models[name]
-        for _ in range(PURGE_MAX_BATCHES):
+        for _ in range(max_batches):
             with engine.begin() as conn:
-                ids = list(conn.execute(query.limit(PURGE_BATCH)).scalars())
+                ids = list(conn.execute(query.limit(batch)).scalars())
                 if not ids:
                     break
                 conn.execute(delete(model).where(model.id.in_(ids)))
