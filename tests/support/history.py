@@ -19,6 +19,8 @@ moved past them afterwards, and the tables analysed as autovacuum would.
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -75,9 +77,18 @@ def seed_history(engine: Engine, fleet: Fleet, now: datetime) -> dict[str, int]:
             counts[table] = conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
         if sql.postgres:
             _move_sequences(conn)
+    # As a month-old database would be: PostgreSQL vacuumed and analysed (autovacuum),
+    # SQLite's write-ahead log copied back into the database file.
     if sql.postgres:
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text("ANALYZE"))
+            conn.execute(text("VACUUM ANALYZE"))
+    elif engine.url.database:
+        # Best effort: a reader of the running bridge may hold the log for a moment.
+        with (
+            contextlib.suppress(sqlite3.Error),
+            contextlib.closing(sqlite3.connect(engine.url.database)) as db,
+        ):
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return counts
 
 
