@@ -268,7 +268,8 @@ class AttemptRow(Base):
     delivery_id: Mapped[int] = mapped_column(
         ForeignKey("deliveries.id", ondelete="CASCADE"), index=True
     )
-    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Indexed: PagerDuty pacing counts the last minute's attempts (store/attempts).
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     duration_ms: Mapped[int] = mapped_column(Integer)
     outcome: Mapped[str] = mapped_column(String(16))  # delivered | dry_run | retry | dead
     http_status: Mapped[int | None] = mapped_column(Integer, nullable=True)

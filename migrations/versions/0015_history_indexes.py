@@ -8,7 +8,9 @@ With 30 days of a fleet's history (100,000 alerts, a million deliveries), three 
 statements read a whole table on both databases (tests/integration/test_query_plans.py):
 - retention and the summaries select deliveries by `finished_at`;
 - the console's node list walks the distinct nodes of `alerts` and each node's last change;
-- the flap-settling job looks for the few alerts with `flapping_since` set.
+- the flap-settling job looks for the few alerts with `flapping_since` set;
+- PagerDuty pacing counts the attempts of the last minute (every second, in every
+  replica's delivery process) by `started_at`.
 Additive only: new indexes, nothing else changes.
 """
 
@@ -28,6 +30,7 @@ FLAPPING_SQL = 'flapping_since IS NOT NULL'
 
 def upgrade() -> None:
     op.create_index('ix_deliveries_finished_at', 'deliveries', ['finished_at'])
+    op.create_index('ix_delivery_attempts_started_at', 'delivery_attempts', ['started_at'])
     op.create_index('ix_alerts_node_last_change_at', 'alerts', ['node', 'last_change_at'])
     op.create_index(
         'ix_alerts_flapping',
@@ -41,4 +44,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index('ix_alerts_flapping', table_name='alerts')
     op.drop_index('ix_alerts_node_last_change_at', table_name='alerts')
+    op.drop_index('ix_delivery_attempts_started_at', table_name='delivery_attempts')
     op.drop_index('ix_deliveries_finished_at', table_name='deliveries')

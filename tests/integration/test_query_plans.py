@@ -27,13 +27,15 @@ import pytest
 from flask import Flask
 from sqlalchemy import Engine, event
 
+from bridge.app import create_app
 from bridge.db.engine import read_connection
 from bridge.db.models import Base
 from bridge.digest.facts import read_facts
 from bridge.scheduler import INTERVALS, run_job
 from bridge.settings import Settings
+from bridge.store import Store
 from bridge.store.scheduled import purge_old
-from tests.support.bridge_app import ctx, deliver_until_settled, make_app, post_alerts
+from tests.support.bridge_app import ctx, deliver_until_settled, post_alerts
 from tests.support.history import Fleet, seed_history
 from tests.support.payloads import alert, payload, resolved
 
@@ -198,9 +200,12 @@ def _postgres_scans(node: dict[str, Any], limited: bool = False) -> list[str]:
 def hot_path(engine: Engine, settings: Settings) -> HotPath:
     now = datetime.now(UTC)
     seed_history(engine, FLEET, now)
-    # No request may leave the machine: Alertmanager on a closed port.
+    # No request may leave the machine: Alertmanager on a closed port. PagerDuty pacing
+    # on, as `serve` has it by default: the delivery worker then counts recent attempts.
     quiet = replace(settings, alertmanager_urls=("http://127.0.0.1:1",))
-    return HotPath(make_app(quiet, engine), engine, now)
+    app = create_app(quiet, store=Store(engine, quiet.pagerduty_events_per_minute))
+    app.testing = True
+    return HotPath(app, engine, now)
 
 
 @pytest.mark.parametrize("name", list(HOT_PATHS))
