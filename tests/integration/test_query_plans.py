@@ -107,6 +107,13 @@ def _console(hot: HotPath) -> None:
     assert client.get("/").status_code == 200
 
 
+def _scrapes(hot: HotPath) -> None:
+    """What Prometheus and the orchestrator poll all day."""
+    client = hot.app.test_client()
+    for path in ("/metrics", "/readyz", "/healthz"):
+        client.get(path)
+
+
 def _summary(hot: HotPath) -> None:
     with read_connection(hot.engine) as conn:
         read_facts(conn, hot.now - timedelta(days=1), hot.now, hot.now)
@@ -130,6 +137,7 @@ HOT_PATHS: dict[str, Callable[[HotPath], None]] = {
     "outbox": _outbox,
     "storm": _storm,
     "console_overview": _console,
+    "scrapes": _scrapes,
     "summary": _summary,
     "scheduled_jobs": _jobs,
     "retention": _retention,
