@@ -51,11 +51,44 @@ PARTIAL_INDEXES = frozenset(
     for index in Base.metadata.tables[table].indexes
     if index.dialect_options["sqlite"]["where"] is not None and index.name
 )
-# SQLite names a table by its alias when it has one (SQLAlchemy's `alerts_1`).
-_SQLITE_SCAN = re.compile(
-    r"\bSCAN (?:TABLE )?((?:%s)(?:_\d+)?)\b(?: USING (?:COVERING )?INDEX (\w+))?"  # noqa: UP031
-    % "|".join(BIG_TABLES)
+# SQLite's plan names a table by its alias when it has one (`alerts_1`, `a`).
+_ALIAS = re.compile(
+    r"\b(?:FROM|JOIN)\s+(?:%s)(?:\s+INDEXED\s+BY\s+\w+)?\s+(?:AS\s+)?(\w+)"  # noqa: UP031
+    % "|".join(BIG_TABLES),
+    re.IGNORECASE,
 )
+_NOT_ALIASES = frozenset(
+    [
+        "WHERE",
+        "JOIN",
+        "ON",
+        "LEFT",
+        "RIGHT",
+        "INNER",
+        "OUTER",
+        "CROSS",
+        "GROUP",
+        "ORDER",
+        "LIMIT",
+        "SET",
+        "USING",
+        "UNION",
+    ]
+)
+_SQLITE_SCAN = re.compile(r"\bSCAN (?:TABLE )?(\w+)(?: USING (?:COVERING )?INDEX (\w+))?")
+
+
+def _sqlite_scans(sql: str, plan: str) -> list[str]:
+    names = set(BIG_TABLES) | {
+        alias for alias in _ALIAS.findall(sql) if alias.upper() not in _NOT_ALIASES
+    }
+    return [
+        name
+        for name, index in _SQLITE_SCAN.findall(plan)
+        if name in names and index not in PARTIAL_INDEXES
+    ]
+
+
 _NOT_PLANNED = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "PRAGMA", "SET", "SHOW")
 
 
@@ -177,10 +210,7 @@ def _full_scans(engine: Engine, statement: Statement) -> tuple[list[str], str]:
     """The big tables the statement reads whole, and its plan."""
     if engine.dialect.name == "sqlite":
         plan = "\n".join(str(row[-1]) for row in _explain(engine, "EXPLAIN QUERY PLAN ", statement))
-        scans = [
-            table for table, index in _SQLITE_SCAN.findall(plan) if index not in PARTIAL_INDEXES
-        ]
-        return scans, plan
+        return _sqlite_scans(statement.sql, plan), plan
     ((document,),) = _explain(engine, "EXPLAIN (FORMAT JSON) ", statement)
     tree = document if isinstance(document, list) else json.loads(document)
     return _postgres_scans(tree[0]["Plan"]), json.dumps(tree[0]["Plan"], indent=1)
