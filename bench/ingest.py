@@ -107,21 +107,29 @@ def closed_loop_row(
 ) -> list[object]:
     url = database_url or args.database_url
     with running_bridge(database_url=url, log_level=args.log_level) as bridge:
-        factory = PayloadFactory(size, severity=args.severity)
-        body: Callable[[int], bytes] = factory.body
-        if repeats:
-            warm_up(bridge.webhook_url, factory.body, REPEAT_POOL)
-            body = lambda n: factory.body(n % REPEAT_POOL)  # noqa: E731 - the same 20 payloads
+        return measure_closed_loop(bridge, args, size, repeats)
 
-        with CpuMeter(bridge) as cpu:
-            samples, elapsed = closed_loop(
-                bridge.webhook_url,
-                body,
-                clients=args.clients,
-                seconds=args.seconds,
-                max_requests=args.max_requests,
-            )
-        pending = _pending(bridge)
+
+def measure_closed_loop(
+    bridge: Bridge, args: argparse.Namespace, size: int, repeats: bool
+) -> list[object]:
+    """One closed-loop row against a running bridge (bench/history.py reuses it on a
+    bridge whose database holds a fleet's history)."""
+    factory = PayloadFactory(size, severity=args.severity)
+    body: Callable[[int], bytes] = factory.body
+    if repeats:
+        warm_up(bridge.webhook_url, factory.body, REPEAT_POOL)
+        body = lambda n: factory.body(n % REPEAT_POOL)  # noqa: E731 - the same 20 payloads
+
+    with CpuMeter(bridge) as cpu:
+        samples, elapsed = closed_loop(
+            bridge.webhook_url,
+            body,
+            clients=args.clients,
+            seconds=args.seconds,
+            max_requests=args.max_requests,
+        )
+    pending = _pending(bridge)
     latencies, errors = _latencies(samples)
     rate = len(latencies) * size / elapsed if elapsed > 0 else math.nan
     return [

@@ -12,9 +12,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, case, func, select
+from sqlalchemy import Connection, String, bindparam, func, select, text
 
-from bridge.db.models import ALERTS, ATTEMPTS, DELIVERIES, TRANSITIONS
+from bridge.db.models import ALERTS, ATTEMPTS, DELIVERIES, TRANSITIONS, UTCDateTime
 from bridge.digest.facts import ALWAYS_FIRING
 from bridge.enrich.render import key_fact
 from bridge.store.outbox import outbox_depth
@@ -109,16 +109,48 @@ def with_texts(conn: Connection, alerts: list[FiringAlert]) -> list[FiringAlert]
     ]
 
 
+# Every node with its last change, without reading every alert ever kept (issue 23): a
+# walk over the distinct nodes of the (node, last_change_at) index, one probe each for
+# the next node and one for its newest change. A GROUP BY read the whole table.
+_NODES_SEEN = (
+    text(
+        """
+WITH RECURSIVE nodes(node) AS (
+    SELECT CAST(min(node) AS TEXT) FROM alerts
+    UNION ALL
+    SELECT (SELECT CAST(min(a.node) AS TEXT) FROM alerts a WHERE a.node > nodes.node)
+    FROM nodes WHERE nodes.node IS NOT NULL
+)
+SELECT nodes.node AS node, (
+    SELECT a.last_change_at FROM alerts a
+    WHERE a.node = nodes.node AND a.status != '' AND a.alertname NOT IN :always
+    ORDER BY a.last_change_at DESC LIMIT 1
+) AS last
+FROM nodes WHERE nodes.node IS NOT NULL
+"""
+    )
+    .bindparams(bindparam("always", value=list(ALWAYS_FIRING), expanding=True))
+    .columns(node=String(), last=UTCDateTime())
+)
+
+
 def nodes_seen(conn: Connection) -> list[NodeSeen]:
     a = ALERTS.c
-    firing = func.sum(case((a.status == "firing", 1), else_=0))
-    rows = conn.execute(
-        select(a.node, func.max(a.last_change_at).label("last"), firing.label("firing"))
-        .where(a.status != "", a.alertname.not_in(ALWAYS_FIRING))
-        .group_by(a.node)
-        .order_by(a.node)
+    firing: dict[str, int] = dict(
+        conn.execute(
+            select(a.node, func.count())
+            .where(a.status == "firing", a.alertname.not_in(ALWAYS_FIRING))
+            .group_by(a.node)
+        ).all()
     )
-    return [NodeSeen(r.node, r.last, int(r.firing or 0)) for r in rows]
+    return sorted(
+        (
+            NodeSeen(r.node, r.last, int(firing.get(r.node, 0)))
+            for r in conn.execute(_NODES_SEEN)
+            if r.last is not None
+        ),
+        key=lambda seen: seen.node,
+    )
 
 
 def trigger_outcomes(conn: Connection, alert_ids: list[int]) -> list[TriggerOutcome]:

@@ -59,6 +59,10 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
+# The predicate of the partial index of flapping alerts.
+FLAPPING_SQL = "flapping_since IS NOT NULL"
+
+
 class AlertRow(Base):
     """One row per alert fingerprint: the state of its current episode."""
 
@@ -100,7 +104,18 @@ class AlertRow(Base):
     # drop would cascade-delete every delivery; storms are never deleted while referenced.
     storm_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
 
-    __table_args__ = (Index(None, "status", "last_change_at"),)
+    __table_args__ = (
+        Index(None, "status", "last_change_at"),
+        # The console's node list: each distinct node and its last change (console/reads).
+        Index(None, "node", "last_change_at"),
+        # The few alerts flapping now (store/scheduled.settle_flapping).
+        Index(
+            "ix_alerts_flapping",
+            "flapping_since",
+            sqlite_where=text(FLAPPING_SQL),
+            postgresql_where=text(FLAPPING_SQL),
+        ),
+    )
 
 
 # The open storm of an alert name: the one row per name whose `ended_at` is NULL.
@@ -239,6 +254,8 @@ class DeliveryRow(Base):
             postgresql_where=text(DEAD_SQL),
         ),
         Index(None, "alert_id", "channel", "status"),
+        # Retention and the summaries: finished rows by when they finished.
+        Index(None, "finished_at"),
     )
 
 
@@ -251,7 +268,8 @@ class AttemptRow(Base):
     delivery_id: Mapped[int] = mapped_column(
         ForeignKey("deliveries.id", ondelete="CASCADE"), index=True
     )
-    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Indexed: PagerDuty pacing counts the last minute's attempts (store/attempts).
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     duration_ms: Mapped[int] = mapped_column(Integer)
     outcome: Mapped[str] = mapped_column(String(16))  # delivered | dry_run | retry | dead
     http_status: Mapped[int | None] = mapped_column(Integer, nullable=True)

@@ -12,9 +12,16 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, func, or_, select
+from sqlalchemy import Connection, and_, case, func, or_, select, text
 
-from bridge.db.models import AlertRow, DeliveryRow, ResponseRow, TransitionRow
+from bridge.db.models import (
+    IN_FLIGHT_SQL,
+    PENDING_SQL,
+    AlertRow,
+    DeliveryRow,
+    ResponseRow,
+    TransitionRow,
+)
 from bridge.routing import PAGERDUTY
 from bridge.silences.matching import Matcher
 from bridge.silences.recurrence import RecurrenceError, occurrences
@@ -325,12 +332,18 @@ def _failed(
 
 
 def _retrying(conn: Connection) -> int:
-    count = conn.execute(
-        select(func.count())
-        .select_from(DeliveryRow)
-        .where(DeliveryRow.status.in_(("pending", "in_flight")), DeliveryRow.attempts > 0)
-    ).scalar_one()
-    return int(count)
+    # One count per state, each with its partial index's own predicate: `status IN
+    # (…)` matches neither index, and SQLite then reads every delivery kept (issue 23).
+    return sum(
+        int(
+            conn.execute(
+                select(func.count())
+                .select_from(DeliveryRow)
+                .where(text(state), DeliveryRow.attempts > 0)
+            ).scalar_one()
+        )
+        for state in (PENDING_SQL, IN_FLIGHT_SQL)
+    )
 
 
 def _windows(

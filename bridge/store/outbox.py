@@ -18,9 +18,9 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Integer,
+    TextClause,
     bindparam,
     exists,
-    func,
     select,
     text,
     update,
@@ -308,14 +308,33 @@ def delivery_context(conn: Connection, delivery_id: int) -> dict[str, Any] | Non
     return context if isinstance(context, dict) else None
 
 
+_STATE_INDEXES = (
+    ("pending", PENDING_SQL, "ix_deliveries_pending"),
+    ("in_flight", IN_FLIGHT_SQL, "ix_deliveries_in_flight"),
+    ("dead", DEAD_SQL, "ix_deliveries_dead"),
+)
+
+
+def _count_in_state(dialect: str, where: str, index: str) -> TextClause:
+    # SQLite without statistics counts `status = '…'` by reading the whole
+    # (alert_id, channel, status) index, every delivery ever kept (issue 23); the state's
+    # partial index holds only that state's rows. PostgreSQL takes it unasked.
+    hint = f" INDEXED BY {index}" if dialect == "sqlite" else ""
+    return text(f"SELECT count(*) FROM deliveries{hint} WHERE {where}")  # noqa: S608 - constants
+
+
+_DEPTH = {
+    dialect: [
+        (state, _count_in_state(dialect, where, index)) for state, where, index in _STATE_INDEXES
+    ]
+    for dialect in ("sqlite", "postgresql")
+}
+
+
 def outbox_depth(conn: Connection) -> dict[str, int]:
     return {
-        state: int(conn.execute(select(func.count()).select_from(_D).where(where)).scalar_one())
-        for state, where in (
-            ("pending", _IS_PENDING),
-            ("in_flight", _IS_IN_FLIGHT),
-            ("dead", _IS_DEAD),
-        )
+        state: int(conn.execute(statement).scalar_one())
+        for state, statement in _DEPTH[conn.dialect.name]
     }
 
 

@@ -21,7 +21,7 @@ import threading
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Connection, Executable, bindparam, select, tuple_, update
+from sqlalchemy import Connection, Executable, and_, bindparam, select, tuple_, update
 
 from bridge.alerts import Alert
 from bridge.db.models import ALERTS
@@ -78,8 +78,14 @@ class RepeatHints:
 
 
 def _count_statement(dialect: str) -> Executable:
-    match = tuple_(ALERTS.c.fingerprint, ALERTS.c.starts_at, ALERTS.c.status).in_(
-        bindparam("keys", expanding=True)
+    # The fingerprints alone pick the rows through the unique index; the full key is a
+    # filter on those few rows. The row-value IN by itself is answered with a scan of
+    # the whole table on SQLite (issue 23: every repeat request read every alert).
+    match = and_(
+        ALERTS.c.fingerprint.in_(bindparam("fingerprints", expanding=True)),
+        tuple_(ALERTS.c.fingerprint, ALERTS.c.starts_at, ALERTS.c.status).in_(
+            bindparam("keys", expanding=True)
+        ),
     )
     target = ALERTS.c.id.in_(
         # PostgreSQL: lock in fingerprint order like every other ingest, so concurrent
@@ -116,7 +122,8 @@ def count_repeats_many(
     one (`RepeatHints.all_known`)."""
     keys = [(a.fingerprint, a.starts_at, a.status) for alerts in payloads for a in alerts]
     statement = _STATEMENTS[conn.dialect.name]
-    matched = {row[0] for row in conn.execute(statement, {"keys": keys, "now": now})}
+    params = {"fingerprints": [k[0] for k in keys], "keys": keys, "now": now}
+    matched = {row[0] for row in conn.execute(statement, params)}
     short = [
         i for i, alerts in enumerate(payloads) if any(a.fingerprint not in matched for a in alerts)
     ]

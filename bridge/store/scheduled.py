@@ -6,6 +6,7 @@ the same job at the same moment act once.
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,9 +27,17 @@ from bridge.flapping import FlapLimits, catch_up_action
 from bridge.routing import HEARTBEAT, SLACK, Routing
 from bridge.store.rows import add_delivery, add_transition
 
-PURGE_BATCH = 500
+# Rows per retention transaction: each holds the write lock (SQLite) only as long as a
+# batch takes (a few tens of ms for 200 deliveries and their attempts, or 200 alerts and
+# their transitions, on a busy 2-core machine), so a webhook waits for one batch at most.
+PURGE_BATCH = 200
 # Bound one retention run; the next run continues where this one stopped.
-PURGE_MAX_BATCHES = 200
+PURGE_MAX_BATCHES = 500
+# After each batch the purge waits as long as the batch took (at most this): neither a
+# thread lock nor flock is fair, and a purge that began its next batch at once could take
+# the write lock again ahead of a webhook that was waiting for it (issue 23 measured
+# 440 ms behind back-to-back batches).
+PURGE_MAX_PAUSE_SECONDS = 0.1
 
 
 def _where(row: object) -> str:
@@ -139,8 +148,13 @@ def settle_flapping(conn: Connection, routing: Routing, limits: FlapLimits, now:
     return settled
 
 
-def purge_old(engine: Engine, cutoff: datetime) -> dict[str, int]:
-    """Delete finished history older than `cutoff`, in small transactions."""
+def purge_old(
+    engine: Engine,
+    cutoff: datetime,
+    batch: int = PURGE_BATCH,
+    max_batches: int = PURGE_MAX_BATCHES,
+) -> dict[str, int]:
+    """Delete finished history older than `cutoff`, `batch` rows per transaction."""
     counts = {
         "deliveries": 0,
         "alerts": 0,
@@ -190,11 +204,13 @@ def purge_old(engine: Engine, cutoff: datetime) -> dict[str, int]:
     }
     for name, query in targets.items():
         model = models[name]
-        for _ in range(PURGE_MAX_BATCHES):
+        for _ in range(max_batches):
+            started = time.monotonic()
             with engine.begin() as conn:
-                ids = list(conn.execute(query.limit(PURGE_BATCH)).scalars())
+                ids = list(conn.execute(query.limit(batch)).scalars())
                 if not ids:
                     break
                 conn.execute(delete(model).where(model.id.in_(ids)))
             counts[name] += len(ids)
+            time.sleep(min(time.monotonic() - started, PURGE_MAX_PAUSE_SECONDS))
     return counts
