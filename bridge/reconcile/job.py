@@ -135,7 +135,10 @@ class Reconciler:
             firing = rows.firing_alerts(conn, ctx.config.routing)
             previous = rows.observations(conn)
             listed = {a.fingerprint for x in answers for a in getattr(x, "alerts", ())}
-            known = rows.episodes(conn, listed)
+            # What Alertmanager lists is mostly what fires in the bridge: their episodes are
+            # known already; only the rest is looked up (a short list, read by its index).
+            known = {a.fingerprint: a.starts_at for a in firing if a.fingerprint in listed}
+            known.update(rows.episodes(conn, listed - known.keys()))
             windows = rows.window_silences(conn, now)
         plan = decide_round(
             answers=answers,

@@ -22,15 +22,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
+import requests
+import requests.adapters
 from flask import Flask
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, text
 
 from bridge.app import create_app
 from bridge.db.engine import read_connection
 from bridge.db.models import Base
 from bridge.digest.facts import read_facts
+from bridge.reconcile.job import Reconciler
 from bridge.scheduler import INTERVALS, run_job
 from bridge.settings import Settings
 from bridge.store import Store
@@ -164,6 +168,62 @@ def _retention(hot: HotPath) -> None:
     assert counts["deliveries"] and counts["alerts"], counts
 
 
+class _CannedAlertmanager(requests.adapters.BaseAdapter):
+    """Answers GET /api/v2/status and /api/v2/alerts with fixed JSON, so a reconcile round
+    runs its statements here with no network (the round's behaviour against a real
+    Alertmanager is tests/e2e/test_reconcile.py's)."""
+
+    def __init__(self, alerts: list[dict[str, Any]]) -> None:
+        super().__init__()
+        self._alerts = alerts
+
+    def send(self, request: requests.PreparedRequest, **_kwargs: Any) -> requests.Response:
+        path = urlsplit(request.url or "").path
+        body: Any = {"uptime": "2020-01-01T00:00:00Z"} if path.endswith("/status") else []
+        if path.endswith("/alerts"):
+            body = self._alerts
+        response = requests.Response()
+        response.status_code = 200
+        response._content = json.dumps(body).encode()
+        response.headers["Content-Type"] = "application/json"
+        response.request = request
+        return response
+
+    def close(self) -> None:
+        pass
+
+
+def _reconcile(hot: HotPath) -> None:
+    """Rounds against an Alertmanager that lists all but five of the firing alerts and one
+    the bridge never heard of: the five resolve after two rounds, the new one is ingested."""
+    with read_connection(hot.engine) as conn:
+        listed = conn.execute(
+            text(
+                "SELECT fingerprint, labels, starts_at FROM alerts WHERE status = 'firing' "
+                "ORDER BY id"
+            )
+        ).all()[5:]
+    am_alerts = [
+        {
+            "fingerprint": fingerprint,
+            "labels": labels if isinstance(labels, dict) else json.loads(labels),
+            "annotations": {},
+            "startsAt": "2026-11-28T03:00:00Z",
+            "endsAt": "2099-01-01T00:00:00Z",
+            "status": {"state": "active", "silencedBy": [], "inhibitedBy": []},
+            "receivers": [{"name": "alert-bridge"}],
+        }
+        for fingerprint, labels, _starts in listed
+    ]
+    am_alerts.append({**am_alerts[0], "fingerprint": "plan-unknown-to-the-bridge"})
+    session = requests.Session()
+    session.mount("http://", _CannedAlertmanager(am_alerts))
+    reconciler = Reconciler(ctx(hot.app), "plan-test", session=session)
+    for _ in range(3):
+        reconciler.request()  # at once, not after the round spacing
+        reconciler.run()
+
+
 HOT_PATHS: dict[str, Callable[[HotPath], None]] = {
     "ingest": _ingest,
     "exact_repeats": _exact_repeats,
@@ -174,6 +234,7 @@ HOT_PATHS: dict[str, Callable[[HotPath], None]] = {
     "summary": _summary,
     "scheduled_jobs": _jobs,
     "retention": _retention,
+    "reconcile": _reconcile,
 }
 
 
