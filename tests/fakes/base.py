@@ -190,8 +190,12 @@ class FakeService:
 
     def _take_fault(self, scope: str) -> Fault | None:
         """The next fault for ``scope`` (its own queue first, then ``*``), consumed once."""
+        return self._take_first_fault((scope, ANY_SCOPE))
+
+    def _take_first_fault(self, scopes: Iterable[str]) -> Fault | None:
+        """The next fault of the first of ``scopes`` that has one queued, consumed once."""
         with self._cond:
-            for key in (scope, ANY_SCOPE):
+            for key in scopes:
                 queue = self._faults.get(key)
                 if queue:
                     head = queue[0]

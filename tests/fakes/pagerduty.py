@@ -295,18 +295,13 @@ class FakePagerDuty(FakeService):
 
     def _take_event_fault(self, dedup_key: str) -> Fault | None:
         with self._cond:
-            for scope in list(self._faults):
-                prefix = scope.removeprefix(DEDUP_SCOPE)
-                if scope == prefix or not dedup_key.startswith(prefix):
-                    continue
-                queue = self._faults[scope]
-                if queue:
-                    head = queue[0]
-                    head.remaining -= 1
-                    if head.remaining == 0:
-                        queue.popleft()
-                    return head.fault
-            return None
+            aimed = [
+                scope
+                for scope in self._faults
+                if scope.startswith(DEDUP_SCOPE)
+                and dedup_key.startswith(scope.removeprefix(DEDUP_SCOPE))
+            ]
+            return self._take_first_fault(aimed)
 
     def hang_next(self, times: int = 1, seconds: float = DEFAULT_HANG_S) -> None:
         """Hold the next requests unanswered for ``seconds`` (or until stop()), then cut."""

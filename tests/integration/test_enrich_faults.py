@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import http.server
 import json
-import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
@@ -26,6 +25,7 @@ from tests.fakes.slack import FakeSlack
 from tests.support.bridge_app import ctx, make_app
 from tests.support.bridge_app import deliver_until_settled as settle
 from tests.support.bridge_app import post_alerts as post
+from tests.support.hanging import hanging_url
 from tests.support.payloads import alert, payload
 from tests.support.procs import free_port
 from tests.support.stack_procs import start_prometheus
@@ -98,14 +98,8 @@ def test_prometheus_stopped_the_page_goes_out_saying_connection_refused(
 
 @pytest.fixture
 def hanging_prometheus() -> Iterator[str]:
-    """Accepts connections (the kernel does, from the backlog) and never answers."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        sock.close()
+    with hanging_url() as url:
+        yield url
 
 
 def test_prometheus_hanging_the_page_goes_out_within_the_budget(

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
@@ -26,6 +25,7 @@ import bridge.silences.alertmanager as alertmanager_module
 from bridge.settings import Settings
 from tests.fakes.slack import FakeSlack
 from tests.support.bridge_app import deliver_until_settled, deliveries, make_app, post_alerts
+from tests.support.hanging import hanging_url
 from tests.support.interactions import SLACK_SECRET, click
 from tests.support.payloads import alert, payload
 from tests.support.procs import wait_until
@@ -33,16 +33,10 @@ from tests.support.procs import wait_until
 API_TOKEN = "hanging-peers-api-token-0123456789abcdef"
 
 
-@pytest.fixture
-def hanging_url() -> Iterator[str]:
-    """Accepts connections (the kernel does, from the backlog) and never answers."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        sock.close()
+@pytest.fixture(name="hanging_url")
+def hanging_url_fixture() -> Iterator[str]:
+    with hanging_url() as url:
+        yield url
 
 
 def test_a_hanging_slack_api_times_out_and_the_message_is_retried(

@@ -154,6 +154,28 @@ PIPELINE_MATCHING_WINDOWS = {
 }
 
 
+WINDOW_TOKEN = "dead-mans-switch-test-token-0123456789abcdef"
+
+
+def app_with_window(
+    settings: Settings, engine: Engine, matchers: list[dict[str, Any]]
+) -> tuple[Flask, Clock]:
+    """A bridge whose only maintenance window has `matchers`, created through the API."""
+    clock = Clock(datetime.now(UTC))
+    app = make(
+        settings, engine, clock, api_token=WINDOW_TOKEN, alertmanager_urls=("http://127.0.0.1:1",)
+    )
+    window = {"matchers": matchers, "duration": "2h", "createdBy": "ops", "comment": "upgrade"}
+    created = app.test_client().post(
+        "/silences",
+        data=json.dumps(window),
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {WINDOW_TOKEN}"},
+    )
+    assert created.status_code == 201, created.get_json()
+    return app, clock
+
+
 @pytest.mark.parametrize(
     "matchers", PIPELINE_MATCHING_WINDOWS.values(), ids=PIPELINE_MATCHING_WINDOWS
 )
@@ -163,19 +185,7 @@ def test_a_window_that_does_not_name_the_watchdog_never_mutes_the_dead_mans_swit
     pagerduty: FakePagerDuty,
     matchers: list[dict[str, Any]],
 ) -> None:
-    clock = Clock(datetime.now(UTC))
-    token = "dead-mans-switch-test-token-0123456789abcdef"
-    app = make(
-        live_settings, engine, clock, api_token=token, alertmanager_urls=("http://127.0.0.1:1",)
-    )
-    window = {"matchers": matchers, "duration": "2h", "createdBy": "ops", "comment": "maintenance"}
-    created = app.test_client().post(
-        "/silences",
-        data=json.dumps(window),
-        content_type="application/json",
-        headers={"Authorization": f"Bearer {token}"},
-    )
-    assert created.status_code == 201, created.get_json()
+    app, clock = app_with_window(live_settings, engine, matchers)
     send(app, watchdog(clock.now))
     clock.advance(minutes=6)
     assert check_watchdog(ctx(app)) == 2  # PagerDuty and Slack, not held back
@@ -188,24 +198,8 @@ def test_a_window_naming_the_watchdog_does_mute_the_dead_mans_switch(
     live_settings: Settings, engine: Engine, pagerduty: FakePagerDuty
 ) -> None:
     """The contrast that shows the test above can fail: the one window the rule lets through."""
-    clock = Clock(datetime.now(UTC))
-    token = "dead-mans-switch-test-token-0123456789abcdef"
-    app = make(
-        live_settings, engine, clock, api_token=token, alertmanager_urls=("http://127.0.0.1:1",)
-    )
-    window = {
-        "matchers": [{"name": "alertname", "value": "Watchdog", "isRegex": False}],
-        "duration": "2h",
-        "createdBy": "ops",
-        "comment": "replacing Alertmanager",
-    }
-    created = app.test_client().post(
-        "/silences",
-        data=json.dumps(window),
-        content_type="application/json",
-        headers={"Authorization": f"Bearer {token}"},
-    )
-    assert created.status_code == 201, created.get_json()
+    watchdog_only = [{"name": "alertname", "value": "Watchdog", "isRegex": False}]
+    app, clock = app_with_window(live_settings, engine, watchdog_only)
     send(app, watchdog(clock.now))
     clock.advance(minutes=6)
     assert check_watchdog(ctx(app)) == 0

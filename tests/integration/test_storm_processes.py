@@ -9,21 +9,20 @@ replica shares the storm. Throughout, a critical alert of another name pages at 
 
 from __future__ import annotations
 
-import json
 import signal
 from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 from sqlalchemy import Engine
 
 from bridge.notify.storm_message import STORM_PREFIX
 from tests.fakes.pagerduty import FakePagerDuty
 from tests.fakes.slack import FakeSlack
 from tests.fakes.tls import TestCA
-from tests.integration.conftest import ROUTING_KEY, SLACK_TOKEN
-from tests.support.bridge_proc import bridge_env, start_bridge
+from tests.integration.test_serve_process import live_env
+from tests.integration.test_serve_process import send as send_webhook
+from tests.support.bridge_proc import start_bridge
 from tests.support.payloads import alert, payload, resolved
 from tests.support.procs import Proc, wait_until
 
@@ -36,33 +35,12 @@ OTHER = "DGXSparkNodeDown"
 STORM_WAIT_S = 150.0
 
 
-def storm_env(
-    tmp_path: Path, db_url: str, pagerduty: FakePagerDuty, slack: FakeSlack, ca: TestCA
-) -> dict[str, str]:
-    return bridge_env(
-        tmp_path,
-        db_url,
-        BRIDGE_PAGERDUTY_ROUTING_KEY=ROUTING_KEY,
-        BRIDGE_PAGERDUTY_EVENTS_URL=pagerduty.url,
-        BRIDGE_SLACK_BOT_TOKEN=SLACK_TOKEN,
-        BRIDGE_SLACK_CHANNEL="#alerts",
-        BRIDGE_SLACK_API_URL=slack.api_url,
-        BRIDGE_CA_BUNDLE=str(ca.ca_bundle),
-        BRIDGE_STORM_WINDOW="20s",
-    )
-
-
 def gpu_alerts(first: int, count: int) -> list[dict[str, Any]]:
     return [alert(NAME, node=f"dgx-spark-{n:03d}") for n in range(first, first + count)]
 
 
 def send(bridge: Proc, *alerts: dict[str, Any]) -> None:
-    answer = requests.post(
-        f"{bridge.url}/webhook/alertmanager",
-        data=json.dumps(payload(*alerts)),
-        headers={"Content-Type": "application/json"},
-        timeout=30,
-    )
+    answer = send_webhook(bridge.url, payload(*alerts))
     assert answer.status_code == 200, answer.text
 
 
@@ -99,7 +77,7 @@ def test_a_storm_survives_pagerduty_failures_and_a_sigkill_and_never_delays_anot
     slack: FakeSlack,
     test_ca: TestCA,
 ) -> None:
-    env = storm_env(tmp_path, db_url, pagerduty, slack, test_ca)
+    env = {**live_env(tmp_path, db_url, pagerduty, slack, test_ca), "BRIDGE_STORM_WINDOW": "20s"}
     first = start_bridge(tmp_path, env, name="first")
     replicas: list[Proc] = []
     try:
