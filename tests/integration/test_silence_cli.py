@@ -86,7 +86,7 @@ def test_add_list_expire_with_readable_tables_and_errors(tmp_path: Path) -> None
 
         refused = cli(bridge.url, "add", "--node", "x", "--duration", "9d", "--comment", "c")
         assert refused.returncode == 1
-        assert refused.stderr.startswith("alert-bridge silence: invalid window: endsAt")
+        assert refused.stderr.startswith("alert-bridge silence: invalid window: duration")
 
         no_token = cli(bridge.url, "expire", window_id, token=None)
         assert no_token.returncode == 1

@@ -92,7 +92,12 @@ BAD = [
         window(matchers=[{"name": "alertname", "value": "GPU(", "isRegex": True}]),
         "matchers[0].value",
     ),
-    ("too long", window(duration="8d"), "endsAt"),
+    ("too long", window(duration="8d"), "duration"),
+    (
+        "too long by its end",
+        window(duration=None, endsAt=(datetime.now(UTC) + timedelta(days=8)).isoformat()),
+        "endsAt",
+    ),
     ("bad duration", window(duration="two hours"), "duration"),
     (
         "invalid cron",
