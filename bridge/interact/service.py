@@ -27,7 +27,7 @@ from bridge.interact.slack import (
 from bridge.notify.pagerduty_event import dedup_key
 from bridge.notify.slack_blocks import escape
 from bridge.routing import PAGERDUTY, SLACK
-from bridge.silences.model import WindowSpec
+from bridge.silences.model import WindowError, WindowSpec, check_spec
 from bridge.store import responses
 from bridge.store.outbox import ACKNOWLEDGE_ACTION, STATE_ACTION
 from bridge.store.rows import add_delivery
@@ -74,9 +74,19 @@ def act_on_click(engine: Engine, click: Click, limits: SilenceLimits, now: datet
             )
         if click.choice == ACK and PAGERDUTY not in (row.channels or []):
             return Outcome(False, f"{_where(row)} did not page: nothing to acknowledge.")
-        plan = None
+        plan = spec = None
         if click.choice != ACK:
             plan = silence_plan(click.choice, row.labels, now, limits.timezone, limits.max_duration)
+            comment = f"Silenced from Slack: {plan.what} until {plan.ends_at.isoformat()}"
+            spec = WindowSpec(plan.matchers, now, plan.ends_at, click.actor, comment, None)
+            try:  # the validation every window passes, before anything is recorded
+                check_spec(spec)
+            except WindowError as exc:
+                return Outcome(
+                    False,
+                    f"{_where(row)} cannot be silenced: {escape(exc.message)}.",
+                    why="invalid",
+                )
         key = f"slack:{row.id}:{click.episode}:{click.choice}"
         first = responses.record_once(
             conn,
@@ -97,9 +107,8 @@ def act_on_click(engine: Engine, click: Click, limits: SilenceLimits, now: datet
             note = f":eyes: {who} acknowledged {_where(row)} from Slack."
             outcome = Outcome(True, seconds_to_acknowledge=(now - row.starts_at).total_seconds())
         else:
+            assert spec is not None
             window_id = uuid.uuid4().hex
-            comment = f"Silenced from Slack: {plan.what} until {plan.ends_at.isoformat()}"
-            spec = WindowSpec(plan.matchers, now, plan.ends_at, click.actor, comment, None)
             create_window(conn, window_id, spec, now)
             responses.silence(conn, row.id, row.starts_at, click.actor, plan.ends_at, window_id)
             note = (

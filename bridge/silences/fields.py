@@ -38,7 +38,9 @@ MAX_START_AHEAD = timedelta(days=MAX_YEARS_AHEAD * 366)
 # takes UTF-8 names); `fullmatch`: `$` would also accept a name ending in a newline.
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*", re.ASCII)
 # `name=value`, `name!=value`, `name=~regex`, `name!~regex`; the value may be quoted.
-_MATCHER_TEXT = re.compile(r"\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*", re.ASCII)
+_MATCHER_TEXT = re.compile(
+    r"[ \t]*([a-zA-Z_][a-zA-Z0-9_]*)[ \t]*(=~|!~|!=|=)[ \t]*(.*?)[ \t]*", re.ASCII
+)
 
 
 def text(value: Any, field: str, limit: int, *, multiline: bool = False) -> str:

@@ -63,7 +63,7 @@ PROBES = (
     "x" * 300,
 )
 # Constructs `interegular` reads with Python's meaning, not RE2's, or not at all.
-_UNREADABLE = ("[:", "{,", "\\p", "\\P", "\\Q", "\\z", "\\A", "\\x{", "(?U", "(?m", "^", "$")
+_UNREADABLE = ("[:", "{,", "\\p", "\\P", "\\Q", "\\z", "\\A", "\\x{", "(?U", "(?m")
 
 
 def _domain(label: str) -> str:
@@ -111,7 +111,7 @@ def _regex_covers(label: str, pattern: str, is_equal: bool) -> bool:
 
 def _automaton_answer(label: str, pattern: str, is_equal: bool) -> tuple[bool, str | None] | None:
     """(covers the domain, a counterexample value) from automata; None when unreadable."""
-    if any(token in pattern for token in _UNREADABLE):
+    if any(token in pattern for token in _UNREADABLE) or _has_anchor(pattern):
         return None
     try:
         domain_pattern = interegular.parse_pattern(_domain(label))
@@ -132,6 +132,30 @@ def _automaton_answer(label: str, pattern: str, is_equal: bool) -> tuple[bool, s
         return False, _witness(rest, alphabet)
     except Exception:  # any construct the library cannot model
         return None
+
+
+def _has_anchor(pattern: str) -> bool:
+    """An unescaped `^` or `$` outside a character class (`[^a]` is a class, not an anchor)."""
+    i, in_class = 0, False
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\":
+            i += 2
+            continue
+        if in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+            i += 1
+            if pattern[i : i + 1] == "^":
+                i += 1
+            if pattern[i : i + 1] == "]":  # a leading `]` is a literal
+                i += 1
+            continue
+        elif char in "^$":
+            return True
+        i += 1
+    return False
 
 
 def _witness(rest: interegular.FSM, alphabet: Alphabet) -> str | None:
