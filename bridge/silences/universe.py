@@ -27,6 +27,7 @@ from functools import lru_cache
 import interegular
 from interegular.fsm import Alphabet, anything_else
 
+from bridge.silences.automata import TooLarge, budget
 from bridge.silences.matching import Matcher
 from bridge.silences.regex import regex_accepts
 
@@ -114,24 +115,31 @@ def _automaton_answer(label: str, pattern: str, is_equal: bool) -> tuple[bool, s
     if any(token in pattern for token in _UNREADABLE) or _has_anchor(pattern):
         return None
     try:
-        domain_pattern = interegular.parse_pattern(_domain(label))
-        regex_pattern = interegular.parse_pattern(pattern)
-        flags = interegular.REFlags(0)
-        alphabet, _ = Alphabet.union(
-            domain_pattern.get_alphabet(flags), regex_pattern.get_alphabet(flags)
-        )
-        domain = domain_pattern.to_fsm(alphabet)
-        language = regex_pattern.to_fsm(alphabet)
-        rest = (
-            domain.difference(language)  # type: ignore[no-untyped-call]
-            if is_equal
-            else domain.intersection(language)  # type: ignore[no-untyped-call]
-        )
-        if rest.empty():
-            return True, None
-        return False, _witness(rest, alphabet)
+        with budget():
+            return _decide(label, pattern, is_equal)
+    except TooLarge:
+        return None
     except Exception:  # any construct the library cannot model
         return None
+
+
+def _decide(label: str, pattern: str, is_equal: bool) -> tuple[bool, str | None]:
+    domain_pattern = interegular.parse_pattern(_domain(label))
+    regex_pattern = interegular.parse_pattern(pattern)
+    flags = interegular.REFlags(0)
+    alphabet, _ = Alphabet.union(
+        domain_pattern.get_alphabet(flags), regex_pattern.get_alphabet(flags)
+    )
+    domain = domain_pattern.to_fsm(alphabet)
+    language = regex_pattern.to_fsm(alphabet)
+    rest = (
+        domain.difference(language)  # type: ignore[no-untyped-call]
+        if is_equal
+        else domain.intersection(language)  # type: ignore[no-untyped-call]
+    )
+    if rest.empty():
+        return True, None
+    return False, _witness(rest, alphabet)
 
 
 def _has_anchor(pattern: str) -> bool:

@@ -142,3 +142,10 @@ def test_the_repeated_wall_time_of_a_dst_fall_back_is_one_occurrence() -> None:
         datetime(2027, 10, 31, 0, 30, tzinfo=UTC),  # 02:30 CEST
         datetime(2027, 11, 1, 1, 30, tzinfo=UTC),  # 02:30 CET
     ]
+
+
+@pytest.mark.timeout(60)  # without a budget this automaton takes hours to build
+def test_a_regex_whose_automaton_explodes_is_decided_by_re2_alone_and_promptly() -> None:
+    """`(a|b)*a(a|b){20}` has a DFA of about 2^21 states."""
+    assert accepts_every_value(m("alertname", ".*|(a|b)*a(a|b){20}")) is True
+    assert accepts_every_value(m("alertname", "x|(a|b)*a(a|b){20}")) is False
