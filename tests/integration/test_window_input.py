@@ -12,11 +12,12 @@ import pytest
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import Engine, insert
 
-from bridge.db.models import WindowRow
+from bridge.db.models import OccurrenceRow, WindowRow
 from bridge.settings import Settings
-from tests.integration.test_silences import make, post_window, window
+from tests.integration.test_silences import alertmanager, make, post_window, window  # noqa: F401
 from tests.support.bridge_app import ctx, deliveries
 from tests.support.payloads import alert, payload
+from tests.support.procs import Proc
 
 UNREACHABLE = ("http://127.0.0.1:1",)
 
@@ -276,3 +277,63 @@ def test_planning_a_stored_cron_that_never_fires_searches_no_further_than_the_ho
     assert ctx(app).windows.plan() == 0
     assert examined, "the search ran"
     assert max(examined).year <= (now + timedelta(days=2)).year
+
+
+# --- windows stored by an older bridge --------------------------------------------------------
+
+
+def store_legacy_window(engine: Engine, window_id: str, matchers: list[dict[str, Any]]) -> None:
+    """A window as an older bridge stored it, before its regex would have been refused."""
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        conn.execute(
+            insert(WindowRow).values(
+                id=window_id,
+                matchers=matchers,
+                created_by="ops",
+                comment="from an older bridge",
+                created_at=now,
+                starts_at=now,
+                ends_at=now + timedelta(hours=1),
+            )
+        )
+        conn.execute(
+            insert(OccurrenceRow).values(
+                window_id=window_id,
+                starts_at=now,
+                ends_at=now + timedelta(hours=1),
+                am_silences={},
+                sync_state="pending",
+            )
+        )
+
+
+LOOKAHEAD = [
+    {"name": "alertname", "value": "(?=G)GPU.*", "isRegex": True, "isEqual": True},
+    {"name": "node", "value": "dgx-spark-01", "isRegex": False, "isEqual": True},
+]
+
+
+def test_a_stored_window_with_a_regex_re2_refuses_mutes_nothing_and_the_webhook_keeps_working(
+    settings: Settings, engine: Engine
+) -> None:
+    store_legacy_window(engine, "lookahead", LOOKAHEAD)
+    app = make(settings, engine, alertmanager_urls=UNREACHABLE)
+    body = post_alerts(app, alert("GPUTemperatureCritical", node="dgx-spark-01"))
+    assert body["suppressed"] == 0  # Alertmanager never took this silence either
+    assert [d["channel"] for d in deliveries(engine)] == ["pagerduty", "slack"]
+    assert app.test_client().get("/windows").status_code == 200
+
+
+def test_a_stored_window_alertmanager_refuses_is_shown_refused_and_not_retried_every_pass(
+    settings: Settings,
+    engine: Engine,
+    alertmanager: Proc,  # noqa: F811 - the fixture imported from test_silences
+) -> None:
+    store_legacy_window(engine, "lookahead", LOOKAHEAD)
+    app = make(settings, engine, alertmanager_urls=(alertmanager.url,))
+    assert ctx(app).windows.sync_due() == 1
+    shown = app.test_client().get("/silences/lookahead").get_json()
+    assert shown["sync"]["state"] == "refused"
+    assert any("silence invalid" in e for e in shown["sync"]["errors"])
+    assert ctx(app).windows.sync_due() == 0  # no warning every 30 s, forever
