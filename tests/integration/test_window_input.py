@@ -9,9 +9,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import Engine, insert
 
+from bridge.db.engine import make_engine
+from bridge.db.migrate import upgrade
 from bridge.db.models import OccurrenceRow, WindowRow
 from bridge.settings import Settings
 from tests.integration.test_silences import alertmanager, make, post_window, window  # noqa: F401
@@ -337,3 +340,41 @@ def test_a_stored_window_alertmanager_refuses_is_shown_refused_and_not_retried_e
     assert shown["sync"]["state"] == "refused"
     assert any("silence invalid" in e for e in shown["sync"]["errors"])
     assert ctx(app).windows.sync_due() == 0  # no warning every 30 s, forever
+
+
+def test_a_window_stored_with_a_lone_surrogate_no_longer_breaks_the_console_after_upgrade(
+    settings: Settings, db_url: str
+) -> None:
+    """Stored by an older bridge (the JSON column keeps `\\ud800` escaped); expired, it kept
+    `/windows` at 500 until 20 newer windows had expired."""
+    engine = make_engine(db_url)
+    try:
+        upgrade(engine, "0009")
+        windows = sa.table(
+            "windows",
+            *(sa.column(c) for c in ("id", "created_by", "comment", "created_at", "starts_at")),
+            sa.column("ends_at"),
+            sa.column("expired_at"),
+            sa.column("matchers", sa.JSON),
+        )
+        now = datetime.now(UTC)
+        with engine.begin() as conn:
+            conn.execute(
+                windows.insert().values(
+                    id="surrogate",
+                    matchers=[{"name": "node", "value": "dgx-\ud800", "isRegex": False}],
+                    created_by="probe",
+                    comment="c",
+                    created_at=now - timedelta(hours=2),
+                    starts_at=now - timedelta(hours=2),
+                    ends_at=now - timedelta(hours=1),
+                    expired_at=now - timedelta(hours=1),
+                )
+            )
+        upgrade(engine)
+        app = make(settings, engine, alertmanager_urls=UNREACHABLE)
+        page = app.test_client().get("/windows")
+        assert page.status_code == 200
+        assert "dgx-\ufffd" in page.get_data(as_text=True)
+    finally:
+        engine.dispose()
