@@ -4,7 +4,6 @@ form field they are about."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,12 +11,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bridge.console.timefmt import stamp
+from bridge.silences.fields import parse_matcher_text
 from bridge.silences.model import WindowError
 
 # Expired windows are history; the page shows the newest few.
 MAX_EXPIRED_SHOWN = 20
 MAX_FORM_FIELD_CHARS = 4000
-_MATCHER = re.compile(r'^\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*"?(.*?)"?\s*$')
 
 
 @dataclass(frozen=True)
@@ -118,11 +117,10 @@ def form_field(api_field: str) -> str:
 
 
 def _matcher(line: str) -> dict[str, Any]:
-    found = _MATCHER.match(line)
-    if not found:
+    found = parse_matcher_text(line)
+    if found is None:
         raise FormError("matchers", f'cannot read {line[:80]!r}; write e.g. alertname=~"GPU.*"')
-    name, op, value = found.groups()
-    return {"name": name, "value": value, "isRegex": "~" in op, "isEqual": not op.startswith("!")}
+    return found
 
 
 def _local_end(raw: str, tz: ZoneInfo) -> str:

@@ -10,7 +10,7 @@ from sqlalchemy import Connection
 
 from bridge.interact.outcome import Outcome
 from bridge.interact.slack import Click, SilencePlan
-from bridge.silences.model import WindowSpec
+from bridge.silences.model import WindowError, WindowSpec, check_spec
 from bridge.store import responses
 from bridge.store.windows import create_window
 from bridge.vocabulary import escape
@@ -45,15 +45,28 @@ def record_click(
     )
 
 
+def _window_spec(plan: SilencePlan, click: Click, now: datetime) -> WindowSpec:
+    comment = f"Silenced from Slack: {plan.what} until {plan.ends_at.isoformat()}"
+    return WindowSpec(plan.matchers, now, plan.ends_at, click.actor, comment, None)
+
+
+def invalid_window(plan: SilencePlan, click: Click, now: datetime, what: str) -> Outcome | None:
+    """The validation every window passes (API, CLI, console, Slack), before anything is
+    recorded; an Outcome that says why when the click's window fails it."""
+    try:
+        check_spec(_window_spec(plan, click, now))
+    except WindowError as exc:
+        return Outcome(False, f"{what} cannot be silenced: {escape(exc.message)}.", why="invalid")
+    return None
+
+
 def open_window(
     conn: Connection, ref: responses.Ref, plan: SilencePlan, click: Click, now: datetime
 ) -> tuple[str, str]:
     """A maintenance window named after the Slack user (synced to Alertmanager by the
     windows service, like any other), recorded on the response; (its id, the thread line)."""
     window_id = uuid.uuid4().hex
-    comment = f"Silenced from Slack: {plan.what} until {plan.ends_at.isoformat()}"
-    spec = WindowSpec(plan.matchers, now, plan.ends_at, click.actor, comment, None)
-    create_window(conn, window_id, spec, now)
+    create_window(conn, window_id, _window_spec(plan, click, now), now)
     responses.silence(conn, ref, click.actor, plan.ends_at, window_id)
     note = (
         f":no_bell: <@{click.user_id}> silenced {escape(plan.what)} until "

@@ -14,7 +14,12 @@ from typing import Any
 from sqlalchemy import Connection, Engine, select
 
 from bridge.db.models import AlertRow
-from bridge.interact.acts import acknowledged_already, open_window, record_click
+from bridge.interact.acts import (
+    acknowledged_already,
+    invalid_window,
+    open_window,
+    record_click,
+)
 from bridge.interact.incidents import act_on_pagerduty
 from bridge.interact.outcome import Outcome
 from bridge.interact.slack import Click, InteractionError, SilenceLimits, silence_plan
@@ -57,6 +62,9 @@ def _act_on_alert(conn: Connection, click: Click, limits: SilenceLimits, now: da
     plan = None
     if click.choice != ACK:
         plan = silence_plan(click.choice, row.labels, now, limits.timezone, limits.max_duration)
+        refused = invalid_window(plan, click, now, _where(row))
+        if refused is not None:
+            return refused
     key = f"slack:{row.id}:{click.episode}:{click.choice}"
     if not record_click(conn, key, click, now, alert_id=row.id):
         return Outcome(False, why="already done")

@@ -14,7 +14,12 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from bridge.db.models import ALERTS, STORMS
-from bridge.interact.acts import acknowledged_already, open_window, record_click
+from bridge.interact.acts import (
+    acknowledged_already,
+    invalid_window,
+    open_window,
+    record_click,
+)
 from bridge.interact.outcome import Outcome
 from bridge.interact.slack import Click, InteractionError, SilenceLimits, storm_silence_plan
 from bridge.routing import PAGERDUTY, SLACK
@@ -58,6 +63,9 @@ def act_on_storm(conn: Connection, click: Click, limits: SilenceLimits, now: dat
     if click.choice != ACK_CHOICE:
         places = _places(conn, storm.id)
         plan = storm_silence_plan(click.choice, storm.alertname, places, now, limits.max_duration)
+        refused = invalid_window(plan, click, now, f"The {name} storm")
+        if refused is not None:
+            return refused
     key = f"slack:storm:{storm.id}:{click.choice}"
     if not record_click(conn, key, click, now, storm_id=storm.id):
         return Outcome(False, why="already done")

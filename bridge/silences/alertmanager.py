@@ -19,6 +19,10 @@ class AlertmanagerError(Exception):
     """Unreachable or refused; the message is safe to store and show."""
 
 
+class SilenceRefused(AlertmanagerError):
+    """Alertmanager judged the silence itself invalid: sending it again cannot help."""
+
+
 @dataclass(frozen=True)
 class Silence:
     matchers: list[dict[str, Any]]
@@ -50,6 +54,10 @@ class AlertmanagerClient:
 
     def create(self, base_url: str, silence: Silence) -> str:
         response = self._call("POST", f"{base_url}/api/v2/silences", json=silence.as_api())
+        # A 400 also answers limits that may clear (0.28+: too many silences); only
+        # "silence invalid" is about the silence itself.
+        if response.status_code == 400 and "silence invalid" in response.text:
+            raise SilenceRefused(f"HTTP 400: {response.text[:200]}")
         if response.status_code != 200:
             raise AlertmanagerError(f"HTTP {response.status_code}: {response.text[:200]}")
         silence_id: str = response.json()["silenceID"]

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 from typing import Any
 
 import requests
 
+from bridge.silences import fields
+from bridge.silences.errors import WindowError
+
 TIMEOUT_SECONDS = 15
-_MATCHER = re.compile(r'^\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*"?(.*?)"?\s*$')
 
 
 class CliError(Exception):
@@ -20,11 +21,10 @@ class CliError(Exception):
 
 def parse_matcher(text: str) -> dict[str, Any]:
     """`name=value`, `name!=value`, `name=~regex`, `name!~regex` (value may be quoted)."""
-    found = _MATCHER.match(text)
-    if not found:
+    found = fields.parse_matcher_text(text)
+    if found is None:
         raise CliError(f'cannot read matcher {text!r}; write e.g. alertname=~"GPU.*"')
-    name, op, value = found.groups()
-    return {"name": name, "value": value, "isRegex": "~" in op, "isEqual": not op.startswith("!")}
+    return found
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -81,7 +81,30 @@ def _call(method: str, path: str, body: dict[str, Any] | None = None) -> Any:
     return data
 
 
+def _check(body: dict[str, Any]) -> None:
+    """The bridge's own validation of what needs no settings, before anything is sent:
+    the same message as the API's, and no request for a window that can never be made."""
+    try:
+        given = [
+            fields.matcher(m["name"], m["value"], m["isRegex"], m["isEqual"], f"matchers[{i}]")
+            for i, m in enumerate(body.get("matchers", []))
+        ]
+        if "node" in body:
+            given.append(fields.node(body["node"]))
+        fields.check_matchers(given)
+        fields.required_text(body["createdBy"], "createdBy", fields.MAX_CREATED_BY_CHARS)
+        fields.required_text(body["comment"], "comment", fields.MAX_COMMENT_CHARS, multiline=True)
+    except WindowError as exc:
+        raise CliError(f"invalid window: {exc.field} {exc.message}") from None
+
+
 def _body(args: argparse.Namespace) -> dict[str, Any]:
+    body = _request_body(args)
+    _check(body)
+    return body
+
+
+def _request_body(args: argparse.Namespace) -> dict[str, Any]:
     body: dict[str, Any] = {"comment": args.comment, "createdBy": args.created_by}
     matchers = [parse_matcher(m) for m in args.matcher]
     if matchers:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
+
+from bridge.silences.regex import RegexRefused, regex_accepts
 
 
 @dataclass(frozen=True)
@@ -18,11 +18,14 @@ class Matcher:
 
     def matches(self, labels: Mapping[str, str]) -> bool:
         actual = labels.get(self.name, "")
-        if self.is_regex:
-            hit = _compiled(self.value).fullmatch(actual) is not None
-        else:
-            hit = actual == self.value
-        return hit if self.is_equal else not hit
+        if not self.is_regex:
+            return (actual == self.value) == self.is_equal
+        try:
+            return regex_accepts(self.value, actual) == self.is_equal
+        except RegexRefused:
+            # Stored before such regexes were refused: Alertmanager never took the silence,
+            # so the window mutes nothing here either (never a 500 on the webhook).
+            return False
 
     def as_api(self) -> dict[str, Any]:
         return {
@@ -48,17 +51,12 @@ class Matcher:
         )
 
 
-@lru_cache(maxsize=1024)
-def _compiled(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
-
-
 def all_match(matchers: Sequence[Matcher], labels: Mapping[str, str]) -> bool:
     return all(m.matches(labels) for m in matchers)
 
 
-def matches_everything(matchers: Sequence[Matcher]) -> bool:
-    """Alertmanager's rule: a silence needs one matcher that fails on the empty label set."""
+def matches_empty_label_set(matchers: Sequence[Matcher]) -> bool:
+    """Alertmanager refuses such a silence: one matcher must fail on the empty label set."""
     return all(m.matches({}) for m in matchers)
 
 

@@ -1,30 +1,23 @@
-"""A window request from the API, validated into a `WindowSpec` (pure)."""
+"""A window request from the API, validated into a `WindowSpec` (pure).
+
+Field by field through `bridge.silences.fields`, the validation every way in shares.
+"""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bridge.alerts import PayloadError, parse_time
-from bridge.durations import DurationError, parse_duration
-from bridge.silences.matching import Matcher, matches_everything
-from bridge.silences.recurrence import RecurrenceError, validate_cron
+from bridge.silences import fields
+from bridge.silences.errors import WindowError
+from bridge.silences.matching import Matcher
+from bridge.silences.recurrence import RecurrenceError, check_recurrence
 
-MAX_MATCHERS = 32
-MAX_COMMENT_CHARS = 2000
-_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+__all__ = ["Recurrence", "WindowError", "WindowSpec", "check_spec", "parse_window"]
 
-
-class WindowError(ValueError):
-    """A request that can never succeed: 400 naming `field`."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
+MAX_COMMENT_CHARS = fields.MAX_COMMENT_CHARS
 
 
 @dataclass(frozen=True)
@@ -44,6 +37,16 @@ class WindowSpec:
     recurrence: Recurrence | None
 
 
+def check_spec(spec: WindowSpec) -> None:
+    """What every stored window satisfies, however it was made (a Slack button builds its
+    spec from an alert's labels, not from a request): `WindowError` otherwise."""
+    for i, m in enumerate(spec.matchers):
+        fields.matcher(m.name, m.value, m.is_regex, m.is_equal, f"matchers[{i}]")
+    fields.check_matchers(spec.matchers)
+    fields.required_text(spec.created_by, "createdBy", fields.MAX_CREATED_BY_CHARS)
+    fields.required_text(spec.comment, "comment", MAX_COMMENT_CHARS, multiline=True)
+
+
 def _matchers(body: dict[str, Any]) -> tuple[Matcher, ...]:
     raw = body.get("matchers")
     node = body.get("node")
@@ -51,66 +54,25 @@ def _matchers(body: dict[str, Any]) -> tuple[Matcher, ...]:
     if raw is not None:
         if not isinstance(raw, list):
             raise WindowError("matchers", "must be a list of {name, value, isRegex, isEqual}")
-        if len(raw) > MAX_MATCHERS:
-            raise WindowError("matchers", f"at most {MAX_MATCHERS} matchers")
+        if len(raw) > fields.MAX_MATCHERS:
+            raise WindowError("matchers", f"at most {fields.MAX_MATCHERS} matchers")
         for i, item in enumerate(raw):
-            matchers.append(_matcher(item, f"matchers[{i}]"))
+            where = f"matchers[{i}]"
+            if not isinstance(item, dict):
+                raise WindowError(where, "must be an object")
+            matchers.append(
+                fields.matcher(
+                    item.get("name"),
+                    item.get("value"),
+                    item.get("isRegex", False),
+                    item.get("isEqual", True),
+                    where,
+                )
+            )
     if node is not None:
-        if not isinstance(node, str) or not node:
-            raise WindowError("node", "must be a non-empty string")
-        matchers.append(Matcher("node", node))
-    if not matchers:
-        raise WindowError("matchers", "give at least one matcher, or `node`")
-    if matches_everything(matchers):
-        raise WindowError("matchers", "these matchers match every alert; narrow them")
+        matchers.append(fields.node(node))
+    fields.check_matchers(matchers)
     return tuple(matchers)
-
-
-def _matcher(item: Any, where: str) -> Matcher:
-    if not isinstance(item, dict):
-        raise WindowError(where, "must be an object")
-    name, value = item.get("name"), item.get("value")
-    if not isinstance(name, str) or not _LABEL_NAME.match(name):
-        raise WindowError(f"{where}.name", "must be a label name")
-    if not isinstance(value, str):
-        raise WindowError(f"{where}.value", "must be a string")
-    for flag in ("isRegex", "isEqual"):
-        if flag in item and not isinstance(item[flag], bool):
-            raise WindowError(f"{where}.{flag}", "must be true or false")
-    matcher = Matcher(name, value, item.get("isRegex", False), item.get("isEqual", True))
-    if matcher.is_regex:
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise WindowError(f"{where}.value", f"invalid regular expression: {exc}") from None
-    return matcher
-
-
-def _time(body: dict[str, Any], key: str) -> datetime | None:
-    if body.get(key) is None:
-        return None
-    try:
-        return parse_time(body[key], key)
-    except PayloadError as exc:
-        raise WindowError(key, exc.message) from None
-
-
-def _duration(value: Any, field: str) -> timedelta:
-    if not isinstance(value, str):
-        raise WindowError(field, "must be a duration like 30m or 2h")
-    try:
-        return timedelta(seconds=parse_duration(value))
-    except DurationError as exc:
-        raise WindowError(field, str(exc)) from None
-
-
-def _text(body: dict[str, Any], key: str, limit: int) -> str:
-    value = body.get(key)
-    if not isinstance(value, str) or not value.strip():
-        raise WindowError(key, "is required")
-    if len(value) > limit:
-        raise WindowError(key, f"at most {limit} characters")
-    return value.strip()
 
 
 def parse_window(
@@ -120,22 +82,29 @@ def parse_window(
     if not isinstance(body, dict):
         raise WindowError("body", "must be a JSON object")
     matchers = _matchers(body)
-    created_by = _text(body, "createdBy", 255)
-    comment = _text(body, "comment", MAX_COMMENT_CHARS)
-    starts_at = _time(body, "startsAt") or now
-    ends_at = _time(body, "endsAt")
-    recurrence = _recurrence(body.get("recurrence"), default_timezone)
+    created_by = fields.required_text(
+        body.get("createdBy"), "createdBy", fields.MAX_CREATED_BY_CHARS
+    )
+    comment = fields.required_text(
+        body.get("comment"), "comment", MAX_COMMENT_CHARS, multiline=True
+    )
+    starts_at = now
+    if body.get("startsAt") is not None:
+        starts_at = fields.window_time(body["startsAt"], "startsAt", now)
+    recurrence = _recurrence(body.get("recurrence"), default_timezone, max_duration, now)
     if recurrence is not None:
-        if ends_at is not None or body.get("duration") is not None:
+        if body.get("endsAt") is not None or body.get("duration") is not None:
             raise WindowError("recurrence", "a recurring window takes recurrence.duration only")
-        if recurrence.duration > max_duration:
-            raise WindowError("recurrence.duration", f"longer than the maximum {max_duration}")
         return WindowSpec(matchers, starts_at, None, created_by, comment, recurrence)
 
+    ends_at = None
+    if body.get("endsAt") is not None:
+        # Bounded like a start: no arithmetic on it can overflow.
+        ends_at = fields.window_time(body["endsAt"], "endsAt", now)
     if body.get("duration") is not None:
         if ends_at is not None:
             raise WindowError("duration", "give endsAt or duration, not both")
-        ends_at = starts_at + _duration(body["duration"], "duration")
+        ends_at = starts_at + fields.duration(body["duration"], "duration", max_duration)
     if ends_at is None:
         raise WindowError("endsAt", "give endsAt or duration")
     if ends_at <= starts_at:
@@ -147,7 +116,9 @@ def parse_window(
     return WindowSpec(matchers, starts_at, ends_at, created_by, comment, None)
 
 
-def _recurrence(raw: Any, default_timezone: str) -> Recurrence | None:
+def _recurrence(
+    raw: Any, default_timezone: str, max_duration: timedelta, now: datetime
+) -> Recurrence | None:
     if raw is None:
         return None
     if not isinstance(raw, dict):
@@ -155,16 +126,16 @@ def _recurrence(raw: Any, default_timezone: str) -> Recurrence | None:
     cron = raw.get("cron")
     if not isinstance(cron, str):
         raise WindowError("recurrence.cron", "is required, e.g. '0 2 * * SUN'")
+    fields.text(cron, "recurrence.cron", 200)
     timezone = raw.get("timezone") or default_timezone
-    if not isinstance(timezone, str):
-        raise WindowError("recurrence.timezone", "must be a time zone name")
+    fields.text(timezone, "recurrence.timezone", 100)
     try:
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):
         raise WindowError("recurrence.timezone", f"unknown time zone {timezone!r}") from None
+    duration = fields.duration(raw.get("duration"), "recurrence.duration", max_duration)
     try:
-        validate_cron(cron, timezone)
+        check_recurrence(cron, timezone, duration, now)
     except RecurrenceError as exc:
-        raise WindowError("recurrence.cron", str(exc)) from None
-    duration = _duration(raw.get("duration"), "recurrence.duration")
+        raise WindowError(f"recurrence.{exc.about}", str(exc)) from None
     return Recurrence(cron, duration, timezone)

@@ -13,7 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bridge.silences.alertmanager import AlertmanagerClient, AlertmanagerError, Silence
+from bridge.silences.alertmanager import (
+    AlertmanagerClient,
+    AlertmanagerError,
+    Silence,
+    SilenceRefused,
+)
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +73,10 @@ def create_everywhere(
                 created_somewhere = True
             else:
                 silences[url] = NOT_YET  # give gossip one pass to copy it here
+        except SilenceRefused as exc:
+            # Never retried (a window stored before the bridge refused what Alertmanager
+            # refuses would otherwise warn every 30 s forever): shown as refused.
+            return SyncResult(silences, "refused", f"{url}: {exc}")
         except AlertmanagerError as exc:
             errors.append(f"{url}: {exc}")
     done = all(silences.get(url) for url in urls)

@@ -27,7 +27,7 @@ def sync_state(occurrences: list[dict[str, Any]], now: datetime) -> str:
     """The worst sync state among occurrences that still matter."""
     relevant = [o for o in occurrences if o["ends_at"] > now or o["sync_state"] == "expiring"]
     states = {o["sync_state"] for o in relevant}
-    for state in ("pending", "expiring", "synced", "expired"):
+    for state in ("refused", "pending", "expiring", "synced", "expired"):
         if state in states:
             return state
     return "synced"

@@ -12,7 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from bridge.db.models import OccurrenceRow, WindowRow
 from bridge.silences.matching import Matcher
-from bridge.silences.model import WindowSpec
+from bridge.silences.model import WindowSpec, check_spec
 from bridge.silences.recurrence import occurrences
 
 # Recurring windows get their Alertmanager silences this far ahead.
@@ -28,6 +28,9 @@ class ActiveWindow:
 
 
 def create_window(conn: Connection, window_id: str, spec: WindowSpec, now: datetime) -> None:
+    """Store a window; `WindowError` for one that no reader could handle (every way in
+    validated it already, except a Slack button, whose matchers come from alert labels)."""
+    check_spec(spec)
     conn.execute(
         insert(WindowRow).values(
             id=window_id,

@@ -60,8 +60,8 @@ MATCHER = {
     "type": "object",
     "required": ["name", "value"],
     "properties": {
-        "name": {"type": "string", "pattern": "^[a-zA-Z_][a-zA-Z0-9_]*$"},
-        "value": {"type": "string"},
+        "name": {"type": "string", "pattern": "^[a-zA-Z_][a-zA-Z0-9_]*$", "maxLength": 128},
+        "value": {"type": "string", "maxLength": 1024},
         "isRegex": {"type": "boolean", "default": False},
         "isEqual": {"type": "boolean", "default": True},
     },
@@ -74,7 +74,7 @@ WINDOW_REQUEST = {
     "(one-off) or `recurrence` (recurring).",
     "properties": {
         "matchers": {"type": "array", "items": MATCHER, "maxItems": 32},
-        "node": {"type": "string", "minLength": 1},
+        "node": {"type": "string", "minLength": 1, "maxLength": 1024},
         "startsAt": {"type": "string", "format": "date-time"},
         "endsAt": {"type": "string", "format": "date-time"},
         "duration": {"type": "string", "example": "2h"},
@@ -109,7 +109,10 @@ WINDOW = {
         "sync": {
             "type": "object",
             "properties": {
-                "state": {"type": "string", "enum": ["pending", "synced", "expiring", "expired"]},
+                "state": {
+                    "type": "string",
+                    "enum": ["pending", "synced", "expiring", "expired", "refused"],
+                },
                 "errors": {"type": "array", "items": {"type": "string"}},
             },
         },

@@ -177,11 +177,11 @@ def test_window_validation_errors_appear_beside_the_field(
     with page.expect_console_message(lambda m: m.type == "error") as logged:
         submit_window(console, page, Matchers='alertname=~"GPU.*"', Duration="9d", Comment="long")
     assert logged.value.text == BAD_REQUEST_LOG
-    page.locator("#ends-error").wait_for()
+    page.locator("#duration-error").wait_for()
     console_errors.messages.remove(BAD_REQUEST_LOG)
-    error = page.locator("#ends-error")
+    error = page.locator("#duration-error")  # beside the field that was too long
     assert "window longer than the maximum" in error.inner_text()
-    assert page.get_by_label("or end at").get_attribute("aria-describedby") == "ends-error"
+    assert page.get_by_label("Duration").get_attribute("aria-describedby") == "duration-error"
     # What was typed stays in the form.
     assert page.get_by_label("Matchers").input_value() == 'alertname=~"GPU.*"'
     shoot(console, page, "windows-validation")

@@ -378,7 +378,12 @@ def test_pages_carry_no_inline_script_or_style(settings: Settings, engine: Engin
 
 WINDOW_ERRORS = [
     ({"node": "", "matchers": ""}, "matchers", "give at least one matcher, or `node`"),
-    ({"duration": "9d"}, "ends", "window longer than the maximum"),
+    ({"duration": "9d"}, "duration", "window longer than the maximum"),
+    ({"node": "dgx\x1b[2J"}, "node", "control character U+001B"),
+    ({"matchers": 'alertname=~"(?=GPU)"'}, "matchers", "invalid regular expression"),
+    ({"matchers": 'alertname!=""', "node": ""}, "matchers", "match every alert"),
+    ({"cron": "* * * * *", "duration": "1d"}, "duration", "would overlap"),
+    ({"cron": "0 0 30 2 *", "duration": "1h"}, "cron", "never fires"),
     ({"duration": "soon"}, "duration", "duration"),
     ({"comment": ""}, "comment", "comment is required"),
     ({"matchers": "alertname=~GPU("}, "matchers", "invalid regular expression"),

@@ -222,6 +222,22 @@ def test_an_action_on_an_alert_resolved_meanwhile_says_so_instead_of_acting(
     assert state_counts(engine) == before and windows(engine) == []
 
 
+def test_silencing_an_alert_whose_labels_make_no_valid_window_says_so_and_stores_nothing(
+    interactive: Settings, engine: Engine, slack: FakeSlack
+) -> None:
+    """Slack's buttons go through the same window validation as `POST /silences`."""
+    app = make_app(interactive, engine)
+    message = firing_message(app, slack, alert(node="dgx-spark-01\x1b[2J"))
+    before = state_counts(engine)
+    answer = click(app, slack, message.ts, "silence", ONE_HOUR)
+    assert answer.status_code == 200
+    reply = slack.wait_for(lambda: slack.responses, what="an ephemeral answer")[0]
+    assert "cannot be silenced" in reply["text"] and "U+001B" in reply["text"]
+    assert windows(engine) == [] and state_counts(engine) == before
+    # Nothing was recorded as done: the click can be retried once the labels are fixed.
+    assert app.test_client().get("/windows").status_code == 200
+
+
 # -- hostile requests ----------------------------------------------------------------------
 
 

@@ -86,7 +86,7 @@ def test_add_list_expire_with_readable_tables_and_errors(tmp_path: Path) -> None
 
         refused = cli(bridge.url, "add", "--node", "x", "--duration", "9d", "--comment", "c")
         assert refused.returncode == 1
-        assert refused.stderr.startswith("alert-bridge silence: invalid window: endsAt")
+        assert refused.stderr.startswith("alert-bridge silence: invalid window: duration")
 
         no_token = cli(bridge.url, "expire", window_id, token=None)
         assert no_token.returncode == 1
@@ -95,3 +95,34 @@ def test_add_list_expire_with_readable_tables_and_errors(tmp_path: Path) -> None
     unreachable = cli(bridge.url, "list")
     assert unreachable.returncode == 1
     assert "cannot reach the bridge" in unreachable.stderr and "BRIDGE_URL" in unreachable.stderr
+
+
+def test_windows_no_reader_could_handle_are_refused_naming_the_field(tmp_path: Path) -> None:
+    env = bridge_env(
+        tmp_path,
+        f"sqlite:///{tmp_path}/cli.db",
+        BRIDGE_API_TOKEN=TOKEN,
+        BRIDGE_ALERTMANAGER_URL="http://127.0.0.1:1",
+    )
+    base = ("add", "--comment", "c")
+    cases = [
+        (("--matcher", 'alertname=~"(?=GPU)"', "--duration", "1h"), "matchers[0].value"),
+        (("--matcher", 'alertname!=""', "--duration", "1h"), "matchers these matchers match"),
+        (("--matcher", 'severity=~"(?s).+"', "--duration", "1h"), "matchers these matchers match"),
+        (("--node", "dgx\x1b[2J", "--duration", "1h"), "node contains the control character"),
+        (("--node", "x", "--duration", "99999999999d"), "duration"),
+        (("--node", "x", "--start", "2026-W49-1T10:00:00Z", "--duration", "1h"), "startsAt"),
+        (("--node", "x", "--start", "9999-12-31T23:59:59Z", "--duration", "1h"), "startsAt"),
+        (("--node", "x", "--cron", "* * * * *", "--duration", "1d"), "recurrence.duration"),
+        (("--node", "x", "--cron", "0 0 30 2 *", "--duration", "1h"), "recurrence.cron"),
+    ]
+    with start_bridge(tmp_path, env) as bridge:
+        for args, field in cases:
+            answer = cli(bridge.url, *base, *args)
+            assert answer.returncode == 1, (args, answer.stdout)
+            assert answer.stderr.startswith(f"alert-bridge silence: invalid window: {field}"), (
+                args,
+                answer.stderr,
+            )
+        listed = cli(bridge.url, "list")
+        assert listed.returncode == 0 and len(listed.stdout.splitlines()) == 1  # header only

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from flask import Flask
 from sqlalchemy import Engine, select
 
@@ -92,7 +93,12 @@ BAD = [
         window(matchers=[{"name": "alertname", "value": "GPU(", "isRegex": True}]),
         "matchers[0].value",
     ),
-    ("too long", window(duration="8d"), "endsAt"),
+    ("too long", window(duration="8d"), "duration"),
+    (
+        "too long by its end",
+        window(duration=None, endsAt=(datetime.now(UTC) + timedelta(days=8)).isoformat()),
+        "endsAt",
+    ),
     ("bad duration", window(duration="two hours"), "duration"),
     (
         "invalid cron",
@@ -240,6 +246,42 @@ def test_clustered_pair_both_hold_the_window(
             timeout=30,
             what="expiry on am2",
         )
+
+
+# Regexes the bridge accepts in windows, in RE2 syntax that both Go and RE2 read alike.
+ACCEPTED_REGEXES = ["GPU.*", "(?i)gpu[[:digit:]]+", "\\pL+x", "(?P<n>GPU)x", "\\Qa.b\\E", "x\\z"]
+# And those it refuses, as every Alertmanager does.
+REFUSED_REGEXES = ["(?=G)x", "(x)\\1", "x\\Z", "x++", "x\\C", "GPU)|(x"]
+
+
+def test_regexes_the_bridge_accepts_alertmanager_accepts_and_those_it_refuses_it_refuses(
+    settings: Settings, engine: Engine, alertmanager: Proc
+) -> None:
+    app = make(settings, engine, alertmanager_urls=(alertmanager.url,))
+    for pattern in ACCEPTED_REGEXES:
+        body = window(matchers=[{"name": "alertname", "value": pattern, "isRegex": True}])
+        created = post_window(app, body)
+        assert created.status_code == 201, (pattern, created.get_json())
+        assert created.get_json()["sync"]["state"] == "synced", (pattern, created.get_json())
+    assert len(am_silences(alertmanager.url)) == len(ACCEPTED_REGEXES)
+
+    now = datetime.now(UTC)
+    for name, pattern in [("alertname", p) for p in REFUSED_REGEXES] + [("node\n", "x")]:
+        matchers = [{"name": name, "value": pattern, "isRegex": name == "alertname"}]
+        answer = post_window(app, window(matchers=matchers))
+        assert answer.status_code == 400, (pattern, answer.get_json())
+        direct = requests.post(
+            f"{alertmanager.url}/api/v2/silences",
+            json={
+                "matchers": [{**matchers[0], "isEqual": True}],
+                "startsAt": now.isoformat(),
+                "endsAt": (now + timedelta(hours=1)).isoformat(),
+                "createdBy": "test",
+                "comment": "what Alertmanager says",
+            },
+            timeout=10,
+        )
+        assert direct.status_code == 400, (pattern, direct.text)
 
 
 # --- local suppression ------------------------------------------------------------------
