@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import secrets
 from datetime import timedelta
+from urllib.parse import quote, urlsplit
 
 from flask import request, session
 from flask.sansio.app import App
@@ -69,8 +70,33 @@ def csrf_ok() -> bool:
     return bool(expected) and hmac.compare_digest(given.encode(), expected.encode())
 
 
+# Characters kept as they are in a rebuilt path or query; everything else (control
+# characters, "\\", spaces, non-ASCII) is percent-encoded, so that what the browser reads
+# is the same path the bridge checked.
+_PATH_SAFE = "/-._~!$&'()*+,;=:@%"
+_QUERY_SAFE = _PATH_SAFE + "?"
+
+
 def safe_next(target: str | None) -> str:
-    """Where to go after signing in: a path on this site only (no open redirect)."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    """Where to go after signing in: a path (and query) on this site, never another host.
+
+    The target is parsed, then rebuilt from its path and query alone. Parsing first matters:
+    browsers drop tabs and newlines anywhere in a URL and read "\\" as "/", so a check on
+    the raw text ("starts with //") misses `/<TAB>/evil.example/`, which a browser opens as
+    `//evil.example/`. Python's `urlsplit` drops the same characters, so a target that
+    names a scheme or a host after that is refused; the rebuilt path percent-encodes
+    whatever is left that a browser could reinterpret.
+    """
+    if not target:
         return "/"
-    return target
+    try:
+        parts = urlsplit(target.strip())
+    except ValueError:  # e.g. an unbalanced "[" read as an IPv6 host
+        return "/"
+    if parts.scheme or parts.netloc or not parts.path.startswith("/") or "\\" in parts.path:
+        return "/"
+    path = quote(parts.path, safe=_PATH_SAFE)
+    if path.startswith("//"):  # "///evil.example" parses as a path; a browser reads a host
+        return "/"
+    query = quote(parts.query, safe=_QUERY_SAFE)
+    return f"{path}?{query}" if query else path

@@ -7,6 +7,7 @@ import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode, urljoin, urlsplit
 
 import pytest
 from flask import Flask
@@ -308,6 +309,44 @@ def test_login_redirects_only_to_paths_on_this_site(settings: Settings, engine: 
     for target in ("https://evil.example/", "//evil.example/", "/\\evil.example"):
         answer = client.post("/login", data={"token": TOKEN, "next": target})
         assert answer.headers["Location"] == "/", target
+
+
+# Browsers drop tabs and newlines anywhere in a URL and read "\\" as "/" (WHATWG URL).
+HOSTILE_NEXT = ["/\t/evil.example/", "/\n/evil.example/", "/\\\t/evil.example", "\t//evil.example/"]
+
+
+@pytest.mark.parametrize("target", HOSTILE_NEXT)
+def test_login_never_redirects_off_site_through_control_characters(
+    settings: Settings, engine: Engine, target: str
+) -> None:
+    client = make(settings, engine).test_client()
+    for answer in (
+        client.post("/login", data={"token": TOKEN, "next": target}),
+        client.post("/login?" + urlencode({"next": target}), data={"token": TOKEN}),
+    ):
+        assert answer.status_code == 302
+        location = answer.headers["Location"]
+        browser_sees = re.sub(r"[\t\n\r]", "", location).replace("\\", "/")
+        assert urlsplit(urljoin("http://bridge.test/login", browser_sees)).netloc == "bridge.test"
+        assert location.startswith("/") and not browser_sees.startswith("//"), location
+
+
+def test_a_carriage_return_in_next_is_a_redirect_home_not_a_server_error(
+    settings: Settings, engine: Engine
+) -> None:
+    client = make(settings, engine).test_client()
+    answer = client.post("/login", data={"token": TOKEN, "next": "/\r/x"})
+    assert answer.status_code == 302
+    assert not re.search(r"[\x00-\x1f\\\\]", answer.headers["Location"])
+
+
+def test_login_keeps_the_path_and_query_of_a_page_on_this_site(
+    settings: Settings, engine: Engine
+) -> None:
+    client = make(settings, engine).test_client()
+    target = "/deliveries?status=dead&node=dgx-spark-01"
+    answer = client.post("/login", data={"token": TOKEN, "next": target + "#frag"})
+    assert answer.headers["Location"] == target
 
 
 # --- escaping and headers ---------------------------------------------------------------------
