@@ -118,11 +118,16 @@ WINDOW = {
 }
 
 WINDOW_ID = {"name": "window_id", "in": "path", "required": True, "schema": {"type": "string"}}
+# Reads of alert data: open, or with BRIDGE_CONSOLE_READ_AUTH=true the bearer token (or a
+# console session cookie, which OpenAPI has no words for).
+READ_SECURITY: list[dict[str, list[str]]] = [{"bearer": []}, {}]
+READ_REFUSED = "BRIDGE_CONSOLE_READ_AUTH is on and neither the bearer token nor a session came"
 
 SILENCES = {
     "/silences": {
         "get": {
             "summary": "List maintenance windows",
+            "security": READ_SECURITY,
             "parameters": [
                 {
                     "name": "state",
@@ -140,6 +145,7 @@ SILENCES = {
                     "Windows, newest first",
                 ),
                 "400": _error("Invalid filter"),
+                "401": _error(READ_REFUSED),
             },
         },
         "post": {
@@ -161,8 +167,13 @@ SILENCES = {
     "/silences/{window_id}": {
         "get": {
             "summary": "One maintenance window",
+            "security": READ_SECURITY,
             "parameters": [WINDOW_ID],
-            "responses": {"200": _json(WINDOW, "The window"), "404": _error("No such window")},
+            "responses": {
+                "200": _json(WINDOW, "The window"),
+                "401": _error(READ_REFUSED),
+                "404": _error("No such window"),
+            },
         },
         "delete": {
             "summary": "Expire a window now (and its Alertmanager silences)",
@@ -288,6 +299,7 @@ SPEC: dict[str, Any] = {
         "/alerts": {
             "get": {
                 "summary": "Each alert the bridge knows, with its deliveries and attempts",
+                "security": READ_SECURITY,
                 "parameters": [
                     {
                         "name": "status",
@@ -324,6 +336,7 @@ SPEC: dict[str, Any] = {
                         "Alerts, newest change first",
                     ),
                     "400": _error("Invalid filter"),
+                    "401": _error(READ_REFUSED),
                 },
             }
         },
