@@ -109,9 +109,13 @@ def signature_valid(
     """Slack's `v0=` signature over `v0:{timestamp}:{body}`, and a timestamp within 5 minutes.
 
     slack-sdk's `SignatureVerifier` does the HMAC and compares in constant time; the checks
-    before it keep a malformed header from raising inside it.
+    before it keep a malformed header from raising inside it: headers arrive decoded as
+    Latin-1, and "²" passes `str.isdigit()` but not `int()`, while a non-ASCII signature
+    makes `hmac.compare_digest` raise.
     """
-    if not timestamp or not signature or not timestamp.isdigit() or len(timestamp) > 12:
+    if not timestamp or not signature or len(timestamp) > 12:
+        return False
+    if not (timestamp.isascii() and timestamp.isdigit() and signature.isascii()):
         return False
     try:
         body.decode("utf-8")

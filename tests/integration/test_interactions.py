@@ -292,6 +292,19 @@ def _hostile_requests(slack: FakeSlack, ts: str) -> list[tuple[str, str, Any, in
             SignedRequest(body, {**valid.headers, "X-Slack-Request-Timestamp": "now"}),
             401,
         ),
+        # Headers arrive as Latin-1: "²" is a digit to str.isdigit() and not to int().
+        (
+            "timestamp with a non-ASCII digit",
+            S,
+            SignedRequest(body, {**valid.headers, "X-Slack-Request-Timestamp": "1\u00b2"}),
+            401,
+        ),
+        (
+            "signature with non-ASCII characters",
+            S,
+            SignedRequest(body, {**valid.headers, "X-Slack-Signature": "v0=" + "\u00e9" * 64}),
+            401,
+        ),
         (
             "JSON instead of a form",
             S,
