@@ -223,7 +223,10 @@ class DeliveryFilter:
 
 
 def deliveries(conn: Connection, where: DeliveryFilter) -> list[dict[str, Any]]:
-    """The newest deliveries matching the filter, with their alert's name and node."""
+    """The newest deliveries matching the filter, with their alert's name and node.
+
+    An outer join: a channel summary belongs to no alert, and a dead one must be listed
+    with the other dead letters (the overview counts it) so that someone can retry it."""
     d, a = DELIVERIES.c, ALERTS.c
     query = (
         select(
@@ -241,7 +244,7 @@ def deliveries(conn: Connection, where: DeliveryFilter) -> list[dict[str, Any]]:
             a.node,
             a.severity,
         )
-        .join_from(DELIVERIES, ALERTS, d.alert_id == a.id)
+        .outerjoin_from(DELIVERIES, ALERTS, d.alert_id == a.id)
         .order_by(d.id.desc())
         .limit(MAX_DELIVERIES_LISTED)
     )

@@ -21,7 +21,12 @@ from bridge.db.models import AttemptRow, DeliveryRow, WindowRow
 from bridge.settings import Settings
 from bridge.store import Store
 from tests.fakes.pagerduty import FakePagerDuty
-from tests.support.bridge_app import ctx, deliver_until_settled, post_alerts
+from tests.fakes.slack import FakeSlack
+from tests.integration.test_digest import API_TOKEN as DIGEST_API_TOKEN
+from tests.integration.test_digest import DIGEST_CHANNEL, at, run_job
+from tests.integration.test_digest import make as make_digest_app
+from tests.support.bridge_app import ctx, deliver_until_settled, deliveries, post_alerts
+from tests.support.clock import Clock
 from tests.support.payloads import alert, payload
 
 TOKEN = "console-token-for-tests"
@@ -41,9 +46,9 @@ def make(settings: Settings, engine: Engine, **overrides: Any) -> Flask:
     return app
 
 
-def sign_in(client: FlaskClient) -> str:
+def sign_in(client: FlaskClient, token: str = TOKEN) -> str:
     """Start a session with the API token; return the CSRF token its forms carry."""
-    response = client.post("/login", data={"token": TOKEN, "next": "/windows"})
+    response = client.post("/login", data={"token": token, "next": "/windows"})
     assert response.status_code == 302, response.text
     page = client.get("/windows").text
     found = re.search(r'name="csrf" value="([^"]+)"', page)
@@ -166,6 +171,30 @@ def test_a_dead_letter_is_retried_once_even_when_two_replicas_are_asked(
     assert len(pagerduty.triggers()) == 1
     assert count(engine, AttemptRow, AttemptRow.delivery_id == dead) == attempts_before + 1
     assert count(engine, DeliveryRow, DeliveryRow.id == dead, DeliveryRow.status == "delivered")
+
+
+def test_a_dead_channel_summary_is_listed_with_the_dead_letters_and_can_be_retried(
+    live_settings: Settings, engine: Engine, slack: FakeSlack
+) -> None:
+    clock = Clock(at(27, 9, 0, 30))
+    app = make_digest_app(live_settings, engine, clock)
+    slack.fail_next("chat.postMessage", error="not_in_channel")
+    assert run_job(app, clock, at(27, 9, 0, 30)) == 1
+    deliver_until_settled(app)
+    (row,) = [d for d in deliveries(engine) if d["action"] == "summary"]
+    assert row["status"] == "dead"
+    client = app.test_client()
+    # The overview counts it; the dead-letter list must show it, or nobody can act on it.
+    assert "1 to look at" in client.get("/").text
+    listed = client.get("/deliveries?status=dead").text
+    line = re.search(rf'<tr class="status-dead" id="delivery-{row["id"]}">(.*?)</tr>', listed, re.S)
+    assert line, listed
+    assert "channel summary" in line.group(1) and "not_in_channel" in line.group(1)
+    csrf = sign_in(client, DIGEST_API_TOKEN)
+    retried = client.post(f"/deliveries/{row['id']}/retry", data={"csrf": csrf})
+    assert retried.status_code == 302
+    deliver_until_settled(app)
+    assert len(slack.top_level(DIGEST_CHANNEL)) == 1
 
 
 # --- who may write ----------------------------------------------------------------------------
