@@ -34,7 +34,7 @@ from bridge.console.overview import (
 )
 from bridge.console.probes import Prober
 from bridge.console.windows import FormError, form_field, sections, window_body
-from bridge.notify.view import LinkBase
+from bridge.notify.registry import link_base
 from bridge.routing import CHANNELS
 from bridge.silences.model import WindowError, parse_window
 from bridge.store.outbox import outbox_depth
@@ -187,13 +187,8 @@ def alert(fingerprint: str) -> str | Response:
             return _refused(404, "No such alert", "The bridge has no alert with that fingerprint.")
         transitions = reads.transitions(conn, row["id"])
         deliveries = reads.alert_deliveries(conn, row["id"])
-    settings = ctx.settings
-    links = LinkBase(
-        grafana_url=settings.grafana_url,
-        alertmanager_url=settings.alertmanager_urls[0],
-        runbook_base_url=settings.runbook_base_url,
-        public_url=settings.public_url,
-    )
+    # The same link bases as the notifications: the addresses people open.
+    links = link_base(ctx.settings)
     page = build_alert_page(row, transitions, deliveries, links, ctx.clock(), _tz())
     return render_template("console/alert.html", page=page)
 
