@@ -72,6 +72,26 @@ def test_check_config_rejects_a_bad_routes_file(tmp_path: Path) -> None:
     assert "routes[0].channels" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("route", "expected"),
+    [
+        (
+            "{match: {severity: warning}, channels: [slack], slack_channel: '#quiet'}",
+            "routes[0].slack_channel: per-route Slack channels are not supported",
+        ),
+        ("{match: {severity: warning}, chanels: [slack]}", "routes[0]: unknown keys ['chanels']"),
+    ],
+)
+def test_check_config_refuses_route_keys_the_bridge_would_ignore(
+    tmp_path: Path, route: str, expected: str
+) -> None:
+    config = tmp_path / "bridge.yml"
+    config.write_text(f"routes:\n  - {route}\n")
+    result = run("check-config", env={"BRIDGE_CONFIG": str(config)})
+    assert result.returncode != 0
+    assert expected in result.stderr, result.stderr
+
+
 def test_console_script_name_is_alert_bridge() -> None:
     result = subprocess.run(
         [str(Path(sys.executable).parent / "alert-bridge"), "--version"],
