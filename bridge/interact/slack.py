@@ -77,6 +77,8 @@ class Click:
     episode: int  # the alert's starts_at (Unix seconds) when the message was posted
     action_ts: str
     response_url: str | None
+    # The workspaces the payload says the click came from (`team.id`, `user.team_id`).
+    team_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -179,6 +181,7 @@ def parse_click(body: bytes, mimetype: str) -> Click:
         episode=episode,
         action_ts=_text(action, "action_ts"),
         response_url=_text(payload, "response_url") or None,
+        team_ids=tuple(t for t in (_text(payload.get("team"), "id"), _text(user, "team_id")) if t),
     )
 
 

@@ -26,7 +26,7 @@ from tests.fakes.signing import (
     slack_body,
     slack_request,
 )
-from tests.fakes.slack import FakeSlack, SlackMessage
+from tests.fakes.slack import TEAM_ID, FakeSlack, SlackMessage
 from tests.support.bridge_app import deliver_until_settled, make_app, post_alerts, unreachable_like
 from tests.support.interactions import (
     INTERACTIONS,
@@ -219,6 +219,38 @@ def test_a_user_outside_the_allowed_list_is_told_so_and_nothing_changes(
     assert state_counts(engine) == before
     assert [c.api_method for c in slack.calls[calls:]] == ["response_url"]
     assert click(app, slack, message.ts, "ack", user_id="U0BOSS").status_code == 200
+    assert state_counts(engine) != before
+
+
+def test_a_guest_from_another_workspace_cannot_act_when_every_user_is_allowed(
+    interactive: Settings, engine: Engine, slack: FakeSlack
+) -> None:
+    assert interactive.slack_allowed_users == ()  # "everyone in the workspace"
+    app = make_app(interactive, engine)
+    message = firing_message(app, slack, alert())
+    before = state_counts(engine)
+    guest = click(app, slack, message.ts, "ack", user_id="U0GUEST", team_id="T0OTHERORG")
+    assert guest.status_code == 200
+    reply = slack.wait_for(lambda: slack.responses, what="an ephemeral answer")[0]
+    assert reply["response_type"] == "ephemeral" and "workspace" in reply["text"]
+    assert state_counts(engine) == before
+    assert click(app, slack, message.ts, "ack", user_id="U0GUEST").status_code == 200
+    assert state_counts(engine) != before
+
+
+def test_a_click_is_refused_while_slack_cannot_say_which_workspace_the_bridge_is_in(
+    interactive: Settings, engine: Engine, slack: FakeSlack
+) -> None:
+    # The bridge asks at start and again at the click; both fail.
+    slack.fail_next("auth.test", status=503, times=2)
+    app = make_app(interactive, engine)
+    message = firing_message(app, slack, alert())
+    before = state_counts(engine)
+    assert click(app, slack, message.ts, "ack").status_code == 200
+    reply = slack.wait_for(lambda: slack.responses, what="an ephemeral answer")[0]
+    assert "try again" in reply["text"]
+    assert state_counts(engine) == before
+    assert click(app, slack, message.ts, "ack").status_code == 200  # Slack answers again
     assert state_counts(engine) != before
 
 
@@ -622,6 +654,7 @@ def test_with_the_database_unavailable_both_endpoints_answer_503_so_the_vendor_r
     app = make_app(interactive, broken)
     good = {
         "type": "block_actions",
+        "team": {"id": TEAM_ID},
         "user": {"id": "U0ADA"},
         "actions": [{"type": "button", "action_id": "ack", "value": "ack:1.1"}],
     }
