@@ -29,7 +29,7 @@ from tests.support.bridge_app import ctx, deliver_until_settled, deliveries, pos
 from tests.support.clock import Clock
 from tests.support.payloads import alert, payload
 
-TOKEN = "console-token-for-tests"
+TOKEN = "console-token-for-tests-0123456789abcdef"
 UNREACHABLE = "http://127.0.0.1:1"
 HOSTILE = '<script>document.title="owned"</script><img src=x onerror=alert(1)>'
 
@@ -328,7 +328,9 @@ def test_a_session_started_on_one_replica_is_valid_on_another_with_the_same_toke
     second = make(settings, engine).test_client()
     second.set_cookie(SESSION_COOKIE, cookie.value)
     assert "Sign out" in second.get("/windows").text
-    other_token = make(settings, engine, api_token="another-token").test_client()
+    other_token = make(
+        settings, engine, api_token="another-token-0123456789abcdef-tests"
+    ).test_client()
     other_token.set_cookie(SESSION_COOKIE, cookie.value)
     assert "Sign out" not in other_token.get("/windows").text
 

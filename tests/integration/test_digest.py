@@ -40,7 +40,7 @@ from tests.support.procs import REPO_ROOT
 
 DAILY = "0 9 * * *"
 DIGEST_CHANNEL = "#alerts-info"
-API_TOKEN = "api-token-for-digest-tests"
+API_TOKEN = "api-token-for-digest-tests-0123456789abcdef"
 
 
 def at(day: int, hour: int, minute: int = 0, second: int = 0) -> datetime:

@@ -125,7 +125,11 @@ def test_a_node_window_does_not_mute_the_dead_mans_switch(
 ) -> None:
     clock = Clock(datetime.now(UTC))
     app = make(
-        live_settings, engine, clock, api_token="t", alertmanager_urls=("http://127.0.0.1:1",)
+        live_settings,
+        engine,
+        clock,
+        api_token="scheduled-jobs-token-0123456789abcdef",
+        alertmanager_urls=("http://127.0.0.1:1",),
     )
     window = {
         "matchers": [{"name": "alertname", "value": ".+", "isRegex": True}],

@@ -13,7 +13,7 @@ from tests.support.bridge_proc import bridge_env, start_bridge
 from tests.support.procs import REPO_ROOT
 
 pytestmark = pytest.mark.slow
-TOKEN = "cli-api-token"
+TOKEN = "cli-api-token-0123456789abcdef-tests"
 
 
 def cli(url: str, *args: str, token: str | None = TOKEN) -> subprocess.CompletedProcess[str]:
