@@ -4,6 +4,7 @@ services as the API (WindowService, the outbox), then wake the delivery worker."
 from __future__ import annotations
 
 import logging
+import math
 from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -33,6 +34,7 @@ from bridge.console.overview import (
     shown_alerts,
 )
 from bridge.console.probes import Prober
+from bridge.console.throttle import RefusalLog, SignInThrottle
 from bridge.console.windows import FormError, form_field, sections, window_body
 from bridge.notify.registry import link_base
 from bridge.routing import CHANNELS
@@ -49,6 +51,7 @@ blueprint = Blueprint(
 )
 
 PROBER_KEY = "alert_bridge_console_prober"
+THROTTLE_KEY = "alert_bridge_console_sign_in_throttle"
 # A node's card can be opened to list every firing alert of that node, up to this many.
 MAX_LINES_ONE_NODE = 500
 # Every asset is the bridge's own: no CDN, no inline script or style, no framing.
@@ -73,6 +76,7 @@ def _setup(state: BlueprintSetupState) -> None:
             "set BRIDGE_CONSOLE_READ_AUTH=true unless a proxy in front restricts it",
             ctx.settings.listen,
         )
+    state.app.extensions[THROTTLE_KEY] = (SignInThrottle(), RefusalLog())
     state.app.extensions[PROBER_KEY] = Prober(
         ctx.settings.prometheus_url, ctx.settings.alertmanager_urls
     )
@@ -290,24 +294,57 @@ def expire_window(window_id: str) -> BaseResponse:
 
 @blueprint.route("/login", methods=["GET", "POST"])
 def login() -> BaseResponse | str:
-    settings = bridge_context().settings
     target = access.safe_next(request.values.get("next"))
-    error = ""
-    status = 200
     if request.method == "POST":
-        if access.sign_in(request.form.get("token", ""), settings.api_token):
-            log.info("web console: session started from %s", request.remote_addr)
+        started = _try_sign_in(request.remote_addr or "unknown")
+        if started is None:
             return redirect(target)
-        # Never the token that was tried: it may be a real one with a typo.
-        log.warning("web console: sign-in refused from %s", request.remote_addr)
-        error = (
-            "That is not the API token."
-            if settings.api_token
-            else "No API token is configured on this bridge (BRIDGE_API_TOKEN): nobody can sign in."
-        )
-        status = 403
+        status, error, headers = started
+    else:
+        status, error, headers = 200, "", {}
     body = render_template("console/login.html", next=target, error=error)
-    return Response(body, status=status, mimetype="text/html")
+    return Response(body, status=status, mimetype="text/html", headers=headers)
+
+
+def _try_sign_in(client: str) -> tuple[int, str, dict[str, str]] | None:
+    """None: a session started; otherwise the status, message and headers of the refusal."""
+    ctx = bridge_context()
+    now = ctx.clock().timestamp()
+    throttle, refusals = current_app.extensions[THROTTLE_KEY]
+    wait = throttle.wait_seconds(client, now)
+    if wait > 0:
+        # Refused before the token is even compared: a guesser learns nothing while waiting.
+        _log_refused(refusals, client, now)
+        seconds = math.ceil(wait)
+        message = f"Too many failed sign-ins from your address: try again in {seconds} s."
+        return 429, message, {"Retry-After": str(seconds)}
+    try:
+        started = access.sign_in(request.form.get("token", ""), ctx.settings.api_token)
+    except SQLAlchemyError as exc:
+        log.warning("web console: cannot start a session: %s", type(exc).__name__)
+        return 503, "The bridge's database is unreachable: no session can start now.", {}
+    if started:
+        throttle.succeeded(client)
+        log.info("web console: session started from %s", client)
+        return None
+    throttle.failed(client, now)
+    _log_refused(refusals, client, now)
+    error = (
+        "That is not the API token."
+        if ctx.settings.api_token
+        else "No API token is configured on this bridge (BRIDGE_API_TOKEN): nobody can sign in."
+    )
+    return 403, error, {}
+
+
+def _log_refused(refusals: RefusalLog, client: str, now: float) -> None:
+    """At most one WARNING a minute, however many attempts: a flood cannot fill the log.
+    Never the token that was tried: it may be a real one with a typo."""
+    unlogged = refusals.refused(now)
+    if unlogged is None:
+        return
+    more = f" (and {unlogged} more refused since the last such line)" if unlogged else ""
+    log.warning("web console: sign-in refused from %s%s", client, more)
 
 
 @blueprint.post("/logout")

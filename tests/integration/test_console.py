@@ -15,6 +15,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine, func, select
 
 from bridge.app import create_app
+from bridge.clock import utcnow
 from bridge.console.access import SESSION_COOKIE
 from bridge.db.engine import make_engine
 from bridge.db.models import AttemptRow, DeliveryRow, WindowRow
@@ -34,14 +35,14 @@ UNREACHABLE = "http://127.0.0.1:1"
 HOSTILE = '<script>document.title="owned"</script><img src=x onerror=alert(1)>'
 
 
-def make(settings: Settings, engine: Engine, **overrides: Any) -> Flask:
+def make(settings: Settings, engine: Engine, clock: Clock | None = None, **overrides: Any) -> Flask:
     changes: dict[str, Any] = {
         "api_token": TOKEN,
         "prometheus_url": UNREACHABLE,
         "alertmanager_urls": (UNREACHABLE,),
     }
     configured = replace(settings, **(changes | overrides))
-    app = create_app(configured, store=Store(engine))
+    app = create_app(configured, store=Store(engine), clock=clock or utcnow)
     app.testing = True
     return app
 
