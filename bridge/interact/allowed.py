@@ -33,6 +33,12 @@ TIMEOUT_SECONDS = 2
 USER_GROUP_PREFIX = "S"
 
 
+def _client(token: str, api_url: str, ca_bundle: str | None) -> WebClient:
+    return WebClient(
+        token=token, base_url=api_url, timeout=TIMEOUT_SECONDS, ssl=client_ssl_context(ca_bundle)
+    )
+
+
 def is_user_group(entry: str) -> bool:
     return entry.startswith(USER_GROUP_PREFIX)
 
@@ -49,16 +55,7 @@ class AllowList:
     ) -> None:
         self.users = frozenset(e for e in entries if not is_user_group(e))
         self.groups = tuple(e for e in entries if is_user_group(e))
-        self._client = (
-            WebClient(
-                token=token,
-                base_url=api_url,
-                timeout=TIMEOUT_SECONDS,
-                ssl=client_ssl_context(ca_bundle),
-            )
-            if self.groups and token
-            else None
-        )
+        self._client = _client(token, api_url, ca_bundle) if self.groups and token else None
         self._monotonic = monotonic
         self._cache: dict[str, tuple[float, frozenset[str]]] = {}
         self._lock = threading.Lock()
@@ -106,16 +103,7 @@ class Workspace:
     """The team id of the workspace the bot token belongs to (`auth.test`), asked once."""
 
     def __init__(self, *, token: str | None, api_url: str, ca_bundle: str | None = None) -> None:
-        self._client = (
-            WebClient(
-                token=token,
-                base_url=api_url,
-                timeout=TIMEOUT_SECONDS,
-                ssl=client_ssl_context(ca_bundle),
-            )
-            if token
-            else None
-        )
+        self._client = _client(token, api_url, ca_bundle) if token else None
         self._team_id: str | None = None
         self._lock = threading.Lock()
 

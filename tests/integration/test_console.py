@@ -24,9 +24,8 @@ from bridge.store import Store
 from tests.fakes.pagerduty import FakePagerDuty
 from tests.fakes.slack import FakeSlack
 from tests.integration.test_digest import API_TOKEN as DIGEST_API_TOKEN
-from tests.integration.test_digest import DIGEST_CHANNEL, at, run_job
-from tests.integration.test_digest import make as make_digest_app
-from tests.support.bridge_app import ctx, deliver_until_settled, deliveries, post_alerts
+from tests.integration.test_digest import DIGEST_CHANNEL, dead_summary
+from tests.support.bridge_app import ctx, deliver_until_settled, post_alerts
 from tests.support.clock import Clock
 from tests.support.payloads import alert, payload
 
@@ -177,13 +176,7 @@ def test_a_dead_letter_is_retried_once_even_when_two_replicas_are_asked(
 def test_a_dead_channel_summary_is_listed_with_the_dead_letters_and_can_be_retried(
     live_settings: Settings, engine: Engine, slack: FakeSlack
 ) -> None:
-    clock = Clock(at(27, 9, 0, 30))
-    app = make_digest_app(live_settings, engine, clock)
-    slack.fail_next("chat.postMessage", error="not_in_channel")
-    assert run_job(app, clock, at(27, 9, 0, 30)) == 1
-    deliver_until_settled(app)
-    (row,) = [d for d in deliveries(engine) if d["action"] == "summary"]
-    assert row["status"] == "dead"
+    app, _clock, row = dead_summary(live_settings, engine, slack)
     client = app.test_client()
     # The overview counts it; the dead-letter list must show it, or nobody can act on it.
     assert "1 to look at" in client.get("/").text
