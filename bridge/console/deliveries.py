@@ -8,9 +8,9 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bridge.console.reads import DeliveryFilter
 from bridge.console.timefmt import stamp
 from bridge.routing import CHANNELS
+from bridge.store.read_model import DeliveryFilter
 
 STATUSES = ("pending", "in_flight", "delivered", "dry_run", "dead")
 MAX_NODE_CHARS = 255

@@ -23,7 +23,8 @@ from flask.sansio.blueprints import BlueprintSetupState
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.wrappers import Response as BaseResponse
 
-from bridge.console import access, reads
+from bridge.console import access
+from bridge.console import facts as facts_of
 from bridge.console.alert_page import build_alert_page
 from bridge.console.deliveries import STATUSES, delivery_line, read_filter
 from bridge.console.overview import (
@@ -39,6 +40,7 @@ from bridge.console.windows import FormError, form_field, sections, window_body
 from bridge.notify.registry import link_base
 from bridge.routing import CHANNELS
 from bridge.silences.model import WindowError, parse_window
+from bridge.store import read_model
 from bridge.store.outbox import outbox_depth
 from bridge.web.context import bridge_context, delivery_link, services_of
 
@@ -152,14 +154,14 @@ def overview() -> str:
     tz, now = _tz(), ctx.clock()
     node = request.args.get("node")
     per_card = MAX_LINES_ONE_NODE if node is not None else MAX_LINES_PER_CARD
-    facts: reads.OverviewFacts | None = None
+    facts: facts_of.OverviewFacts | None = None
     try:
         with ctx.store.read() as conn:
-            facts = reads.overview_facts(conn, node, lambda f: shown_alerts(f, per_card))
+            facts = facts_of.overview_facts(conn, node, lambda f: shown_alerts(f, per_card))
     except SQLAlchemyError as exc:  # the page still says what it can: the database is down
         log.warning("web console: database unreachable: %s", type(exc).__name__)
     database_ok = facts is not None
-    facts = facts or reads.OverviewFacts([], [], [], {}, None)
+    facts = facts or facts_of.OverviewFacts([], [], [], {}, None)
     prober: Prober = current_app.extensions[PROBER_KEY]
     health = build_health(
         database_ok,
@@ -186,11 +188,11 @@ def overview() -> str:
 def alert(fingerprint: str) -> str | Response:
     ctx = bridge_context()
     with ctx.store.read() as conn:
-        row = reads.alert_row(conn, fingerprint)
+        row = read_model.alert_row(conn, fingerprint)
         if row is None:
             return _refused(404, "No such alert", "The bridge has no alert with that fingerprint.")
-        transitions = reads.transitions(conn, row["id"])
-        deliveries = reads.alert_deliveries(conn, row["id"])
+        transitions = read_model.transitions(conn, row["id"])
+        deliveries = read_model.alert_deliveries(conn, row["id"])
     # The same link bases as the notifications: the addresses people open.
     links = link_base(ctx.settings)
     page = build_alert_page(row, transitions, deliveries, links, ctx.clock(), _tz())
@@ -202,8 +204,8 @@ def deliveries() -> str:
     ctx = bridge_context()
     where = read_filter(request.args)
     with ctx.store.read() as conn:
-        rows = reads.deliveries(conn, where)
-        nodes = [s.node for s in reads.nodes_seen(conn) if s.node]
+        rows = read_model.deliveries(conn, where)
+        nodes = [s.node for s in read_model.nodes_seen(conn) if s.node]
         depth = outbox_depth(conn)
     tz, now = _tz(), ctx.clock()
     return render_template(
@@ -214,7 +216,7 @@ def deliveries() -> str:
         channels=CHANNELS,
         nodes=nodes,
         depth=depth,
-        limit=reads.MAX_DELIVERIES_LISTED,
+        limit=read_model.MAX_DELIVERIES_LISTED,
     )
 
 
@@ -236,7 +238,7 @@ def retry(delivery_id: int) -> BaseResponse:
 def _windows_page(form: dict[str, str], errors: dict[str, str], status: int = 200) -> Response:
     ctx = bridge_context()
     with ctx.store.read() as conn:
-        nodes = [s.node for s in reads.nodes_seen(conn) if s.node]
+        nodes = [s.node for s in read_model.nodes_seen(conn) if s.node]
     body = render_template(
         "console/windows.html",
         windows=sections(ctx.windows.list(), ctx.clock(), _tz()),
