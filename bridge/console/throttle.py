@@ -36,6 +36,11 @@ class SignInThrottle:
         self._clients: OrderedDict[str, _Failures] = OrderedDict()
         self._lock = threading.Lock()
 
+    def __len__(self) -> int:
+        """How many clients are remembered."""
+        with self._lock:
+            return len(self._clients)
+
     def wait_seconds(self, client: str, now: float) -> float:
         """How long `client` must wait before its next attempt is checked (0: go ahead)."""
         with self._lock:
