@@ -20,8 +20,6 @@ CHANNELS = (PAGERDUTY, SLACK, HEARTBEAT)
 class Route:
     match: Mapping[str, str]
     channels: tuple[str, ...]
-    # Per-route Slack channel override (e.g. warnings to a quieter channel).
-    slack_channel: str | None = None
 
     def matches(self, labels: Mapping[str, str]) -> bool:
         return all(labels.get(k, "") == v for k, v in self.match.items())
@@ -52,6 +50,9 @@ class RoutingError(ValueError):
     pass
 
 
+ROUTE_KEYS = frozenset({"match", "channels"})
+
+
 def routing_from_config(raw: Sequence[object]) -> Routing:
     """Routes from the `routes:` list of `BRIDGE_CONFIG`."""
     routes: list[Route] = []
@@ -66,8 +67,14 @@ def routing_from_config(raw: Sequence[object]) -> Routing:
             raise RoutingError(f"routes[{i}].match: must map label names to strings")
         if not isinstance(channels, list) or any(c not in CHANNELS for c in channels):
             raise RoutingError(f"routes[{i}].channels: must be a list of {', '.join(CHANNELS)}")
-        slack_channel = item.get("slack_channel")
-        if slack_channel is not None and not isinstance(slack_channel, str):
-            raise RoutingError(f"routes[{i}].slack_channel: must be a string")
-        routes.append(Route(dict(match), tuple(channels), slack_channel))
+        if "slack_channel" in item:
+            raise RoutingError(
+                f"routes[{i}].slack_channel: per-route Slack channels are not supported: every "
+                "Slack message goes to BRIDGE_SLACK_CHANNEL; remove the key"
+            )
+        unknown = sorted(str(k) for k in set(item) - ROUTE_KEYS)
+        if unknown:
+            # A misspelt key would otherwise be ignored and the route silently do less.
+            raise RoutingError(f"routes[{i}]: unknown keys {unknown} (a route has match, channels)")
+        routes.append(Route(dict(match), tuple(channels)))
     return Routing(tuple(routes))

@@ -36,6 +36,15 @@ DRY_RUN_HINT = (
     "BRIDGE_PAGERDUTY_ROUTING_KEY_FILE= in .env)"
 )
 
+# BRIDGE_API_TOKEN authorises writes and signs people in to the console, so it must not be
+# guessable: at least 128 bits written as hex (`openssl rand -hex 16`; the docs show -hex 32),
+# and not a short pattern repeated to length ("changeme" five times).
+MIN_API_TOKEN_CHARS = 32
+MIN_API_TOKEN_DISTINCT_CHARS = 8
+# The placeholder in secrets/bridge-api-token.example: long, but public.
+PLACEHOLDER_API_TOKENS = frozenset({"replace-with-output-of-openssl-rand-hex-32"})
+API_TOKEN_ADVICE = "make one with `openssl rand -hex 32`"  # noqa: S105 (advice, not a secret)
+
 SECRET_NAMES = (
     "BRIDGE_WEBHOOK_TOKEN",
     "BRIDGE_API_TOKEN",
@@ -296,6 +305,29 @@ def _routing_key(env: Mapping[str, str]) -> str | None:
     return key
 
 
+def api_token_weakness(token: str) -> str | None:
+    """Why `token` is too weak for BRIDGE_API_TOKEN, or None (never quotes the token)."""
+    if token in PLACEHOLDER_API_TOKENS:
+        return "this is the placeholder of secrets/bridge-api-token.example"
+    if len(token) < MIN_API_TOKEN_CHARS:
+        return f"{len(token)} characters, at least {MIN_API_TOKEN_CHARS} needed"
+    distinct = len(set(token))
+    if distinct < MIN_API_TOKEN_DISTINCT_CHARS:
+        return (
+            f"only {distinct} different characters, at least "
+            f"{MIN_API_TOKEN_DISTINCT_CHARS} different characters needed"
+        )
+    return None
+
+
+def _api_token(env: Mapping[str, str]) -> str | None:
+    token = _read(env, "BRIDGE_API_TOKEN")
+    weakness = api_token_weakness(token) if token is not None else None
+    if weakness:
+        raise SettingsError(f"BRIDGE_API_TOKEN: too weak: {weakness}; {API_TOKEN_ADVICE}")
+    return token
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build and validate `Settings` from an environment mapping."""
     env = os.environ if env is None else env
@@ -325,7 +357,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     except (ZoneInfoNotFoundError, ValueError):
         raise SettingsError(f"BRIDGE_TIMEZONE: unknown time zone {timezone!r}") from None
 
-    api_token = _read(env, "BRIDGE_API_TOKEN")
+    api_token = _api_token(env)
     console_read_auth = _flag(env, "BRIDGE_CONSOLE_READ_AUTH", False)
     if console_read_auth and not api_token:
         raise SettingsError(

@@ -8,9 +8,9 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bridge.console.reads import DeliveryFilter
 from bridge.console.timefmt import stamp
 from bridge.routing import CHANNELS
+from bridge.store.read_model import DeliveryFilter
 
 STATUSES = ("pending", "in_flight", "delivered", "dry_run", "dead")
 MAX_NODE_CHARS = 255
@@ -21,7 +21,7 @@ MAX_ERROR_CHARS_LISTED = 300
 @dataclass(frozen=True)
 class DeliveryLine:
     id: int
-    fingerprint: str
+    fingerprint: str  # "": a delivery of no alert (a channel summary)
     alertname: str
     node: str
     severity: str
@@ -64,10 +64,10 @@ def delivery_line(
     status = str(row["status"])
     return DeliveryLine(
         id=int(row["id"]),
-        fingerprint=str(row["fingerprint"]),
-        alertname=str(row["alertname"]),
-        node=str(row["node"]),
-        severity=str(row["severity"]),
+        fingerprint=str(row["fingerprint"] or ""),
+        alertname=str(row["alertname"] or ""),
+        node=str(row["node"] or ""),
+        severity=str(row["severity"] or ""),
         channel=str(row["channel"]),
         action=str(row["action"]),
         status=status,

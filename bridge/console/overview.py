@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from bridge.console.reads import FiringAlert, NodeSeen, TriggerOutcome
 from bridge.console.timefmt import local, stamp
 from bridge.notify.view import SEVERITY_ORDER, AlertView
 from bridge.routing import PAGERDUTY, SLACK
+from bridge.store.read_model import FiringAlert, NodeSeen, TriggerOutcome
 
 # A card lists this many alerts; the rest are counted ("and 12 more") and one click away.
 MAX_LINES_PER_CARD = 5

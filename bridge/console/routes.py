@@ -4,6 +4,7 @@ services as the API (WindowService, the outbox), then wake the delivery worker."
 from __future__ import annotations
 
 import logging
+import math
 from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,7 +23,8 @@ from flask.sansio.blueprints import BlueprintSetupState
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.wrappers import Response as BaseResponse
 
-from bridge.console import access, reads
+from bridge.console import access
+from bridge.console import facts as facts_of
 from bridge.console.alert_page import build_alert_page
 from bridge.console.deliveries import STATUSES, delivery_line, read_filter
 from bridge.console.overview import (
@@ -34,12 +36,14 @@ from bridge.console.overview import (
     shown_alerts,
 )
 from bridge.console.probes import Prober
+from bridge.console.throttle import RefusalLog, SignInThrottle
 from bridge.console.windows import FormError, form_field, sections, window_body
-from bridge.notify.view import LinkBase
+from bridge.notify.registry import link_base
 from bridge.reconcile import rows as reconcile_rows
 from bridge.reconcile.view import health_line, muted_text
 from bridge.routing import CHANNELS
 from bridge.silences.model import WindowError, parse_window
+from bridge.store import read_model
 from bridge.store.outbox import outbox_depth
 from bridge.web.context import bridge_context, delivery_link, services_of
 
@@ -52,6 +56,7 @@ blueprint = Blueprint(
 )
 
 PROBER_KEY = "alert_bridge_console_prober"
+THROTTLE_KEY = "alert_bridge_console_sign_in_throttle"
 # A node's card can be opened to list every firing alert of that node, up to this many.
 MAX_LINES_ONE_NODE = 500
 # Every asset is the bridge's own: no CDN, no inline script or style, no framing.
@@ -76,6 +81,7 @@ def _setup(state: BlueprintSetupState) -> None:
             "set BRIDGE_CONSOLE_READ_AUTH=true unless a proxy in front restricts it",
             ctx.settings.listen,
         )
+    state.app.extensions[THROTTLE_KEY] = (SignInThrottle(), RefusalLog())
     state.app.extensions[PROBER_KEY] = Prober(
         ctx.settings.prometheus_url, ctx.settings.alertmanager_urls
     )
@@ -151,19 +157,19 @@ def overview() -> str:
     tz, now = _tz(), ctx.clock()
     node = request.args.get("node")
     per_card = MAX_LINES_ONE_NODE if node is not None else MAX_LINES_PER_CARD
-    facts: reads.OverviewFacts | None = None
+    facts: facts_of.OverviewFacts | None = None
     observed: dict[str, dict[str, Any]] = {}
     reconcile: dict[str, Any] | None = None
     try:
         with ctx.store.read() as conn:
-            facts = reads.overview_facts(conn, node, lambda f: shown_alerts(f, per_card))
+            facts = facts_of.overview_facts(conn, node, lambda f: shown_alerts(f, per_card))
             # Alertmanager's view, from reconcile rounds (bridge/reconcile).
             observed = reconcile_rows.muted_states(conn, [a.fingerprint for a in facts.firing])
             reconcile = reconcile_rows.status(conn)
     except SQLAlchemyError as exc:  # the page still says what it can: the database is down
         log.warning("web console: database unreachable: %s", type(exc).__name__)
     database_ok = facts is not None
-    facts = facts or reads.OverviewFacts([], [], [], {}, None)
+    facts = facts or facts_of.OverviewFacts([], [], [], {}, None)
     prober: Prober = current_app.extensions[PROBER_KEY]
     health = build_health(
         database_ok,
@@ -194,18 +200,13 @@ def overview() -> str:
 def alert(fingerprint: str) -> str | Response:
     ctx = bridge_context()
     with ctx.store.read() as conn:
-        row = reads.alert_row(conn, fingerprint)
+        row = read_model.alert_row(conn, fingerprint)
         if row is None:
             return _refused(404, "No such alert", "The bridge has no alert with that fingerprint.")
-        transitions = reads.transitions(conn, row["id"])
-        deliveries = reads.alert_deliveries(conn, row["id"])
-    settings = ctx.settings
-    links = LinkBase(
-        grafana_url=settings.grafana_url,
-        alertmanager_url=settings.alertmanager_urls[0],
-        runbook_base_url=settings.runbook_base_url,
-        public_url=settings.public_url,
-    )
+        transitions = read_model.transitions(conn, row["id"])
+        deliveries = read_model.alert_deliveries(conn, row["id"])
+    # The same link bases as the notifications: the addresses people open.
+    links = link_base(ctx.settings)
     page = build_alert_page(row, transitions, deliveries, links, ctx.clock(), _tz())
     return render_template("console/alert.html", page=page)
 
@@ -215,8 +216,8 @@ def deliveries() -> str:
     ctx = bridge_context()
     where = read_filter(request.args)
     with ctx.store.read() as conn:
-        rows = reads.deliveries(conn, where)
-        nodes = [s.node for s in reads.nodes_seen(conn) if s.node]
+        rows = read_model.deliveries(conn, where)
+        nodes = [s.node for s in read_model.nodes_seen(conn) if s.node]
         depth = outbox_depth(conn)
     tz, now = _tz(), ctx.clock()
     return render_template(
@@ -227,7 +228,7 @@ def deliveries() -> str:
         channels=CHANNELS,
         nodes=nodes,
         depth=depth,
-        limit=reads.MAX_DELIVERIES_LISTED,
+        limit=read_model.MAX_DELIVERIES_LISTED,
     )
 
 
@@ -249,7 +250,7 @@ def retry(delivery_id: int) -> BaseResponse:
 def _windows_page(form: dict[str, str], errors: dict[str, str], status: int = 200) -> Response:
     ctx = bridge_context()
     with ctx.store.read() as conn:
-        nodes = [s.node for s in reads.nodes_seen(conn) if s.node]
+        nodes = [s.node for s in read_model.nodes_seen(conn) if s.node]
     body = render_template(
         "console/windows.html",
         windows=sections(ctx.windows.list(), ctx.clock(), _tz()),
@@ -307,24 +308,57 @@ def expire_window(window_id: str) -> BaseResponse:
 
 @blueprint.route("/login", methods=["GET", "POST"])
 def login() -> BaseResponse | str:
-    settings = bridge_context().settings
     target = access.safe_next(request.values.get("next"))
-    error = ""
-    status = 200
     if request.method == "POST":
-        if access.sign_in(request.form.get("token", ""), settings.api_token):
-            log.info("web console: session started from %s", request.remote_addr)
+        started = _try_sign_in(request.remote_addr or "unknown")
+        if started is None:
             return redirect(target)
-        # Never the token that was tried: it may be a real one with a typo.
-        log.warning("web console: sign-in refused from %s", request.remote_addr)
-        error = (
-            "That is not the API token."
-            if settings.api_token
-            else "No API token is configured on this bridge (BRIDGE_API_TOKEN): nobody can sign in."
-        )
-        status = 403
+        status, error, headers = started
+    else:
+        status, error, headers = 200, "", {}
     body = render_template("console/login.html", next=target, error=error)
-    return Response(body, status=status, mimetype="text/html")
+    return Response(body, status=status, mimetype="text/html", headers=headers)
+
+
+def _try_sign_in(client: str) -> tuple[int, str, dict[str, str]] | None:
+    """None: a session started; otherwise the status, message and headers of the refusal."""
+    ctx = bridge_context()
+    now = ctx.clock().timestamp()
+    throttle, refusals = current_app.extensions[THROTTLE_KEY]
+    wait = throttle.wait_seconds(client, now)
+    if wait > 0:
+        # Refused before the token is even compared: a guesser learns nothing while waiting.
+        _log_refused(refusals, client, now)
+        seconds = math.ceil(wait)
+        message = f"Too many failed sign-ins from your address: try again in {seconds} s."
+        return 429, message, {"Retry-After": str(seconds)}
+    try:
+        started = access.sign_in(request.form.get("token", ""), ctx.settings.api_token)
+    except SQLAlchemyError as exc:
+        log.warning("web console: cannot start a session: %s", type(exc).__name__)
+        return 503, "The bridge's database is unreachable: no session can start now.", {}
+    if started:
+        throttle.succeeded(client)
+        log.info("web console: session started from %s", client)
+        return None
+    throttle.failed(client, now)
+    _log_refused(refusals, client, now)
+    error = (
+        "That is not the API token."
+        if ctx.settings.api_token
+        else "No API token is configured on this bridge (BRIDGE_API_TOKEN): nobody can sign in."
+    )
+    return 403, error, {}
+
+
+def _log_refused(refusals: RefusalLog, client: str, now: float) -> None:
+    """At most one WARNING a minute, however many attempts: a flood cannot fill the log.
+    Never the token that was tried: it may be a real one with a typo."""
+    unlogged = refusals.refused(now)
+    if unlogged is None:
+        return
+    more = f" (and {unlogged} more refused since the last such line)" if unlogged else ""
+    log.warning("web console: sign-in refused from %s%s", client, more)
 
 
 @blueprint.post("/logout")

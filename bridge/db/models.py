@@ -452,3 +452,20 @@ INTERACTIONS = cast(Table, InteractionRow.__table__)
 RESPONSES = cast(Table, ResponseRow.__table__)
 STORMS = cast(Table, StormRow.__table__)
 STORM_RESPONSES = cast(Table, StormResponseRow.__table__)
+
+
+class ConsoleSessionRow(Base):
+    """A web console session (bridge/console/sessions.py). The cookie carries a random id;
+    the row holds only its SHA-256, so the table gives away no cookie. A session ends at
+    `expires_at` however often the page refreshes, and at `revoked_at` (signing out), on
+    every replica at once."""
+
+    __tablename__ = "console_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+CONSOLE_SESSIONS = cast(Table, ConsoleSessionRow.__table__)

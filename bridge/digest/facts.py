@@ -25,11 +25,9 @@ from bridge.db.models import (
 from bridge.routing import PAGERDUTY
 from bridge.silences.matching import Matcher
 from bridge.silences.recurrence import RecurrenceError, occurrences
+from bridge.store.read_model import ALWAYS_FIRING
 from bridge.store.windows import window_rows
 
-# Alertmanager's Watchdog fires forever by design; listing it would make every
-# summary say "firing" and no period ever "all quiet".
-ALWAYS_FIRING = ("Watchdog",)
 # Bounds on what one summary reads; the builder shows fewer still.
 MAX_FIRING = 500
 MAX_NOISIEST = 10

@@ -69,6 +69,8 @@ class Click:
     episode: int  # its starts_at (Unix seconds) when the message was posted
     action_ts: str
     response_url: str | None
+    # The workspaces the payload says the click came from (`team.id`, `user.team_id`).
+    team_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -98,9 +100,13 @@ def signature_valid(
     """Slack's `v0=` signature over `v0:{timestamp}:{body}`, and a timestamp within 5 minutes.
 
     slack-sdk's `SignatureVerifier` does the HMAC and compares in constant time; the checks
-    before it keep a malformed header from raising inside it.
+    before it keep a malformed header from raising inside it: headers arrive decoded as
+    Latin-1, and "²" passes `str.isdigit()` but not `int()`, while a non-ASCII signature
+    makes `hmac.compare_digest` raise.
     """
-    if not timestamp or not signature or not timestamp.isdigit() or len(timestamp) > 12:
+    if not timestamp or not signature or len(timestamp) > 12:
+        return False
+    if not (timestamp.isascii() and timestamp.isdigit() and signature.isascii()):
         return False
     try:
         body.decode("utf-8")
@@ -164,6 +170,7 @@ def parse_click(body: bytes, mimetype: str) -> Click:
         episode=episode,
         action_ts=_text(action, "action_ts"),
         response_url=_text(payload, "response_url") or None,
+        team_ids=tuple(t for t in (_text(payload.get("team"), "id"), _text(user, "team_id")) if t),
     )
 
 

@@ -12,17 +12,18 @@ import threading
 from datetime import timedelta
 from typing import Any
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Flask, Response, current_app, request
 from flask.blueprints import BlueprintSetupState
 from sqlalchemy.exc import DBAPIError
 
 from bridge.interact import pagerduty as pd
-from bridge.interact.allowed import AllowList
+from bridge.interact.allowed import AllowList, Workspace
 from bridge.interact.metrics import AcknowledgementCollector
 from bridge.interact.respond import send_ephemeral
 from bridge.interact.service import SilenceLimits, act_on_click, act_on_pagerduty
 from bridge.interact.slack import (
     MAX_INTERACTION_BYTES,
+    Click,
     InteractionError,
     parse_click,
     safe_response_url,
@@ -36,6 +37,7 @@ from bridge.web.errors import json_error
 log = logging.getLogger(__name__)
 blueprint = Blueprint("interact", __name__)
 ALLOW_LIST_KEY = "alert_bridge.allow_list"
+WORKSPACE_KEY = "alert_bridge.slack_workspace"
 
 
 @blueprint.record_once
@@ -43,6 +45,9 @@ def _watch_acknowledgements(state: BlueprintSetupState) -> None:
     """Acknowledgements in /metrics, registered once per app with the app's own registry."""
     ctx = services_of(state.app)  # type: ignore[arg-type]
     store = ctx.store
+    if ctx.settings.slack_signing_secret:
+        # Ask Slack now which workspace the bridge is in, so that a click does not wait for it.
+        _workspace(state.app, ctx).team_id()  # type: ignore[arg-type]
 
     def read() -> tuple[int, list[Any]]:
         with store.read() as conn:
@@ -85,6 +90,39 @@ def _allow_list(ctx: Services) -> AllowList:
     return found
 
 
+def _workspace(app: Flask, ctx: Services) -> Workspace:
+    """One per app: the team id is asked for once and kept."""
+    found = app.extensions.get(WORKSPACE_KEY)
+    if not isinstance(found, Workspace):
+        settings = ctx.settings
+        found = Workspace(
+            token=settings.slack_bot_token,
+            api_url=settings.slack_api_url,
+            ca_bundle=settings.ca_bundle,
+        )
+        app.extensions[WORKSPACE_KEY] = found
+    return found
+
+
+def _may_act(ctx: Services, click: Click) -> tuple[bool, str]:
+    """Whether the clicking user may act, and if not what to tell them."""
+    same_workspace = _workspace(current_app, ctx).admits(click.team_ids)
+    if same_workspace is None:
+        return False, (
+            "This bridge could not ask Slack which workspace it is in just now: nothing was "
+            "done, try again in a moment."
+        )
+    if not same_workspace:
+        return False, "Only members of this bridge's own Slack workspace can act on its alerts."
+    allowed = _allow_list(ctx).allows(click.user_id)
+    if allowed is None:
+        return False, (
+            "Your user group could not be checked with Slack just now: nothing was done, "
+            "try again in a moment."
+        )
+    return allowed, "" if allowed else "You are not allowed to act on alerts."
+
+
 def _sync_windows(ctx: Services) -> None:
     """Bring the new window to Alertmanager now; the scheduler retries whatever fails."""
 
@@ -119,17 +157,11 @@ def slack_interaction() -> Response:
     except InteractionError as exc:
         return _refused(ctx, "slack", exc.status, exc.error, exc.detail)
     reply_to = safe_response_url(click.response_url, settings.slack_api_url)
-    allowed = _allow_list(ctx).allows(click.user_id)
+    allowed, refusal = _may_act(ctx, click)
     if not allowed:
         ctx.metrics.interactions.labels("slack", "not_allowed", "200").inc()
-        text = (
-            "You are not allowed to act on alerts."
-            if allowed is False
-            else "Your user group could not be checked with Slack just now: nothing was done, "
-            "try again in a moment."
-        )
         if reply_to:
-            send_ephemeral(reply_to, text, settings.ca_bundle)
+            send_ephemeral(reply_to, refusal, settings.ca_bundle)
         return Response(status=200)
     limits = SilenceLimits(settings.timezone, timedelta(seconds=settings.max_window_seconds))
     try:

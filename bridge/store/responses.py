@@ -266,7 +266,8 @@ def firing_acknowledgements(conn: Connection) -> tuple[int, list[Any]]:
             select(
                 ALERTS.c.alertname,
                 ALERTS.c.node,
-                _R.c.acked_by,
+                ALERTS.c.fingerprint,
+                _R.c.ack_source,
                 _R.c.acked_at,
                 _R.c.starts_at,
             )

@@ -1,6 +1,6 @@
-"""Read-only views of the store for `/alerts` and metrics. Never includes secrets:
-rows hold alert data and delivery outcomes only, and error details are
-written by notifiers that redact before storing."""
+"""`/alerts` as JSON: the read model (store/read_model.py) shaped for the API. Never
+includes secrets: rows hold alert data and delivery outcomes only, error details are
+written by notifiers that redact before storing, and a chart's access key is dropped."""
 
 from __future__ import annotations
 
@@ -8,13 +8,12 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from bridge.db.models import AlertRow, AttemptRow, DeliveryRow, StormRow
+from bridge.db.models import StormRow
 from bridge.reconcile.rows import muted_states
 from bridge.reconcile.view import alertmanager_view
+from bridge.store.read_model import alert_rows, deliveries_of
 from bridge.store.responses import responses_for
 from bridge.storms import LANE_NAMES
-
-MAX_ALERTS_LISTED = 500
 
 
 def _public_context(context: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -46,6 +45,33 @@ def _storms(conn: Connection, ids: set[int]) -> dict[int, dict[str, Any]]:
     }
 
 
+def _attempt(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "at": _iso(row["started_at"]),
+        "outcome": row["outcome"],
+        "http_status": row["http_status"],
+        "duration_ms": row["duration_ms"],
+        "detail": row["detail"],
+    }
+
+
+def _delivery(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "channel": row["channel"],
+        "action": row["action"],
+        "status": row["status"],
+        "attempts": row["attempts"],
+        "created_at": _iso(row["created_at"]),
+        "next_attempt_at": _iso(row["next_attempt_at"]) if row["status"] == "pending" else None,
+        "lane": LANE_NAMES.get(row["priority"], str(row["priority"])),
+        "finished_at": _iso(row["finished_at"]),
+        "last_error": row["last_error"],
+        "context": _public_context(row["context"]),
+        "attempt_log": [_attempt(a) for a in row["attempt_log"]],
+    }
+
+
 def list_alerts(
     conn: Connection,
     *,
@@ -54,62 +80,11 @@ def list_alerts(
     storm: int | None = None,
     offset: int = 0,
 ) -> list[dict[str, Any]]:
-    query = (
-        select(AlertRow.__table__)
-        .where(AlertRow.status != "")
-        # The id breaks ties, so that pages (`offset`) neither repeat nor skip an alert.
-        .order_by(AlertRow.last_change_at.desc(), AlertRow.id.desc())
-    )
-    if status:
-        query = query.where(AlertRow.status == status)
-    if storm is not None:
-        query = query.where(AlertRow.storm_id == storm)
-    alerts = list(conn.execute(query.limit(min(limit, MAX_ALERTS_LISTED)).offset(offset)))
+    alerts = alert_rows(conn, status=status, limit=limit, storm=storm, offset=offset)
     if not alerts:
         return []
-    ids = [a.id for a in alerts]
     storms = _storms(conn, {a.storm_id for a in alerts if a.storm_id is not None})
-    deliveries: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
-    delivery_rows = list(
-        conn.execute(
-            select(DeliveryRow.__table__)
-            .where(DeliveryRow.alert_id.in_(ids))
-            .order_by(DeliveryRow.id)
-        )
-    )
-    attempts: dict[int, list[dict[str, Any]]] = {d.id: [] for d in delivery_rows}
-    if delivery_rows:
-        for a in conn.execute(
-            select(AttemptRow.__table__)
-            .where(AttemptRow.delivery_id.in_(list(attempts)))
-            .order_by(AttemptRow.id)
-        ):
-            attempts[a.delivery_id].append(
-                {
-                    "at": _iso(a.started_at),
-                    "outcome": a.outcome,
-                    "http_status": a.http_status,
-                    "duration_ms": a.duration_ms,
-                    "detail": a.detail,
-                }
-            )
-    for d in delivery_rows:
-        deliveries[d.alert_id].append(
-            {
-                "id": d.id,
-                "channel": d.channel,
-                "action": d.action,
-                "status": d.status,
-                "attempts": d.attempts,
-                "created_at": _iso(d.created_at),
-                "next_attempt_at": _iso(d.next_attempt_at) if d.status == "pending" else None,
-                "lane": LANE_NAMES.get(d.priority, str(d.priority)),
-                "finished_at": _iso(d.finished_at),
-                "last_error": d.last_error,
-                "context": _public_context(d.context),
-                "attempt_log": attempts[d.id],
-            }
-        )
+    deliveries = deliveries_of(conn, [a.id for a in alerts])
     # Acknowledgement (who, when, time to acknowledge), silence and PagerDuty's state.
     responses = responses_for(conn, [(a.id, a.starts_at) for a in alerts])
     # Alertmanager's view from reconcile rounds: silenced, inhibited, or why resolved.
@@ -132,7 +107,7 @@ def list_alerts(
             "channels": a.channels,
             # The storm incident this firing was folded into (None: paged on its own).
             "storm": storms.get(a.storm_id) if a.storm_id is not None else None,
-            "deliveries": deliveries[a.id],
+            "deliveries": [_delivery(d) for d in deliveries[a.id]],
             "response": responses.get(a.id),
             "alertmanager": alertmanager_view(observed.get(a.fingerprint), a.status, a.starts_at),
         }

@@ -6,8 +6,10 @@ from flask import Blueprint, Response, jsonify, request
 
 from bridge.web.context import bridge_context
 from bridge.web.errors import json_error
+from bridge.web.read_auth import refuse_read
 
 blueprint = Blueprint("alerts", __name__)
+blueprint.before_request(refuse_read)
 # Ids and offsets beyond this many digits overflow the databases' integers.
 MAX_ID_DIGITS = 9
 

@@ -121,11 +121,16 @@ WINDOW = {
 }
 
 WINDOW_ID = {"name": "window_id", "in": "path", "required": True, "schema": {"type": "string"}}
+# Reads of alert data: open, or with BRIDGE_CONSOLE_READ_AUTH=true the bearer token (or a
+# console session cookie, which OpenAPI has no words for).
+READ_SECURITY: list[dict[str, list[str]]] = [{"bearer": []}, {}]
+READ_REFUSED = "BRIDGE_CONSOLE_READ_AUTH is on and neither the bearer token nor a session came"
 
 SILENCES = {
     "/silences": {
         "get": {
             "summary": "List maintenance windows",
+            "security": READ_SECURITY,
             "parameters": [
                 {
                     "name": "state",
@@ -143,6 +148,7 @@ SILENCES = {
                     "Windows, newest first",
                 ),
                 "400": _error("Invalid filter"),
+                "401": _error(READ_REFUSED),
             },
         },
         "post": {
@@ -164,8 +170,13 @@ SILENCES = {
     "/silences/{window_id}": {
         "get": {
             "summary": "One maintenance window",
+            "security": READ_SECURITY,
             "parameters": [WINDOW_ID],
-            "responses": {"200": _json(WINDOW, "The window"), "404": _error("No such window")},
+            "responses": {
+                "200": _json(WINDOW, "The window"),
+                "401": _error(READ_REFUSED),
+                "404": _error("No such window"),
+            },
         },
         "delete": {
             "summary": "Expire a window now (and its Alertmanager silences)",
@@ -291,6 +302,7 @@ SPEC: dict[str, Any] = {
         "/alerts": {
             "get": {
                 "summary": "Each alert the bridge knows, with its deliveries and attempts",
+                "security": READ_SECURITY,
                 "parameters": [
                     {
                         "name": "status",
@@ -327,6 +339,7 @@ SPEC: dict[str, Any] = {
                         "Alerts, newest change first",
                     ),
                     "400": _error("Invalid filter"),
+                    "401": _error(READ_REFUSED),
                 },
             }
         },

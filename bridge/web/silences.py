@@ -11,6 +11,7 @@ from bridge.silences.model import WindowError, parse_window
 from bridge.web.auth import bearer_token, token_matches
 from bridge.web.context import bridge_context
 from bridge.web.errors import json_error
+from bridge.web.read_auth import refuse_read
 
 blueprint = Blueprint("silences", __name__)
 
@@ -74,6 +75,9 @@ def create() -> Response | tuple[Response, int]:
 
 @blueprint.get("/silences")
 def list_windows() -> Response:
+    refused = refuse_read()
+    if refused is not None:
+        return refused
     state = request.args.get("state")
     if state is not None and state not in STATES:
         return json_error(400, "invalid state filter", f"state must be one of {', '.join(STATES)}")
@@ -84,6 +88,9 @@ def list_windows() -> Response:
 
 @blueprint.get("/silences/<window_id>")
 def get(window_id: str) -> Response:
+    refused = refuse_read()
+    if refused is not None:
+        return refused
     found = bridge_context().windows.get(window_id)
     if found is None:
         return json_error(404, "not found", f"no window {window_id!r}")

@@ -29,7 +29,7 @@ from tests.support.stack_procs import start_alertmanager
 pytestmark = pytest.mark.slow
 
 CHROMIUM = "/usr/bin/chromium"
-API_TOKEN = "browser-test-api-token"
+API_TOKEN = "browser-test-api-token-0123456789abcdef"
 # Chromium flags for a quiet, reproducible run: no network of its own, no first-run UI.
 CHROMIUM_ARGS = [
     "--no-sandbox",

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import requests
 
+from bridge.console.access import SESSION_COOKIE
 from bridge.notify.pagerduty_event import dedup_key
 from tests.browser.conftest import API_TOKEN, DESKTOP, PHONE, Console, ConsoleErrors
 from tests.support.payloads import alert, payload
@@ -218,3 +220,33 @@ def test_every_page_answers_with_a_content_security_policy(console: Console, pag
         response = page.goto(console.url + path)
         assert "default-src 'self'" in response.headers["content-security-policy"], path
     shoot(console, page, "login")
+
+
+def test_signing_in_from_a_link_with_a_tab_in_next_stays_on_the_bridge(
+    console: Console, page: Any
+) -> None:
+    # Chromium drops the tab and would read "//evil.example/" as another host.
+    page.goto(f"{console.url}/login?next=/%09/evil.example/")
+    page.get_by_label("API token").fill(API_TOKEN)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_load_state()
+    assert urlsplit(page.url).netloc == urlsplit(console.url).netloc, page.url
+    assert page.get_by_role("button", name="Sign out").is_visible()
+
+
+def test_signing_out_in_the_browser_ends_a_copy_of_its_session_cookie(
+    console: Console, page: Any, browser_context: Any
+) -> None:
+    sign_in(console, page)
+    (cookie,) = [c for c in browser_context.cookies() if c["name"] == SESSION_COOKIE]
+    copied = {SESSION_COOKIE: cookie["value"]}
+
+    def copy_signed_in() -> bool:
+        answer = requests.get(f"{console.url}/windows", cookies=copied, timeout=10)
+        return "Sign out" in answer.text
+
+    assert copy_signed_in()
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_load_state()
+    assert page.get_by_role("link", name="Sign in").first.is_visible()
+    assert not copy_signed_in()

@@ -48,7 +48,7 @@ pytestmark = pytest.mark.slow
 
 SLACK_SECRET = "e2e-slack-signing-secret-0123456789"
 PD_SECRET = "e2e-pagerduty-webhook-secret"
-API_TOKEN = "e2e-api-token"
+API_TOKEN = "e2e-api-token-0123456789abcdef-tests"
 ALERTNAME = "GPUTemperatureCritical"
 NODE = "dgx-spark-007"
 ONE_HOUR = "This alert on this node, 1 h"

@@ -561,7 +561,7 @@ class FakeSlack(FakeService):
             "url": "https://fake-workspace.slack.com/",
             "team": "Fake Workspace",
             "user": "alert-bridge",
-            "team_id": "T000",
+            "team_id": TEAM_ID,
             "user_id": BOT_USER_ID,
             "bot_id": BOT_ID,
         }
@@ -680,8 +680,12 @@ class FakeSlack(FakeService):
         option: str | None = None,
         user_id: str = "U0ONCALL1",
         user_name: str = "jane.oncall",
+        team_id: str = TEAM_ID,
     ) -> dict[str, Any]:
         """The ``block_actions`` payload Slack sends when a user clicks in message ``ts``.
+
+        ``team_id``: the clicking user's workspace; another than this replica's (which
+        ``auth.test`` names) is a guest from another workspace in a shared channel.
 
         ``action_id`` names a button or a static_select of the message as posted (or last
         updated); for a select, ``option`` is the chosen option's text or value. The
@@ -717,7 +721,7 @@ class FakeSlack(FakeService):
                 if chosen is None:
                     raise KeyError(f"no option {option!r} in {action_id}")
                 action["selected_option"] = chosen
-            user = {"id": user_id, "username": user_name, "name": user_name, "team_id": TEAM_ID}
+            user = {"id": user_id, "username": user_name, "name": user_name, "team_id": team_id}
             return {
                 "type": "block_actions",
                 "user": user,
@@ -730,7 +734,7 @@ class FakeSlack(FakeService):
                     "is_ephemeral": False,
                 },
                 "trigger_id": f"{self._clicks}.{action_ts}",
-                "team": {"id": TEAM_ID, "domain": "fake-workspace"},
+                "team": {"id": team_id, "domain": "fake-workspace"},
                 "channel": {"id": message.channel, "name": "alerts"},
                 "message": message.as_api(),
                 "response_url": f"{self.url}/actions/{token}",

@@ -8,6 +8,7 @@ import threading
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode, urljoin, urlsplit
 
 import pytest
 from flask import Flask
@@ -15,35 +16,40 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine, func, select
 
 from bridge.app import create_app
+from bridge.clock import utcnow
 from bridge.console.access import SESSION_COOKIE
 from bridge.db.engine import make_engine
 from bridge.db.models import AttemptRow, DeliveryRow, WindowRow
 from bridge.settings import Settings
 from bridge.store import Store
 from tests.fakes.pagerduty import FakePagerDuty
+from tests.fakes.slack import FakeSlack
+from tests.integration.test_digest import API_TOKEN as DIGEST_API_TOKEN
+from tests.integration.test_digest import DIGEST_CHANNEL, dead_summary
 from tests.support.bridge_app import ctx, deliver_until_settled, post_alerts
+from tests.support.clock import Clock
 from tests.support.payloads import alert, payload
 
-TOKEN = "console-token-for-tests"
+TOKEN = "console-token-for-tests-0123456789abcdef"
 UNREACHABLE = "http://127.0.0.1:1"
 HOSTILE = '<script>document.title="owned"</script><img src=x onerror=alert(1)>'
 
 
-def make(settings: Settings, engine: Engine, **overrides: Any) -> Flask:
+def make(settings: Settings, engine: Engine, clock: Clock | None = None, **overrides: Any) -> Flask:
     changes: dict[str, Any] = {
         "api_token": TOKEN,
         "prometheus_url": UNREACHABLE,
         "alertmanager_urls": (UNREACHABLE,),
     }
     configured = replace(settings, **(changes | overrides))
-    app = create_app(configured, store=Store(engine))
+    app = create_app(configured, store=Store(engine), clock=clock or utcnow)
     app.testing = True
     return app
 
 
-def sign_in(client: FlaskClient) -> str:
+def sign_in(client: FlaskClient, token: str = TOKEN) -> str:
     """Start a session with the API token; return the CSRF token its forms carry."""
-    response = client.post("/login", data={"token": TOKEN, "next": "/windows"})
+    response = client.post("/login", data={"token": token, "next": "/windows"})
     assert response.status_code == 302, response.text
     page = client.get("/windows").text
     found = re.search(r'name="csrf" value="([^"]+)"', page)
@@ -183,6 +189,24 @@ def test_a_dead_letter_is_retried_once_even_when_two_replicas_are_asked(
     assert count(engine, DeliveryRow, DeliveryRow.id == dead, DeliveryRow.status == "delivered")
 
 
+def test_a_dead_channel_summary_is_listed_with_the_dead_letters_and_can_be_retried(
+    live_settings: Settings, engine: Engine, slack: FakeSlack
+) -> None:
+    app, _clock, row = dead_summary(live_settings, engine, slack)
+    client = app.test_client()
+    # The overview counts it; the dead-letter list must show it, or nobody can act on it.
+    assert "1 to look at" in client.get("/").text
+    listed = client.get("/deliveries?status=dead").text
+    line = re.search(rf'<tr class="status-dead" id="delivery-{row["id"]}">(.*?)</tr>', listed, re.S)
+    assert line, listed
+    assert "channel summary" in line.group(1) and "not_in_channel" in line.group(1)
+    csrf = sign_in(client, DIGEST_API_TOKEN)
+    retried = client.post(f"/deliveries/{row['id']}/retry", data={"csrf": csrf})
+    assert retried.status_code == 302
+    deliver_until_settled(app)
+    assert len(slack.top_level(DIGEST_CHANNEL)) == 1
+
+
 # --- who may write ----------------------------------------------------------------------------
 
 
@@ -314,7 +338,9 @@ def test_a_session_started_on_one_replica_is_valid_on_another_with_the_same_toke
     second = make(settings, engine).test_client()
     second.set_cookie(SESSION_COOKIE, cookie.value)
     assert "Sign out" in second.get("/windows").text
-    other_token = make(settings, engine, api_token="another-token").test_client()
+    other_token = make(
+        settings, engine, api_token="another-token-0123456789abcdef-tests"
+    ).test_client()
     other_token.set_cookie(SESSION_COOKIE, cookie.value)
     assert "Sign out" not in other_token.get("/windows").text
 
@@ -324,6 +350,44 @@ def test_login_redirects_only_to_paths_on_this_site(settings: Settings, engine: 
     for target in ("https://evil.example/", "//evil.example/", "/\\evil.example"):
         answer = client.post("/login", data={"token": TOKEN, "next": target})
         assert answer.headers["Location"] == "/", target
+
+
+# Browsers drop tabs and newlines anywhere in a URL and read "\\" as "/" (WHATWG URL).
+HOSTILE_NEXT = ["/\t/evil.example/", "/\n/evil.example/", "/\\\t/evil.example", "\t//evil.example/"]
+
+
+@pytest.mark.parametrize("target", HOSTILE_NEXT)
+def test_login_never_redirects_off_site_through_control_characters(
+    settings: Settings, engine: Engine, target: str
+) -> None:
+    client = make(settings, engine).test_client()
+    for answer in (
+        client.post("/login", data={"token": TOKEN, "next": target}),
+        client.post("/login?" + urlencode({"next": target}), data={"token": TOKEN}),
+    ):
+        assert answer.status_code == 302
+        location = answer.headers["Location"]
+        browser_sees = re.sub(r"[\t\n\r]", "", location).replace("\\", "/")
+        assert urlsplit(urljoin("http://bridge.test/login", browser_sees)).netloc == "bridge.test"
+        assert location.startswith("/") and not browser_sees.startswith("//"), location
+
+
+def test_a_carriage_return_in_next_is_a_redirect_home_not_a_server_error(
+    settings: Settings, engine: Engine
+) -> None:
+    client = make(settings, engine).test_client()
+    answer = client.post("/login", data={"token": TOKEN, "next": "/\r/x"})
+    assert answer.status_code == 302
+    assert not re.search(r"[\x00-\x1f\\\\]", answer.headers["Location"])
+
+
+def test_login_keeps_the_path_and_query_of_a_page_on_this_site(
+    settings: Settings, engine: Engine
+) -> None:
+    client = make(settings, engine).test_client()
+    target = "/deliveries?status=dead&node=dgx-spark-01"
+    answer = client.post("/login", data={"token": TOKEN, "next": target + "#frag"})
+    assert answer.headers["Location"] == target
 
 
 # --- escaping and headers ---------------------------------------------------------------------

@@ -40,7 +40,7 @@ from tests.support.procs import REPO_ROOT
 
 DAILY = "0 9 * * *"
 DIGEST_CHANNEL = "#alerts-info"
-API_TOKEN = "api-token-for-digest-tests"
+API_TOKEN = "api-token-for-digest-tests-0123456789abcdef"
 
 
 def at(day: int, hour: int, minute: int = 0, second: int = 0) -> datetime:
@@ -321,16 +321,24 @@ def test_a_summary_slack_could_not_take_is_retried_by_the_outbox_and_posted_once
     assert job_runs(engine) == [(f"digest:{DAILY}", at(27, 9), "ok")]
 
 
-def test_a_summary_slack_refuses_for_good_is_a_visible_dead_letter(
-    live_settings: Settings, engine: Engine, slack: FakeSlack
-) -> None:
+def dead_summary(
+    settings: Settings, engine: Engine, slack: FakeSlack
+) -> tuple[Flask, Clock, dict[str, Any]]:
+    """A bridge whose summary Slack refused for good: its app, clock and the dead row."""
     clock = Clock(at(27, 9, 0, 30))
-    app = make(live_settings, engine, clock)
+    app = make(settings, engine, clock)
     slack.fail_next("chat.postMessage", error="not_in_channel")
     assert run_job(app, clock, at(27, 9, 0, 30)) == 1
     deliver_until_settled(app)
     (row,) = summary_rows(engine)
     assert row["status"] == "dead"
+    return app, clock, row
+
+
+def test_a_summary_slack_refuses_for_good_is_a_visible_dead_letter(
+    live_settings: Settings, engine: Engine, slack: FakeSlack
+) -> None:
+    app, clock, row = dead_summary(live_settings, engine, slack)
     assert "not_in_channel" in row["last_error"]
     assert services_of(app).store.outbox_depth()["dead"] == 1
     assert summaries(slack) == []

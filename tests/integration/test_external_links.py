@@ -127,3 +127,14 @@ def test_check_config_warns_when_silence_links_would_point_at_a_container_name()
     env["BRIDGE_ALERTMANAGER_EXTERNAL_URL"] = EXTERNAL_AM
     quiet = _check_config(env)
     assert quiet.returncode == 0 and "warning" not in quiet.stderr
+
+
+def test_the_console_alert_page_links_to_the_external_alertmanager_not_the_container(
+    settings: Settings, engine: Engine
+) -> None:
+    app = make_app(_with_links(settings), engine)
+    post(app, payload(_rule_like_alert()))
+    fingerprint = _rule_like_alert()["fingerprint"]
+    page = app.test_client().get(f"/alert/{fingerprint}").text
+    assert f'href="{EXTERNAL_AM}/#/silences/new?filter=' in page
+    assert INTERNAL_AM not in page

@@ -25,7 +25,7 @@ from tests.fakes.signing import (
     slack_body,
     slack_request,
 )
-from tests.fakes.slack import FakeSlack, SlackMessage
+from tests.fakes.slack import TEAM_ID, FakeSlack, SlackMessage
 from tests.support.bridge_app import deliver_until_settled, make_app, post_alerts, unreachable_like
 from tests.support.interactions import (
     INTERACTIONS,
@@ -165,10 +165,13 @@ def test_acknowledge_sends_one_pagerduty_acknowledge_with_the_alerts_dedup_key(
     assert 'alert_bridge_firing_alerts{acknowledged="true"} 1.0' in metrics
     assert 'alert_bridge_firing_alerts{acknowledged="false"} 0.0' in metrics
     labels = (
-        'alertname="GPUTemperatureCritical",by="jane.oncall (Slack U0JANE)",node="dgx-spark-01"'
+        f'alertname="GPUTemperatureCritical",fingerprint="{firing["fingerprint"]}",'
+        'node="dgx-spark-01",source="slack"'
     )
     assert f"alert_bridge_alert_acknowledged_timestamp_seconds{{{labels}}}" in metrics
     assert f"alert_bridge_alert_time_to_acknowledge_seconds{{{labels}}}" in metrics
+    # /metrics is scraped and kept by whoever runs Prometheus: it names no person.
+    assert "jane" not in metrics and "U0JANE" not in metrics and "by=" not in metrics
 
 
 def test_slack_retries_and_double_clicks_act_once(
@@ -203,6 +206,38 @@ def test_a_user_outside_the_allowed_list_is_told_so_and_nothing_changes(
     assert state_counts(engine) == before
     assert [c.api_method for c in slack.calls[calls:]] == ["response_url"]
     assert click(app, slack, message.ts, "ack", user_id="U0BOSS").status_code == 200
+    assert state_counts(engine) != before
+
+
+def test_a_guest_from_another_workspace_cannot_act_when_every_user_is_allowed(
+    interactive: Settings, engine: Engine, slack: FakeSlack
+) -> None:
+    assert interactive.slack_allowed_users == ()  # "everyone in the workspace"
+    app = make_app(interactive, engine)
+    message = firing_message(app, slack, alert())
+    before = state_counts(engine)
+    guest = click(app, slack, message.ts, "ack", user_id="U0GUEST", team_id="T0OTHERORG")
+    assert guest.status_code == 200
+    reply = slack.wait_for(lambda: slack.responses, what="an ephemeral answer")[0]
+    assert reply["response_type"] == "ephemeral" and "workspace" in reply["text"]
+    assert state_counts(engine) == before
+    assert click(app, slack, message.ts, "ack", user_id="U0GUEST").status_code == 200
+    assert state_counts(engine) != before
+
+
+def test_a_click_is_refused_while_slack_cannot_say_which_workspace_the_bridge_is_in(
+    interactive: Settings, engine: Engine, slack: FakeSlack
+) -> None:
+    # The bridge asks at start and again at the click; both fail.
+    slack.fail_next("auth.test", status=503, times=2)
+    app = make_app(interactive, engine)
+    message = firing_message(app, slack, alert())
+    before = state_counts(engine)
+    assert click(app, slack, message.ts, "ack").status_code == 200
+    reply = slack.wait_for(lambda: slack.responses, what="an ephemeral answer")[0]
+    assert "try again" in reply["text"]
+    assert state_counts(engine) == before
+    assert click(app, slack, message.ts, "ack").status_code == 200  # Slack answers again
     assert state_counts(engine) != before
 
 
@@ -290,6 +325,19 @@ def _hostile_requests(slack: FakeSlack, ts: str) -> list[tuple[str, str, Any, in
             "timestamp not a number",
             S,
             SignedRequest(body, {**valid.headers, "X-Slack-Request-Timestamp": "now"}),
+            401,
+        ),
+        # Headers arrive as Latin-1: "²" is a digit to str.isdigit() and not to int().
+        (
+            "timestamp with a non-ASCII digit",
+            S,
+            SignedRequest(body, {**valid.headers, "X-Slack-Request-Timestamp": "1\u00b2"}),
+            401,
+        ),
+        (
+            "signature with non-ASCII characters",
+            S,
+            SignedRequest(body, {**valid.headers, "X-Slack-Signature": "v0=" + "\u00e9" * 64}),
             401,
         ),
         (
@@ -609,6 +657,7 @@ def test_with_the_database_unavailable_both_endpoints_answer_503_so_the_vendor_r
     app = make_app(interactive, broken)
     good = {
         "type": "block_actions",
+        "team": {"id": TEAM_ID},
         "user": {"id": "U0ADA"},
         "actions": [{"type": "button", "action_id": "ack", "value": "ack:1.1"}],
     }

@@ -24,7 +24,7 @@ from bridge.db.migrate import upgrade
 from bridge.settings import load_settings
 from bridge.store import Store
 
-TOKEN = "fuzz-api-token"
+TOKEN = "fuzz-api-token-0123456789abcdef-tests"
 
 
 def _app():  # type: ignore[no-untyped-def]

@@ -22,7 +22,7 @@ from tests.support.procs import wait_until
 pytestmark = pytest.mark.slow
 
 WEBHOOK_TOKEN = "hook-Tok3n-never-logged"
-API_TOKEN = "api-Tok3n-never-logged"
+API_TOKEN = "api-Tok3n-never-logged-0123456789abcdef"
 
 
 def live_env(

@@ -8,12 +8,13 @@ import sys
 from pathlib import Path
 
 import pytest
+import requests
 
 from tests.support.bridge_proc import bridge_env, start_bridge
 from tests.support.procs import REPO_ROOT
 
 pytestmark = pytest.mark.slow
-TOKEN = "cli-api-token"
+TOKEN = "cli-api-token-0123456789abcdef-tests"
 
 
 def cli(url: str, *args: str, token: str | None = TOKEN) -> subprocess.CompletedProcess[str]:
@@ -126,3 +127,21 @@ def test_windows_no_reader_could_handle_are_refused_naming_the_field(tmp_path: P
             )
         listed = cli(bridge.url, "list")
         assert listed.returncode == 0 and len(listed.stdout.splitlines()) == 1  # header only
+
+
+def test_with_read_auth_on_listing_needs_the_token_and_says_so(tmp_path: Path) -> None:
+    env = bridge_env(
+        tmp_path,
+        f"sqlite:///{tmp_path}/cli.db",
+        BRIDGE_API_TOKEN=TOKEN,
+        BRIDGE_CONSOLE_READ_AUTH="true",
+        BRIDGE_ALERTMANAGER_URL="http://127.0.0.1:1",
+    )
+    with start_bridge(tmp_path, env) as bridge:
+        assert cli(bridge.url, "list").returncode == 0
+        refused = cli(bridge.url, "list", token=None)
+        assert refused.returncode != 0
+        assert "unauthorized: BRIDGE_CONSOLE_READ_AUTH is on" in refused.stderr
+        assert requests.get(f"{bridge.url}/alerts", timeout=10).status_code == 401
+        with_token = {"Authorization": f"Bearer {TOKEN}"}
+        assert requests.get(f"{bridge.url}/alerts", headers=with_token, timeout=10).ok

@@ -26,7 +26,7 @@ from tests.support.payloads import alert, payload, resolved
 from tests.support.procs import Proc, free_port, wait_until
 from tests.support.stack_procs import am_silences, start_alertmanager
 
-TOKEN = "api-token-for-tests"
+TOKEN = "api-token-for-tests-0123456789abcdef"
 AM_CONFIG = """
 route:
   receiver: blackhole

@@ -31,7 +31,7 @@ NAME = "GPUTemperatureCritical"
 THRESHOLD = DEFAULT_LIMITS.max_changes
 WINDOW = DEFAULT_LIMITS.window
 GPUS_PER_NODE = 4
-API_TOKEN = "t0ken-for-tests-only"
+API_TOKEN = "t0ken-for-tests-only-0123456789abcdef"
 
 
 def make(settings: Settings, engine: Engine, clock: Clock) -> Flask:

@@ -18,9 +18,9 @@ from bridge.console.overview import (
     headline,
     shown_alerts,
 )
-from bridge.console.reads import DeliveryFilter, FiringAlert, NodeSeen, TriggerOutcome
 from bridge.console.timefmt import age, local, stamp
 from bridge.console.windows import FormError, form_field, matchers_text, window_body
+from bridge.store.read_model import DeliveryFilter, FiringAlert, NodeSeen, TriggerOutcome
 
 NOW = datetime(2026, 12, 4, 9, 30, tzinfo=UTC)
 UTC_ZONE = ZoneInfo("UTC")

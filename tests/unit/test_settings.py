@@ -9,6 +9,8 @@ import pytest
 from bridge.settings import SettingsError, load_settings
 
 KEY = "a" * 32
+# As `openssl rand -hex 16` makes them: 32 characters, the minimum.
+API_TOKEN = "3f9c0d51a7e24b68c1d09e7a5b3f2c84"
 
 
 def test_defaults_match_the_documented_contract() -> None:
@@ -67,7 +69,7 @@ def test_every_secret_can_come_from_a_file(tmp_path: Path) -> None:
     files = {}
     for name, value in {
         "BRIDGE_WEBHOOK_TOKEN": "hook-token",
-        "BRIDGE_API_TOKEN": "api-token",
+        "BRIDGE_API_TOKEN": API_TOKEN,
         "BRIDGE_PAGERDUTY_ROUTING_KEY": KEY,
         "BRIDGE_SLACK_BOT_TOKEN": "xoxb-file",
         "BRIDGE_DATABASE_URL": "sqlite:///x.db",
@@ -78,7 +80,7 @@ def test_every_secret_can_come_from_a_file(tmp_path: Path) -> None:
     s = load_settings({**files, "BRIDGE_SLACK_CHANNEL": "#alerts"})
     assert (s.webhook_token, s.api_token, s.pagerduty_routing_key) == (
         "hook-token",
-        "api-token",
+        API_TOKEN,
         KEY,
     )
     assert s.slack_bot_token == "xoxb-file"
@@ -112,7 +114,7 @@ def test_storm_lane_settings_are_read_and_zero_turns_it_off() -> None:
     ("raw", "expected"), [(None, False), ("false", False), ("true", True), ("ON", True)]
 )
 def test_console_read_auth_is_off_unless_turned_on(raw: str | None, expected: bool) -> None:
-    env = {"BRIDGE_API_TOKEN": "t"} | ({"BRIDGE_CONSOLE_READ_AUTH": raw} if raw else {})
+    env = {"BRIDGE_API_TOKEN": API_TOKEN} | ({"BRIDGE_CONSOLE_READ_AUTH": raw} if raw else {})
     assert load_settings(env).console_read_auth is expected
 
 
@@ -120,7 +122,7 @@ def test_console_read_auth_needs_a_token_to_sign_in_with() -> None:
     with pytest.raises(SettingsError, match=r"^BRIDGE_CONSOLE_READ_AUTH: true needs"):
         load_settings({"BRIDGE_CONSOLE_READ_AUTH": "true"})
     with pytest.raises(SettingsError, match="neither on nor off"):
-        load_settings({"BRIDGE_CONSOLE_READ_AUTH": "maybe", "BRIDGE_API_TOKEN": "t"})
+        load_settings({"BRIDGE_CONSOLE_READ_AUTH": "maybe", "BRIDGE_API_TOKEN": API_TOKEN})
 
 
 def test_interactivity_secrets_come_from_files_are_redacted_and_users_are_a_list(
@@ -164,3 +166,22 @@ def test_allowed_users_must_be_slack_ids_and_groups_need_the_bot_token(
 @pytest.mark.parametrize(("value", "fold"), [("on", True), ("off", False), ("OFF", False)])
 def test_storm_folding_is_switched_on_or_off(value: str, fold: bool) -> None:
     assert load_settings({"BRIDGE_STORM_FOLD": value}).storm_fold is fold
+
+
+@pytest.mark.parametrize(
+    ("token", "why"),
+    [
+        ("a" * 31 + "b", "only 2 different characters"),
+        ("short-token", "11 characters, at least 32 needed"),
+        ("replace-with-output-of-openssl-rand-hex-32", "placeholder"),
+    ],
+)
+def test_a_weak_api_token_is_refused_without_quoting_it(token: str, why: str) -> None:
+    with pytest.raises(SettingsError) as err:
+        load_settings({"BRIDGE_API_TOKEN": token})
+    assert str(err.value).startswith("BRIDGE_API_TOKEN: too weak: ") and why in str(err.value)
+    assert token not in str(err.value)
+
+
+def test_an_api_token_of_32_random_hex_characters_is_accepted() -> None:
+    assert load_settings({"BRIDGE_API_TOKEN": API_TOKEN}).api_token == API_TOKEN

@@ -1,29 +1,36 @@
-"""What the console pages read from the database: plain rows as dataclasses (the I/O edge).
+"""The one read model of alerts and deliveries: every read the API's `GET /alerts`
+(shaped as JSON by store/views.py) and the console's pages (bridge/console) make.
 
-Every function takes a connection from `Store.read()` (`read_connection`), so a page never
-waits for the write lock the webhook and the worker take. Queries are bounded: a page
-shows what a person can read, the counts say how much more there is.
+Every function takes a connection from `Store.read()` (`read_connection`), so a reader
+never waits for the write lock the webhook and the worker take. What is bounded, and what
+is not: lists are (`MAX_ALERTS_LISTED` alerts, `MAX_DELIVERIES_LISTED` deliveries,
+`MAX_TRANSITIONS_LISTED` transitions, an alert page's `MAX_ATTEMPTS_PER_DELIVERY` newest
+attempts shown); the overview reads a few columns of every firing alert and every node
+(to count them) and the labels and annotations only of those it lists; the deliveries of
+the alerts read are read whole, with every attempt.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, String, bindparam, func, select, text
+from sqlalchemy import Connection, Row, String, bindparam, func, select, text
 
 from bridge.db.models import ALERTS, ATTEMPTS, DELIVERIES, TRANSITIONS, UTCDateTime
-from bridge.digest.facts import ALWAYS_FIRING
 from bridge.enrich.render import key_fact
-from bridge.store.outbox import outbox_depth
-from bridge.watchdog import last_watchdog
 
-# Bounds of one page (rows read, not rows in the database).
+# Bounds of one answer or page.
+MAX_ALERTS_LISTED = 500
 MAX_DELIVERIES_LISTED = 200
 MAX_TRANSITIONS_LISTED = 100
 MAX_ATTEMPTS_PER_DELIVERY = 50
+# Alertmanager's Watchdog fires forever by design: it is neither trouble nor a node's
+# state, so neither pages nor summaries count it.
+ALWAYS_FIRING = ("Watchdog",)
+# An alert row some payload filled (the ingest upsert inserts rows with status '' first).
+KNOWN = ALERTS.c.status != ""
 
 
 @dataclass(frozen=True)
@@ -172,42 +179,35 @@ def trigger_outcomes(conn: Connection, alert_ids: list[int]) -> list[TriggerOutc
     return list(newest.values())
 
 
-@dataclass(frozen=True)
-class OverviewFacts:
-    """Everything the overview reads, in one read transaction."""
-
-    firing: list[FiringAlert]  # those the cards list carry their labels and annotations
-    seen: list[NodeSeen]
-    outcomes: list[TriggerOutcome]
-    outbox: dict[str, int]
-    watchdog_last_seen: datetime | None
-
-
-def overview_facts(
-    conn: Connection, node: str | None, listed: Callable[[list[FiringAlert]], list[FiringAlert]]
-) -> OverviewFacts:
-    """`node`: that node only; `listed`: which alerts the page lists (their texts are read)."""
-    firing = firing_alerts(conn)
-    seen = nodes_seen(conn)
-    if node is not None:
-        firing = [a for a in firing if a.node == node]
-        seen = [s for s in seen if s.node == node]
-    shown = {a.id: a for a in with_texts(conn, listed(firing))}
-    return OverviewFacts(
-        firing=[shown.get(a.id, a) for a in firing],
-        seen=seen,
-        outcomes=trigger_outcomes(conn, list(shown)),
-        outbox=outbox_depth(conn),
-        watchdog_last_seen=last_watchdog(conn),
-    )
-
-
 # --- one alert ------------------------------------------------------------------------------
+
+
+def alert_rows(
+    conn: Connection,
+    *,
+    status: str | None = None,
+    limit: int = 100,
+    storm: int | None = None,
+    offset: int = 0,
+) -> list[Row[Any]]:
+    """Alerts, the most recently changed first (`/alerts`)."""
+    a = ALERTS.c
+    query = (
+        select(ALERTS)
+        .where(KNOWN)
+        # The id breaks ties, so that pages (`offset`) neither repeat nor skip an alert.
+        .order_by(a.last_change_at.desc(), a.id.desc())
+    )
+    if status:
+        query = query.where(a.status == status)
+    if storm is not None:
+        query = query.where(a.storm_id == storm)
+    return list(conn.execute(query.limit(min(limit, MAX_ALERTS_LISTED)).offset(offset)))
 
 
 def alert_row(conn: Connection, fingerprint: str) -> dict[str, Any] | None:
     row = conn.execute(
-        select(ALERTS).where(ALERTS.c.fingerprint == fingerprint, ALERTS.c.status != "")
+        select(ALERTS).where(ALERTS.c.fingerprint == fingerprint, KNOWN)
     ).one_or_none()
     return dict(row._mapping) if row is not None else None
 
@@ -223,25 +223,37 @@ def transitions(conn: Connection, alert_id: int) -> list[dict[str, Any]]:
     return [dict(r._mapping) for r in rows]
 
 
-def alert_deliveries(conn: Connection, alert_id: int) -> list[dict[str, Any]]:
-    """Every delivery of the alert, newest first, each with its attempts (oldest first)."""
+def deliveries_of(conn: Connection, alert_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """Alert id → its deliveries, oldest first, each its row with `attempt_log`: every
+    attempt's row, oldest first."""
+    by_alert: dict[int, list[dict[str, Any]]] = {i: [] for i in alert_ids}
+    if not alert_ids:
+        return by_alert
     d = DELIVERIES.c
     deliveries = [
         dict(r._mapping)
-        for r in conn.execute(
-            select(DELIVERIES).where(d.alert_id == alert_id).order_by(d.id.desc())
-        )
+        for r in conn.execute(select(DELIVERIES).where(d.alert_id.in_(alert_ids)).order_by(d.id))
     ]
-    by_id: dict[int, list[dict[str, Any]]] = {row["id"]: [] for row in deliveries}
-    if by_id:
+    attempts: dict[int, list[dict[str, Any]]] = {row["id"]: [] for row in deliveries}
+    if attempts:
         t = ATTEMPTS.c
         for a in conn.execute(
-            select(ATTEMPTS).where(t.delivery_id.in_(list(by_id))).order_by(t.id)
+            select(ATTEMPTS).where(t.delivery_id.in_(list(attempts))).order_by(t.id)
         ):
-            by_id[a.delivery_id].append(dict(a._mapping))
+            attempts[a.delivery_id].append(dict(a._mapping))
     for row in deliveries:
-        row["attempt_log"] = by_id[row["id"]][-MAX_ATTEMPTS_PER_DELIVERY:]
-    return deliveries
+        row["attempt_log"] = attempts[row["id"]]
+        by_alert[row["alert_id"]].append(row)
+    return by_alert
+
+
+def alert_deliveries(conn: Connection, alert_id: int) -> list[dict[str, Any]]:
+    """Every delivery of the alert, newest first, each with its newest attempts (oldest
+    first, at most MAX_ATTEMPTS_PER_DELIVERY)."""
+    return [
+        {**row, "attempt_log": row["attempt_log"][-MAX_ATTEMPTS_PER_DELIVERY:]}
+        for row in reversed(deliveries_of(conn, [alert_id])[alert_id])
+    ]
 
 
 # --- deliveries -----------------------------------------------------------------------------
@@ -255,7 +267,10 @@ class DeliveryFilter:
 
 
 def deliveries(conn: Connection, where: DeliveryFilter) -> list[dict[str, Any]]:
-    """The newest deliveries matching the filter, with their alert's name and node."""
+    """The newest deliveries matching the filter, with their alert's name and node.
+
+    An outer join: a channel summary belongs to no alert, and a dead one must be listed
+    with the other dead letters (the overview counts it) so that someone can retry it."""
     d, a = DELIVERIES.c, ALERTS.c
     query = (
         select(
@@ -273,7 +288,7 @@ def deliveries(conn: Connection, where: DeliveryFilter) -> list[dict[str, Any]]:
             a.node,
             a.severity,
         )
-        .join_from(DELIVERIES, ALERTS, d.alert_id == a.id)
+        .outerjoin_from(DELIVERIES, ALERTS, d.alert_id == a.id)
         .order_by(d.id.desc())
         .limit(MAX_DELIVERIES_LISTED)
     )
