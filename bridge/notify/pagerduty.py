@@ -11,7 +11,12 @@ from typing import Any
 
 import pagerduty
 
-from bridge.notify.pagerduty_event import acknowledge_event, resolve_event, trigger_event
+from bridge.notify.pagerduty_event import (
+    acknowledge_event,
+    fit_event,
+    resolve_event,
+    trigger_event,
+)
 from bridge.notify.result import (
     Delivered,
     Outcome,
@@ -52,7 +57,8 @@ class PagerDutyNotifier:
         if job.storm is not None:
             if job.action == STORM_END:
                 return storm_resolve_event(job.storm)
-            return storm_trigger_event(job.storm, self._links.public_url)
+            # Storm events are built elsewhere; every event leaves within PagerDuty's limit.
+            return fit_event(storm_trigger_event(job.storm, self._links.public_url))
         delivery = job.deliveries[0]
         alert = AlertView.from_snapshot(delivery.snapshot)
         if job.action == "resolve":

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from bridge.durations import format_duration
+from bridge.notify.mrkdwn import escape, link
 from bridge.notify.pagerduty_event import (
     CLIENT_NAME,
     DEDUP_PREFIX,
@@ -163,11 +164,6 @@ def storm_resolve_event(view: StormView) -> dict[str, Any]:
     return {"event_action": "resolve", "dedup_key": storm_dedup_key(view)}
 
 
-def escape(text: str) -> str:
-    """Slack mrkdwn: `&`, `<` and `>` are control characters (labels are user data)."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
 def storm_slack_message(view: StormView, public_url: str | None) -> tuple[str, list[Any]]:
     """The storm's one message (posted once, then updated in place)."""
     summary = storm_summary(view)
@@ -183,9 +179,9 @@ def storm_slack_message(view: StormView, public_url: str | None) -> tuple[str, l
     nodes = "\n".join(f"• {escape(n)}: {c:,}" for n, c in by_node[:SLACK_NODES_LISTED])
     if len(by_node) > SLACK_NODES_LISTED:
         nodes += f"\n… and {len(by_node) - SLACK_NODES_LISTED:,} more nodes"
-    link = alerts_url(view, public_url)
+    url = alerts_url(view, public_url)
     footer = (
-        f"<{link}|Every alert of the storm>" if public_url else f"Every alert: `{escape(link)}`"
+        link(url, "Every alert of the storm") if public_url else f"Every alert: `{escape(url)}`"
     )
     blocks: list[Any] = [
         _header(f"{icon} {title}"),
