@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 
 from bridge.durations import format_duration
 from bridge.notify.mrkdwn import escape, link
+from bridge.notify.mrkdwn import truncate as truncate_mrkdwn
 from bridge.notify.pagerduty_event import (
     CLIENT_NAME,
     DEDUP_PREFIX,
@@ -199,13 +200,13 @@ def storm_slack_message(view: StormView, public_url: str | None) -> tuple[str, l
             ],
         },
     ]
-    return truncate(f"{icon} {escape(summary)}", MAX_FALLBACK_CHARS), blocks
+    return truncate_mrkdwn(f"{icon} {escape(summary)}", MAX_FALLBACK_CHARS), blocks
 
 
 def joined_line(view: StormView, joined: tuple[str, ...]) -> str:
     """The thread line when nodes join the storm."""
     names = ", ".join(escape(n) for n in _listed(list(joined), JOINED_LISTED))
-    return truncate(
+    return truncate_mrkdwn(
         f":heavy_plus_sign: {_plural(len(joined), 'node')} joined: {names} (now {_size(view)})",
         MAX_FALLBACK_CHARS,
     )
