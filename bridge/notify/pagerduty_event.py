@@ -26,7 +26,7 @@ PD_SEVERITIES = ("critical", "error", "warning", "info")
 DEDUP_PREFIX = "dgx-spark-bridge/"
 CLIENT_NAME = "DGX Spark alert bridge"
 # custom_details keys the bridge itself writes; a context line of the same name is prefixed.
-RESERVED_DETAILS = ("firing since", "labels", "annotations", "missing context")
+RESERVED_DETAILS = ("firing since", "labels", "annotations", "missing context", "truncated")
 
 
 def dedup_key(fingerprint: str) -> str:
