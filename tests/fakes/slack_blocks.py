@@ -97,6 +97,12 @@ def _section(block: dict[str, Any], where: str) -> list[str]:
         errors += _max_items(fields, f"{where}/fields", MAX_SECTION_FIELDS)
         for i, item in enumerate(fields if isinstance(fields, list) else []):
             errors += _text_object(item, f"{where}/fields/{i}", MAX_SECTION_FIELD_CHARS, TEXT_TYPES)
+    accessory = block.get("accessory")
+    if accessory is not None:
+        if isinstance(accessory, dict) and accessory.get("type") == "image":
+            errors += _image(accessory, f"{where}/accessory")
+        else:
+            errors += _element(accessory, f"{where}/accessory")
     return errors
 
 
