@@ -56,6 +56,14 @@ def custom_details(alert: AlertView, context: dict[str, Any] | None) -> dict[str
     return details
 
 
+def _source(alert: AlertView) -> str:
+    """The node (else the job): PagerDuty refuses a blank `source` with a 400."""
+    for candidate in (alert.node, alert.labels.get("job", "")):
+        if candidate.strip():
+            return candidate
+    return "alertmanager"
+
+
 def _images(alert: AlertView, base: LinkBase, context: dict[str, Any] | None) -> list[Any]:
     src = chart_url(context, base.public_url)
     chart = chart_of(context)
@@ -72,7 +80,7 @@ def trigger_event(
         "summary": truncate(
             alert.headline_with(alert.fact_with(key_fact(context))), MAX_SUMMARY_CHARS
         ),
-        "source": truncate(alert.node or alert.labels.get("job", "") or "alertmanager", 255),
+        "source": truncate(_source(alert), MAX_SOURCE_CHARS),
         "severity": pd_severity(alert.severity),
         "timestamp": alert.starts_at.isoformat(),
         "class": alert.name,

@@ -140,7 +140,10 @@ def storm_trigger_event(view: StormView, public_url: str | None) -> dict[str, An
     nodes = view.nodes
     payload: dict[str, Any] = {
         "summary": storm_summary(view),
-        "source": truncate(nodes[0] if len(nodes) == 1 else f"{len(nodes):,} nodes", 255),
+        # PagerDuty refuses a blank source (a node label of spaces is a valid label).
+        "source": truncate(
+            nodes[0] if len(nodes) == 1 and nodes[0].strip() else _plural(len(nodes), "node"), 255
+        ),
         "severity": pd_severity(view.severity),
         "timestamp": view.started_at.isoformat(),
         "component": "storm",

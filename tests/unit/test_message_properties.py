@@ -113,7 +113,8 @@ urls = st.one_of(
     ),
     repeated(MAX_URL_CHARS).map(lambda s: "http://prometheus:9090/graph?g0.expr=" + s),
 )
-label_values = repeated(MAX_LABEL_VALUE_CHARS)
+# Blank values are valid labels, and some vendor fields must not be blank.
+label_values = st.one_of(st.sampled_from(["", " ", "\t"]), repeated(MAX_LABEL_VALUE_CHARS))
 annotation_values = repeated(MAX_ANNOTATION_VALUE_CHARS)
 keys = st.one_of(st.sampled_from(["node", "gpu", "instance", "job", "cluster", "role"]), hostile)
 ANNOTATION_KEYS = ["summary", "description", "value", "threshold", "runbook_url"]
