@@ -38,6 +38,10 @@ EARLIEST_TIME = datetime(2000, 1, 1, tzinfo=UTC)
 MAX_FUTURE = timedelta(days=366)
 
 
+# What a decoded JSON value that is not a string is, in JSON's words.
+_JSON_TYPES = {bool: "a boolean", list: "an array", dict: "an object"}
+
+
 class PayloadError(ValueError):
     """Input that can never succeed: the webhook answers 400 naming `field`."""
 
@@ -219,7 +223,8 @@ def parse_payload(
         raise PayloadError("version", "is required")
     if not isinstance(version, str):
         # `4` and "4" print alike: say it is the type that is wrong.
-        raise PayloadError("version", f'must be the string "{SUPPORTED_VERSION}", not a number')
+        kind = _JSON_TYPES.get(type(version), "a number")
+        raise PayloadError("version", f'must be the string "{SUPPORTED_VERSION}", not {kind}')
     if version != SUPPORTED_VERSION:
         raise PayloadError(
             "version", f'unsupported version "{version[:20]}"; expected "{SUPPORTED_VERSION}"'

@@ -67,7 +67,13 @@ def test_a_firing_alert_with_the_zero_end_time_and_nanoseconds_is_accepted(
 
 @pytest.mark.parametrize(
     ("version", "message"),
-    [(4, 'must be the string "4", not a number'), ("5", 'unsupported version "5"; expected "4"')],
+    [
+        (4, 'must be the string "4", not a number'),
+        (4.0, 'must be the string "4", not a number'),
+        (True, 'must be the string "4", not a boolean'),
+        (["4"], 'must be the string "4", not an array'),
+        ("5", 'unsupported version "5"; expected "4"'),
+    ],
 )
 def test_an_unsupported_version_is_told_what_is_wrong(
     settings: Settings, engine: Engine, version: Any, message: str
