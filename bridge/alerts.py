@@ -10,8 +10,10 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from bridge.timeparse import TimeFormatError, parse_rfc3339
 
 SUPPORTED_VERSION = "4"
 STATUSES = ("firing", "resolved")
@@ -21,9 +23,23 @@ MAX_LABELS = 64
 MAX_LABEL_VALUE_CHARS = 4096
 MAX_ANNOTATION_VALUE_CHARS = 16384
 MAX_FINGERPRINT_CHARS = 128
+# Label and annotation names: Prometheus's are identifiers; this is generous.
+MAX_KEY_CHARS = 256
+# generatorURL (Prometheus writes the rule's expression into it) and externalURL.
+MAX_URL_CHARS = 8192
+# groupKey carries the route's matchers and the group's label values.
+MAX_GROUP_KEY_CHARS = 16384
+MAX_RECEIVER_CHARS = 1024
 
 # Alertmanager encodes "no end time" as Go's zero time.
-_ZERO_TIME_PREFIX = "0001-01-01"
+GO_ZERO_TIME = datetime(1, 1, 1, tzinfo=UTC)
+# Times outside this range are no alert's (Prometheus sets endsAt minutes ahead).
+EARLIEST_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+MAX_FUTURE = timedelta(days=366)
+
+
+# What a decoded JSON value that is not a string is, in JSON's words.
+_JSON_TYPES = {bool: "a boolean", list: "an array", dict: "an object"}
 
 
 class PayloadError(ValueError):
@@ -90,28 +106,21 @@ def parse_time(value: Any, field_name: str) -> datetime | None:
     """RFC 3339 time to an aware UTC datetime; Go's zero time to None."""
     if not isinstance(value, str):
         raise PayloadError(field_name, "must be an RFC 3339 timestamp string")
-    if value.startswith(_ZERO_TIME_PREFIX):
-        return None
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    # Go writes nanoseconds; Python's parser takes at most microseconds.
-    if "." in text:
-        head, _, rest = text.partition(".")
-        digits = ""
-        while rest and rest[0].isdigit():
-            digits, rest = digits + rest[0], rest[1:]
-        text = f"{head}.{(digits + '000000')[:6]}{rest}"
     try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        raise PayloadError(field_name, f"is not an RFC 3339 timestamp: {value[:40]!r}") from None
-    if parsed.tzinfo is None:
-        raise PayloadError(field_name, "timestamp needs a timezone offset")
-    try:
-        return parsed.astimezone(UTC)
-    except OverflowError:  # e.g. year 1 with a positive offset: before year 1 in UTC
-        raise PayloadError(field_name, f"timestamp out of range: {value[:40]!r}") from None
+        parsed = parse_rfc3339(value)
+    except TimeFormatError as exc:
+        raise PayloadError(field_name, f"{exc}: {value[:40]!r}") from None
+    return None if parsed == GO_ZERO_TIME else parsed
+
+
+def _in_range(when: datetime, field_name: str, now: datetime) -> datetime:
+    """A time the bridge can compute with: refused when outside the sane range, where it
+    would only fail every delivery later (year 1 and 9999 overflow date arithmetic)."""
+    if when < EARLIEST_TIME:
+        raise PayloadError(field_name, f"is before {EARLIEST_TIME.year}: {when.isoformat()}")
+    if when > now + MAX_FUTURE:
+        raise PayloadError(field_name, f"is more than a year in the future: {when.isoformat()}")
+    return when
 
 
 def _encodable(value: str, field_name: str) -> str:
@@ -125,7 +134,9 @@ def _encodable(value: str, field_name: str) -> str:
     return value
 
 
-def _string(obj: dict[str, Any], key: str, where: str, *, required: bool = True) -> str:
+def _string(
+    obj: dict[str, Any], key: str, where: str, *, required: bool = True, limit: int | None = None
+) -> str:
     if key not in obj:
         if required:
             raise PayloadError(f"{where}{key}", "is required")
@@ -133,6 +144,8 @@ def _string(obj: dict[str, Any], key: str, where: str, *, required: bool = True)
     value = obj[key]
     if not isinstance(value, str):
         raise PayloadError(f"{where}{key}", "must be a string")
+    if limit is not None and len(value) > limit:
+        raise PayloadError(f"{where}{key}", f"is longer than {limit} characters")
     return _encodable(value, f"{where}{key}")
 
 
@@ -151,12 +164,14 @@ def _string_map(obj: dict[str, Any], key: str, where: str, max_value: int) -> di
             raise PayloadError(f"{name}.{k}", "must be a string")
         if len(v) > max_value:
             raise PayloadError(f"{name}.{k}", f"is longer than {max_value} characters")
+        if len(k) > MAX_KEY_CHARS:
+            raise PayloadError(name, f"has a name longer than {MAX_KEY_CHARS} characters")
         _encodable(k, name)
         out[k] = _encodable(v, f"{name}.{k}")
     return out
 
 
-def parse_alert(obj: Any, index: int) -> Alert:
+def parse_alert(obj: Any, index: int, now: datetime | None = None) -> Alert:
     where = f"alerts[{index}]."
     if not isinstance(obj, dict):
         raise PayloadError(f"alerts[{index}]", "must be an object")
@@ -173,10 +188,14 @@ def parse_alert(obj: Any, index: int) -> Alert:
     annotations = _string_map(obj, "annotations", where, MAX_ANNOTATION_VALUE_CHARS)
     if "startsAt" not in obj:
         raise PayloadError(f"{where}startsAt", "is required")
+    now = now or datetime.now(UTC)
     starts_at = parse_time(obj["startsAt"], f"{where}startsAt")
     if starts_at is None:
         raise PayloadError(f"{where}startsAt", "must be a real time, not the zero time")
+    _in_range(starts_at, f"{where}startsAt", now)
     ends_at = parse_time(obj["endsAt"], f"{where}endsAt") if "endsAt" in obj else None
+    if ends_at is not None:
+        _in_range(ends_at, f"{where}endsAt", now)
     fingerprint = _string(obj, "fingerprint", where, required=False)
     if len(fingerprint) > MAX_FINGERPRINT_CHARS:
         raise PayloadError(f"{where}fingerprint", f"is longer than {MAX_FINGERPRINT_CHARS}")
@@ -186,20 +205,30 @@ def parse_alert(obj: Any, index: int) -> Alert:
         annotations=annotations,
         starts_at=starts_at,
         ends_at=ends_at,
-        generator_url=_string(obj, "generatorURL", where, required=False),
+        generator_url=_string(obj, "generatorURL", where, required=False, limit=MAX_URL_CHARS),
         fingerprint=fingerprint or labels_fingerprint(labels),
     )
 
 
-def parse_payload(obj: Any, *, max_alerts: int = 1000) -> WebhookPayload:
-    """Validate a decoded webhook body; raise `PayloadError` on the first problem."""
+def parse_payload(
+    obj: Any, *, max_alerts: int = 1000, now: datetime | None = None
+) -> WebhookPayload:
+    """Validate a decoded webhook body; raise `PayloadError` on the first problem.
+
+    `now` bounds how far in the future a time may be (default: the wall clock)."""
     if not isinstance(obj, dict):
         raise PayloadError("body", "must be a JSON object")
     version = obj.get("version")
     if version is None:
         raise PayloadError("version", "is required")
+    if not isinstance(version, str):
+        # `4` and "4" print alike: say it is the type that is wrong.
+        kind = _JSON_TYPES.get(type(version), "a number")
+        raise PayloadError("version", f'must be the string "{SUPPORTED_VERSION}", not {kind}')
     if version != SUPPORTED_VERSION:
-        raise PayloadError("version", f"unsupported version {str(version)[:20]!r}; expected '4'")
+        raise PayloadError(
+            "version", f'unsupported version "{version[:20]}"; expected "{SUPPORTED_VERSION}"'
+        )
     raw_alerts = obj.get("alerts")
     if raw_alerts is None:
         raise PayloadError("alerts", "is required")
@@ -215,13 +244,13 @@ def parse_payload(obj: Any, *, max_alerts: int = 1000) -> WebhookPayload:
         raise PayloadError("status", "must be 'firing' or 'resolved'")
     return WebhookPayload(
         version=version,
-        group_key=_string(obj, "groupKey", "", required=False),
+        group_key=_string(obj, "groupKey", "", required=False, limit=MAX_GROUP_KEY_CHARS),
         status=status,
-        receiver=_string(obj, "receiver", "", required=False),
+        receiver=_string(obj, "receiver", "", required=False, limit=MAX_RECEIVER_CHARS),
         group_labels=_string_map(obj, "groupLabels", "", MAX_LABEL_VALUE_CHARS),
         common_labels=_string_map(obj, "commonLabels", "", MAX_LABEL_VALUE_CHARS),
         common_annotations=_string_map(obj, "commonAnnotations", "", MAX_ANNOTATION_VALUE_CHARS),
-        external_url=_string(obj, "externalURL", "", required=False),
+        external_url=_string(obj, "externalURL", "", required=False, limit=MAX_URL_CHARS),
         truncated_alerts=truncated,
-        alerts=tuple(parse_alert(a, i) for i, a in enumerate(raw_alerts)),
+        alerts=tuple(parse_alert(a, i, now) for i, a in enumerate(raw_alerts)),
     )

@@ -24,6 +24,8 @@ from bridge.db.engine import checkpoint_in_background, make_engine
 from bridge.db.migrate import upgrade
 from bridge.delivery_process import DeliveryChild
 from bridge.heap import freeze_startup_objects
+from bridge.interact.pagerduty import MAX_WEBHOOK_BYTES
+from bridge.interact.slack import MAX_INTERACTION_BYTES
 from bridge.metrics import BridgeMetrics
 from bridge.runtime import LocalDelivery
 from bridge.settings import Settings
@@ -36,12 +38,21 @@ log = logging.getLogger(__name__)
 WSGI_THREADS = 8
 # On stop, how long requests already being handled may take to finish.
 REQUEST_DRAIN_SECONDS = 10.0
-# Waitress takes in bodies up to this many bytes before the app sees the request
-# (beyond 512 KiB it spools them to a temporary file), so a body over
-# BRIDGE_MAX_BODY_BYTES still gets its 413: a client that writes the whole body
-# before reading (urllib, Alertmanager) would otherwise see a connection reset,
-# and Alertmanager retries those. Only bodies beyond this are cut off mid-upload.
-UPLOAD_LIMIT_BYTES = 64 * 1024 * 1024
+# Waitress reads a whole body before the app sees the request (and checks its
+# token), so it takes in no more than the largest endpoint needs: the webhook's
+# BRIDGE_MAX_BODY_BYTES, plus this headroom, so that a body a little over the cap
+# still gets the app's JSON 413 from a client that writes it all before reading
+# (urllib; a reset would be retried). A larger Content-Length is refused by
+# waitress as soon as the headers are in, before any of the body is read.
+UPLOAD_HEADROOM_BYTES = 1024 * 1024
+# Idle or slow clients must not hold the server: a connection with no complete request
+# and no traffic for this long is closed (waitress's default, 120 s, let 100 sockets that
+# sent half a request lock everyone out for two minutes), checked this often...
+IDLE_TIMEOUT_SECONDS = 15
+IDLE_CHECK_SECONDS = 2
+# ...and there are enough slots that a few hundred of them leave room for Alertmanager.
+# An open connection costs a socket, not a thread; select() keeps this below 1024 fds.
+CONNECTION_LIMIT = 500
 SWITCH_INTERVAL_SECONDS = 0.001
 # Sent to ourselves when the delivery process is given up on: the handler runs in
 # the main thread, which is the one that can leave the WSGI server's loop.
@@ -63,6 +74,11 @@ def _raise_stop(signum: int, _frame: FrameType | None) -> None:
 
 def _already_stopping(signum: int, _frame: FrameType | None) -> None:
     log.info("%s: already stopping", signal.Signals(signum).name)
+
+
+def largest_body(settings: Settings) -> int:
+    """The largest body any endpoint accepts (the webhook's cap, normally)."""
+    return max(settings.max_body_bytes, MAX_INTERACTION_BYTES, MAX_WEBHOOK_BYTES)
 
 
 def serve(settings: Settings, *, migrate: bool = True, single_process: bool = False) -> int:
@@ -92,7 +108,10 @@ def serve(settings: Settings, *, migrate: bool = True, single_process: bool = Fa
         host=host,
         port=port,
         threads=WSGI_THREADS,
-        max_request_body_size=max(UPLOAD_LIMIT_BYTES, 2 * settings.max_body_bytes),
+        max_request_body_size=largest_body(settings) + UPLOAD_HEADROOM_BYTES,
+        channel_timeout=IDLE_TIMEOUT_SECONDS,
+        cleanup_interval=IDLE_CHECK_SECONDS,
+        connection_limit=CONNECTION_LIMIT,
         ident="alert-bridge",
     )
     local = delivery_of(app)

@@ -65,9 +65,3 @@ def read_value(value: object) -> tuple[str, int, int] | None:
     if match is None or match["choice"] not in CHOICES:
         return None
     return match["choice"], int(match["id"]), int(match["episode"])
-
-
-def escape(text: str) -> str:
-    """Slack mrkdwn treats &, < and > as control characters: text from a payload (labels,
-    PagerDuty names and notes) is escaped on its one way into a message."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -232,7 +232,8 @@ def deliveries() -> str:
     )
 
 
-@blueprint.post("/deliveries/<int:delivery_id>/retry")
+# An id past the column's range is no delivery: 404 (it overflowed the database: a 500).
+@blueprint.post("/deliveries/<int(max=2147483647):delivery_id>/retry")
 def retry(delivery_id: int) -> BaseResponse:
     refused = _refuse_write()
     if refused is not None:

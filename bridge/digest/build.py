@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from bridge.digest.facts import DigestFacts, FiringAlert, WindowFact
 from bridge.durations import format_duration
-from bridge.notify.result import truncate
+from bridge.notify.mrkdwn import escape, truncate
 from bridge.notify.slack_blocks import (
     MAX_BLOCKS,
     MAX_FALLBACK_CHARS,
@@ -275,9 +275,8 @@ def _time(when: datetime, tz: ZoneInfo) -> str:
     return when.astimezone(tz).strftime("%a %d %b %H:%M")
 
 
-def _esc(text: str) -> str:
-    """Slack mrkdwn treats &, < and > as control characters."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+# Slack mrkdwn: alert text is escaped on the one path every message uses.
+_esc = escape
 
 
 def _header(text: str) -> dict[str, Any]:

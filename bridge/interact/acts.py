@@ -10,10 +10,10 @@ from sqlalchemy import Connection
 
 from bridge.interact.outcome import Outcome
 from bridge.interact.slack import Click, SilencePlan
+from bridge.notify.mrkdwn import escape
 from bridge.silences.model import WindowError, WindowSpec, check_spec
 from bridge.store import responses
 from bridge.store.windows import create_window
-from bridge.vocabulary import escape
 
 
 def slack_date(when: datetime) -> str:

@@ -17,9 +17,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bridge.alerts import PayloadError, parse_time
+from bridge.notify.mrkdwn import escape
 from bridge.notify.pagerduty_event import DEDUP_PREFIX, MAX_DEDUP_KEY_CHARS
 from bridge.notify.storm_message import STORM_PREFIX
-from bridge.vocabulary import escape
+from bridge.textsafe import storable
 
 # PagerDuty's event bodies are a few KiB (an incident, or a note of at most 25,000
 # characters); 128 KiB refuses anything far beyond that before it is parsed.
@@ -79,8 +80,10 @@ def signature_valid(secret: str, body: bytes, header: str | None) -> bool:
 
 
 def _str(obj: Any, key: str, limit: int = MAX_NAME_CHARS) -> str:
+    """A text field, as the database can store it: a lone surrogate or NUL in a signed
+    event is PagerDuty's text, shown as U+FFFD, never a 5xx (which disables the hook)."""
     value = obj.get(key) if isinstance(obj, dict) else None
-    return value[:limit] if isinstance(value, str) else ""
+    return storable(value[:limit]) if isinstance(value, str) else ""
 
 
 def parse_event(body: bytes) -> PdEvent | None:

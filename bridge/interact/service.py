@@ -24,11 +24,12 @@ from bridge.interact.incidents import act_on_pagerduty
 from bridge.interact.outcome import Outcome
 from bridge.interact.slack import Click, InteractionError, SilenceLimits, silence_plan
 from bridge.interact.storm_acts import act_on_storm
+from bridge.notify.mrkdwn import escape
 from bridge.routing import PAGERDUTY, SLACK
 from bridge.store import responses
 from bridge.store.outbox import ACKNOWLEDGE_ACTION, STATE_ACTION
 from bridge.store.rows import add_delivery
-from bridge.vocabulary import ACK, STORM_CHOICES, episode_of, escape
+from bridge.vocabulary import ACK, STORM_CHOICES, episode_of
 
 __all__ = ["Outcome", "SilenceLimits", "act_on_click", "act_on_pagerduty"]
 

@@ -22,11 +22,12 @@ from bridge.interact.acts import (
 )
 from bridge.interact.outcome import Outcome
 from bridge.interact.slack import Click, InteractionError, SilenceLimits, storm_silence_plan
+from bridge.notify.mrkdwn import escape
 from bridge.routing import PAGERDUTY, SLACK
 from bridge.store import responses
 from bridge.store.storm_rows import STORM_ACK, STORM_STATE, add_storm_act
 from bridge.vocabulary import STORM_ACK as ACK_CHOICE
-from bridge.vocabulary import episode_of, escape
+from bridge.vocabulary import episode_of
 
 
 def _places(conn: Connection, storm_id: int) -> list[tuple[str, str]]:

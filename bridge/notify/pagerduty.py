@@ -11,7 +11,12 @@ from typing import Any
 
 import pagerduty
 
-from bridge.notify.pagerduty_event import acknowledge_event, resolve_event, trigger_event
+from bridge.notify.pagerduty_event import (
+    acknowledge_event,
+    fit_event,
+    resolve_event,
+    trigger_event,
+)
 from bridge.notify.result import (
     Delivered,
     Outcome,
@@ -62,7 +67,8 @@ class PagerDutyNotifier:
                 return storm_acknowledge_event(job.storm)
             if resolved_in_pagerduty(job.storm):
                 return None
-            return storm_trigger_event(job.storm, self._links.public_url)
+            # Storm events are built elsewhere; every event leaves within PagerDuty's limit.
+            return fit_event(storm_trigger_event(job.storm, self._links.public_url))
         delivery = job.deliveries[0]
         alert = AlertView.from_snapshot(delivery.snapshot)
         if job.action == "resolve":

@@ -11,7 +11,8 @@ from typing import Any
 
 from bridge.durations import format_duration
 from bridge.enrich.render import key_fact, missing_text, visible_items
-from bridge.notify.result import truncate
+from bridge.notify.mrkdwn import escape, link, truncate
+from bridge.notify.result import truncate as truncate_plain
 from bridge.notify.view import AlertView, LinkBase, links_for
 from bridge.vocabulary import (
     ACK,
@@ -20,8 +21,9 @@ from bridge.vocabulary import (
     CHOICE_LABELS,
     SILENCES,
     button_value,
-    escape,
 )
+
+__all__ = ["escape", "group_message", "resolved_reply", "single_message"]
 
 MAX_BLOCKS = 50
 MAX_HEADER_CHARS = 150
@@ -50,7 +52,11 @@ def _icon(alert: AlertView) -> str:
 def _header(text: str) -> dict[str, Any]:
     return {
         "type": "header",
-        "text": {"type": "plain_text", "text": truncate(text, MAX_HEADER_CHARS), "emoji": True},
+        "text": {
+            "type": "plain_text",
+            "text": truncate_plain(text, MAX_HEADER_CHARS),
+            "emoji": True,
+        },
     }
 
 
@@ -66,8 +72,22 @@ def _section(text: str, fields: list[str] | None = None) -> dict[str, Any]:
     return block
 
 
+def links_text(links: list[dict[str, str]], limit: int = MAX_CONTEXT_ELEMENT_CHARS) -> str:
+    """`Runbook · Grafana panel · …` as links, within one context element's limit: a link
+    too long to fit (a 3 KB `generatorURL`) is named without its URL rather than making
+    Slack refuse the whole message (`invalid_blocks`)."""
+    parts = [link(item["href"], item["text"]) for item in links]
+    while len(" · ".join(parts)) > limit:
+        longest = max(range(len(parts)), key=lambda i: len(parts[i]))
+        shortened = f"{escape(links[longest]['text'])} (link too long for Slack)"
+        if len(shortened) >= len(parts[longest]):
+            break
+        parts[longest] = shortened
+    return truncate(" · ".join(parts), limit)
+
+
 def _links_block(alert: AlertView, base: LinkBase) -> dict[str, Any]:
-    text = " · ".join(f"<{link['href']}|{link['text']}>" for link in links_for(alert, base))
+    text = links_text(links_for(alert, base))
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
 
 
@@ -77,7 +97,8 @@ def _context_blocks(context: dict[str, Any] | None, fact: str) -> list[dict[str,
     key fact above is not repeated."""
     blocks: list[dict[str, Any]] = []
     repeated = key_fact(context) if key_fact(context) and key_fact(context) in fact else None
-    items = [(k, v) for k, v in visible_items(context) if v != repeated]
+    # Enrichment values come from Prometheus labels (an XID's `err_msg`): data, escaped.
+    items = [(escape(k), escape(v)) for k, v in visible_items(context) if v != repeated]
     short = [(k, v) for k, v in items if len(v) <= MAX_FIELD_VALUE_CHARS][:MAX_FIELDS]
     long = [(k, v) for k, v in items if (k, v) not in short]
     if items:
@@ -89,7 +110,7 @@ def _context_blocks(context: dict[str, Any] | None, fact: str) -> list[dict[str,
         )
     missing = missing_text(context)
     if missing:
-        text = truncate(f":warning: Missing context: {missing}", MAX_CONTEXT_ELEMENT_CHARS)
+        text = truncate(f":warning: Missing context: {escape(missing)}", MAX_CONTEXT_ELEMENT_CHARS)
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": text}]})
     return blocks
 
@@ -106,18 +127,18 @@ def single_message(
     title = f"{_icon(alert)} [{state}] {alert.name}" + (f" on {alert.where}" if alert.where else "")
     fact = alert.fact_with(key_fact(context))
     description = alert.annotations.get("description") or alert.annotations.get("summary", "")
-    body = f"*{fact}*" if fact else ""
+    body = f"*{escape(fact)}*" if fact else ""
     if description and description != fact:
-        body = f"{body}\n{description}" if body else description
+        body = f"{body}\n{escape(description)}" if body else escape(description)
     fields = [
-        f"*Severity*\n{alert.severity}",
+        f"*Severity*\n{escape(alert.severity)}",
         f"*Since*\n{_slack_date(alert.starts_at)}",
     ]
     if alert.node:
-        fields.append(f"*Node*\n{alert.node}")
+        fields.append(f"*Node*\n{escape(alert.node)}")
     if alert.gpu:
-        fields.append(f"*GPU*\n{alert.gpu}")
-    blocks = [_header(title), _section(body or alert.name, fields)]
+        fields.append(f"*GPU*\n{escape(alert.gpu)}")
+    blocks = [_header(title), _section(body or escape(alert.name), fields)]
     blocks += _resolve_reason_blocks(alert)
     blocks += _response_blocks(alert)
     blocks += _context_blocks(context, fact)
@@ -125,7 +146,8 @@ def single_message(
         blocks += single_actions(alert)
     blocks.append(_links_block(alert, base))
     headline = alert.headline_with(fact)
-    fallback = truncate(f"[{state}] " + headline.split("] ", 1)[-1], MAX_FALLBACK_CHARS)
+    # The fallback `text` is mrkdwn too (notifications show it): escaped like the blocks.
+    fallback = truncate(escape(f"[{state}] " + headline.split("] ", 1)[-1]), MAX_FALLBACK_CHARS)
     return fallback, blocks
 
 
@@ -135,10 +157,12 @@ def _slack_date(when: datetime) -> str:
 
 
 def _line(alert: AlertView) -> str:
-    where = f" on {alert.where}" if alert.where else ""
-    fact = f": {alert.key_fact}" if alert.key_fact else ""
+    where = f" on {escape(alert.where)}" if alert.where else ""
+    fact = f": {escape(alert.key_fact)}" if alert.key_fact else ""
     state = "; ".join(response_lines(alert))
-    return f"{_icon(alert)} *{alert.name}*{where}{fact}" + (f"\n      {state}" if state else "")
+    line = f"{_icon(alert)} *{escape(alert.name)}*{where}{fact}"
+    # One alert's line never takes a whole section (a 16 KB summary annotation).
+    return truncate(line, MAX_SECTION_CHARS // 4) + (f"\n      {state}" if state else "")
 
 
 def group_message(
@@ -169,24 +193,28 @@ def group_message(
     actions = group_actions(listed) if interactive else []
     blocks = blocks[: MAX_BLOCKS - 1 - len(actions)] + actions
     blocks.append(_links_block(alerts[0], base))
-    return truncate(title, MAX_FALLBACK_CHARS), blocks
+    return truncate(escape(title), MAX_FALLBACK_CHARS), blocks
 
 
 def resolved_reply(alert: AlertView, now: datetime) -> str:
     """The thread reply on resolve: how long it lasted."""
     end = alert.ends_at or now
     lasted = format_duration(max(0.0, (end - alert.starts_at).total_seconds()))
-    where = f" on {alert.where}" if alert.where else ""
-    why = f" The bridge resolved it: {alert.resolve_reason}." if alert.resolve_reason else ""
-    return f"{ICONS['resolved']} {alert.name}{where} resolved after {lasted}.{why}"
+    where = f" on {escape(alert.where)}" if alert.where else ""
+    reason = alert.resolve_reason
+    why = f" The bridge resolved it: {escape(reason)}." if reason else ""
+    line = f"{ICONS['resolved']} {escape(alert.name)}{where} resolved after {lasted}.{why}"
+    return truncate(line, MAX_FALLBACK_CHARS)
 
 
 def _resolve_reason_blocks(alert: AlertView) -> list[dict[str, Any]]:
     """Resolved by reconciliation, not by Alertmanager: say why (bridge/reconcile)."""
     if alert.status != "resolved" or not alert.resolve_reason:
         return []
-    text = truncate(f":information_source: {alert.resolve_reason}", MAX_CONTEXT_ELEMENT_CHARS)
-    return [{"type": "context", "elements": [{"type": "mrkdwn", "text": escape(text)}]}]
+    text = truncate(
+        f":information_source: {escape(alert.resolve_reason)}", MAX_CONTEXT_ELEMENT_CHARS
+    )
+    return [{"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}]
 
 
 def _when(iso: Any) -> str:
@@ -207,12 +235,12 @@ def lines_of_response(response: dict[str, Any] | None, *, still_firing: bool) ->
     lines: list[str] = []
     status, responder = r.get("pd_status"), escape(str(r.get("pd_responder") or ""))
     url = str(r.get("pd_incident_url") or "")
-    link = f" (<{escape(url)}|incident>)" if url.startswith("https://") else ""
+    incident = f" ({link(url, 'incident')})" if url.startswith("https://") else ""
     if status == "resolved" and still_firing:
-        lines.append(f":warning: Resolved in PagerDuty, still firing{link}")
+        lines.append(f":warning: Resolved in PagerDuty, still firing{incident}")
     elif status:
         who = f" · {responder}" if responder else ""
-        lines.append(f":pager: PagerDuty: {status}{who}{link}")
+        lines.append(f":pager: PagerDuty: {status}{who}{incident}")
     if r.get("acked_by"):
         where = " in PagerDuty" if r.get("ack_source") == "pagerduty" else ""
         by = escape(str(r["acked_by"]))
@@ -250,7 +278,7 @@ def _choices(alert: AlertView) -> list[str]:
 
 def _option(alert: AlertView, choice: str) -> dict[str, Any]:
     assert alert.alert_id is not None
-    label = truncate(CHOICE_LABELS[choice], MAX_OPTION_TEXT_CHARS)
+    label = truncate_plain(CHOICE_LABELS[choice], MAX_OPTION_TEXT_CHARS)
     return {
         "text": {"type": "plain_text", "text": label},
         "value": button_value(choice, alert.alert_id, alert.starts_at),
@@ -263,7 +291,7 @@ def _menu(action_id: str, placeholder: str, options: list[dict[str, Any]]) -> di
         "action_id": action_id,
         "placeholder": {
             "type": "plain_text",
-            "text": truncate(placeholder, MAX_PLACEHOLDER_CHARS),
+            "text": truncate_plain(placeholder, MAX_PLACEHOLDER_CHARS),
         },
         "options": options,
     }

@@ -15,6 +15,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 from bridge.durations import format_duration
+from bridge.notify.mrkdwn import escape, link
+from bridge.notify.mrkdwn import truncate as truncate_mrkdwn
 from bridge.notify.pagerduty_event import (
     CLIENT_NAME,
     DEDUP_PREFIX,
@@ -40,7 +42,6 @@ from bridge.vocabulary import (
     STORM_ACK,
     STORM_SILENCES,
     button_value,
-    escape,
 )
 
 # The alerts with the highest values, listed in the incident and the message.
@@ -160,7 +161,10 @@ def storm_trigger_event(view: StormView, public_url: str | None) -> dict[str, An
     nodes = view.nodes
     payload: dict[str, Any] = {
         "summary": storm_summary(view),
-        "source": truncate(nodes[0] if len(nodes) == 1 else f"{len(nodes):,} nodes", 255),
+        # PagerDuty refuses a blank source (a node label of spaces is a valid label).
+        "source": truncate(
+            nodes[0] if len(nodes) == 1 and nodes[0].strip() else _plural(len(nodes), "node"), 255
+        ),
         "severity": pd_severity(view.severity),
         "timestamp": view.started_at.isoformat(),
         "component": "storm",
@@ -241,9 +245,9 @@ def storm_slack_message(
     nodes = "\n".join(f"• {escape(n)}: {c:,}" for n, c in by_node[:SLACK_NODES_LISTED])
     if len(by_node) > SLACK_NODES_LISTED:
         nodes += f"\n… and {len(by_node) - SLACK_NODES_LISTED:,} more nodes"
-    link = alerts_url(view, public_url)
+    url = alerts_url(view, public_url)
     footer = (
-        f"<{link}|Every alert of the storm>" if public_url else f"Every alert: `{escape(link)}`"
+        link(url, "Every alert of the storm") if public_url else f"Every alert: `{escape(url)}`"
     )
     blocks: list[Any] = [
         _header(f"{icon} {title}"),
@@ -263,13 +267,13 @@ def storm_slack_message(
             ],
         },
     ]
-    return truncate(f"{icon} {escape(summary)}", MAX_FALLBACK_CHARS), blocks
+    return truncate_mrkdwn(f"{icon} {escape(summary)}", MAX_FALLBACK_CHARS), blocks
 
 
 def joined_line(view: StormView, joined: tuple[str, ...]) -> str:
     """The thread line when nodes join the storm."""
     names = ", ".join(escape(n) for n in _listed(list(joined), JOINED_LISTED))
-    return truncate(
+    return truncate_mrkdwn(
         f":heavy_plus_sign: {_plural(len(joined), 'node')} joined: {names} (now {_size(view)})",
         MAX_FALLBACK_CHARS,
     )

@@ -51,7 +51,9 @@ class AlertView:
 
     @property
     def name(self) -> str:
-        return self.labels.get("alertname", "alert")
+        # An empty alertname is possible (the webhook needs labels, not this one), and an
+        # empty text object is one Slack refuses.
+        return self.labels.get("alertname") or "alert"
 
     @property
     def severity(self) -> str:

@@ -31,6 +31,8 @@ RELEASE_EVERY_SECONDS = 5.0
 
 # How often the pacing decision is re-read from the database.
 PACING_CHECK_SECONDS = 1.0
+# Row ids are INTEGER columns (PostgreSQL's int4): a larger id names no row.
+MAX_ROW_ID = 2**31 - 1
 
 # PagerDuty events a minute when nobody says otherwise: BRIDGE_PAGERDUTY_EVENTS_PER_MINUTE's
 # default, so a Store built without settings paces as `serve` does (0 turns pacing off).
@@ -158,6 +160,8 @@ class Store:
 
     def retry_dead(self, delivery_id: int, now: datetime) -> bool:
         """Requeue a dead letter (an operator's Retry); False when it is not dead (any more)."""
+        if not 0 < delivery_id <= MAX_ROW_ID:  # no such row; the database would overflow
+            return False
         with self.engine.begin() as conn:
             return outbox.requeue_dead(conn, delivery_id, now)
 

@@ -22,6 +22,7 @@ from bridge.db.models import TransitionRow
 from bridge.dedup import Action, Decision, decide
 from bridge.durations import format_duration
 from bridge.flapping import FlapLimits, starts_flapping
+from bridge.notify.notes import flap_note
 from bridge.routing import HEARTBEAT, SLACK, Routing
 from bridge.silences.matching import mutes
 from bridge.store.alert_rows import NAME_CHARS, SEVERITY_CHARS, previous_state, unseen_row
@@ -268,10 +269,6 @@ def _flap_check(
 
 
 def _flap_note(alert: Alert, changes: int, limits: FlapLimits) -> str:
-    where = f" on {alert.node}" if alert.node else ""
-    return (
-        f":warning: {alert.name}{where} is flapping: {changes} state changes in "
-        f"{format_duration(limits.window.total_seconds())}. Notifications are paused "
-        f"(a PagerDuty incident stays as it is) until it has been stable for "
-        f"{format_duration(limits.stable.total_seconds())}."
-    )
+    window = format_duration(limits.window.total_seconds())
+    stable = format_duration(limits.stable.total_seconds())
+    return flap_note(alert.name, alert.labels, changes, window, stable)

@@ -24,6 +24,7 @@ from bridge.db.models import (
 )
 from bridge.durations import format_duration
 from bridge.flapping import FlapLimits, catch_up_action
+from bridge.notify.notes import reminder_note, stable_note
 from bridge.routing import HEARTBEAT, SLACK, Routing
 from bridge.store.rows import add_delivery, add_transition
 
@@ -38,15 +39,6 @@ PURGE_MAX_BATCHES = 500
 # the write lock again ahead of a webhook that was waiting for it (issue 23 measured
 # 440 ms behind back-to-back batches).
 PURGE_MAX_PAUSE_SECONDS = 0.1
-
-
-def _where(row: object) -> str:
-    labels = getattr(row, "labels", {}) or {}
-    parts = [labels.get("node", "")]
-    if labels.get("gpu"):
-        parts.append(f"GPU {labels['gpu']}")
-    text = " ".join(p for p in parts if p)
-    return f" on {text}" if text else ""
 
 
 def due_reminders(conn: Connection, now: datetime, after: timedelta) -> int:
@@ -91,7 +83,7 @@ def due_reminders(conn: Connection, now: datetime, after: timedelta) -> int:
         if won.rowcount != 1:
             continue
         lasted = format_duration((now - row.starts_at).total_seconds())
-        note = f":alarm_clock: Still firing after {lasted}: {row.alertname}{_where(row)}."
+        note = reminder_note(row.alertname, row.labels or {}, lasted)
         add_delivery(conn, row, SLACK, "reminder", now, note)
         created += 1
     return created
@@ -138,10 +130,8 @@ def settle_flapping(conn: Connection, routing: Routing, limits: FlapLimits, now:
             )
         add_transition(conn, row, row.status, "flapping_settled", now)
         if SLACK in channels:
-            note = (
-                f":ok_hand: {row.alertname}{_where(row)} is stable again ({row.status}) after "
-                f"flapping: {len(changes)} state changes since "
-                f"{row.flapping_since.strftime('%Y-%m-%d %H:%M UTC')}; notifications resumed."
+            note = stable_note(
+                row.alertname, row.labels or {}, row.status, len(changes), row.flapping_since
             )
             add_delivery(conn, row, SLACK, "flap_settled", now, note)
         settled += 1

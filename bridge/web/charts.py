@@ -46,7 +46,13 @@ def chart_png(delivery_id: str) -> Response:
     chart = _stored_chart(int(delivery_id)) if _DELIVERY_ID.fullmatch(delivery_id) else None
     key = request.args.get("key", "")
     stored_key = chart.get("key") if chart is not None else None
-    if chart is None or not isinstance(stored_key, str) or not hmac.compare_digest(key, stored_key):
+    # Compared as bytes: compare_digest refuses non-ASCII str (a 500 only for ids with charts).
+    given = key.encode("utf-8", "replace")
+    if (
+        chart is None
+        or not isinstance(stored_key, str)
+        or not hmac.compare_digest(given, stored_key.encode())
+    ):
         # One answer for "no such delivery" and "wrong key": the id alone reveals nothing.
         return json_error(404, "no such chart", "unknown delivery id or wrong key")
     max_age = STORED_MAX_AGE

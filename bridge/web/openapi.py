@@ -34,7 +34,7 @@ ALERT = {
         "annotations": OPTIONAL_LABELS,
         "startsAt": {"type": "string", "format": "date-time"},
         "endsAt": {"type": "string", "format": "date-time"},
-        "generatorURL": {"type": "string"},
+        "generatorURL": {"type": "string", "maxLength": 8192},
         "fingerprint": {"type": "string", "maxLength": 128},
     },
 }
@@ -44,14 +44,14 @@ WEBHOOK = {
     "required": ["version", "alerts"],
     "properties": {
         "version": {"type": "string", "enum": ["4"]},
-        "groupKey": {"type": "string"},
+        "groupKey": {"type": "string", "maxLength": 16384},
         "truncatedAlerts": {"type": "integer", "minimum": 0},
         "status": {"type": "string", "enum": ["firing", "resolved"]},
-        "receiver": {"type": "string"},
+        "receiver": {"type": "string", "maxLength": 1024},
         "groupLabels": OPTIONAL_LABELS,
         "commonLabels": OPTIONAL_LABELS,
         "commonAnnotations": OPTIONAL_LABELS,
-        "externalURL": {"type": "string"},
+        "externalURL": {"type": "string", "maxLength": 8192},
         "alerts": {"type": "array", "items": ALERT},
     },
 }

@@ -55,7 +55,7 @@ def receive() -> Response:
     except (ValueError, UnicodeDecodeError) as exc:
         return _rejected(400, "invalid JSON body", {"field": "body", "message": str(exc)[:200]})
     try:
-        payload = parse_payload(body, max_alerts=settings.max_alerts_per_payload)
+        payload = parse_payload(body, max_alerts=settings.max_alerts_per_payload, now=ctx.clock())
     except PayloadError as exc:
         return _rejected(
             400,

@@ -18,6 +18,8 @@ MAX_SECTION_TEXT_CHARS = 3000
 MAX_SECTION_FIELDS = 10
 MAX_SECTION_FIELD_CHARS = 2000
 MAX_CONTEXT_ELEMENTS = 10
+# A context element is a text object (3000, like every text object) or an image element.
+MAX_CONTEXT_TEXT_CHARS = 3000
 MAX_ACTIONS_ELEMENTS = 25
 MAX_IMAGE_URL_CHARS = 3000
 MAX_ALT_TEXT_CHARS = 2000
@@ -95,6 +97,12 @@ def _section(block: dict[str, Any], where: str) -> list[str]:
         errors += _max_items(fields, f"{where}/fields", MAX_SECTION_FIELDS)
         for i, item in enumerate(fields if isinstance(fields, list) else []):
             errors += _text_object(item, f"{where}/fields/{i}", MAX_SECTION_FIELD_CHARS, TEXT_TYPES)
+    accessory = block.get("accessory")
+    if accessory is not None:
+        if isinstance(accessory, dict) and accessory.get("type") == "image":
+            errors += _image(accessory, f"{where}/accessory")
+        else:
+            errors += _element(accessory, f"{where}/accessory")
     return errors
 
 
@@ -132,7 +140,10 @@ def _block(block: Any, where: str) -> list[str]:
     elif kind == "section":
         errors += _section(block, where)
     elif kind == "context":
-        errors += _max_items(block.get("elements"), f"{where}/elements", MAX_CONTEXT_ELEMENTS)
+        elements = block.get("elements")
+        errors += _max_items(elements, f"{where}/elements", MAX_CONTEXT_ELEMENTS)
+        for i, element in enumerate(elements if isinstance(elements, list) else []):
+            errors += _context_element(element, f"{where}/elements/{i}")
     elif kind == "actions":
         elements = block.get("elements")
         errors += _max_items(elements, f"{where}/elements", MAX_ACTIONS_ELEMENTS)
@@ -147,6 +158,13 @@ def _block(block: Any, where: str) -> list[str]:
         elif len(text) > MAX_MARKDOWN_BLOCK_CHARS:
             errors.append(f"must be less than 12001 characters [json-pointer:{where}/text]")
     return errors
+
+
+def _context_element(element: Any, where: str) -> list[str]:
+    """A context block's element: a text object or an image, each with Slack's limits."""
+    if isinstance(element, dict) and element.get("type") == "image":
+        return _image(element, where)
+    return _text_object(element, where, MAX_CONTEXT_TEXT_CHARS, TEXT_TYPES)
 
 
 def _too_long(value: Any, limit: int, where: str) -> list[str]:

@@ -196,12 +196,38 @@ def fields(count: int) -> dict[str, Any]:
     return {"type": "section", "fields": [{"type": "mrkdwn", "text": "f"}] * count}
 
 
+def context(chars: int) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": "c" * chars}]}
+
+
+def context_image(alt_chars: int) -> dict[str, Any]:
+    image = {"type": "image", "image_url": "https://example.com/a.png", "alt_text": "a" * alt_chars}
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": "c"}, image]}
+
+
+def accessory(chars: int) -> dict[str, Any]:
+    button = {
+        "type": "button",
+        "action_id": "a",
+        "text": {"type": "plain_text", "text": "b" * chars},
+    }
+    return {**section(1), "accessory": button}
+
+
 # Each limit once just inside (accepted) and once just outside (rejected).
 LIMITS = [
     ("50 blocks", {"blocks": [SECTION] * 50}, "51 blocks", {"blocks": [SECTION] * 51}),
     ("header 150", {"blocks": [header(150)]}, "header 151", {"blocks": [header(151)]}),
     ("section 3000", {"blocks": [section(3000)]}, "section 3001", {"blocks": [section(3001)]}),
     ("10 fields", {"blocks": [fields(10)]}, "11 fields", {"blocks": [fields(11)]}),
+    ("button 75", {"blocks": [accessory(75)]}, "button 76", {"blocks": [accessory(76)]}),
+    ("context 3000", {"blocks": [context(3000)]}, "context 3001", {"blocks": [context(3001)]}),
+    (
+        "context alt 2000",
+        {"blocks": [context_image(2000)]},
+        "alt 2001",
+        {"blocks": [context_image(2001)]},
+    ),
     ("text 40000", {"text": "t" * 40_000}, "text 40001", {"text": "t" * 40_001}),
 ]
 
