@@ -55,7 +55,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     )
 
 
-@pytest.fixture
+# Session scope: any fixture may ask for it, a module-scoped stack included (the value is a
+# constant description; the parametrization's own scope groups the tests).
+@pytest.fixture(scope="session")
 def peer_versions(request: pytest.FixtureRequest) -> PeerVersions:
     """One end of the supported Prometheus/Alertmanager range (parametrized above)."""
     end: PeerVersions = getattr(request, "param", None) or oldest()
