@@ -34,8 +34,11 @@ def tag(occurrence: dict[str, Any]) -> str:
     )
 
 
-def _find_tagged(client: AlertmanagerClient, url: str, marker: str) -> str | None:
-    for silence in client.list(url):
+def _find_tagged(client: AlertmanagerClient, url: str, wanted: Silence, marker: str) -> str | None:
+    # Only silences with the window's own matchers are asked for: Alertmanager 0.32+ refuses
+    # its whole unfiltered list (HTTP 500) while it holds a silence of several matcher sets
+    # (made by a newer peer), but filters before it converts, so such a silence stays out.
+    for silence in client.list(url, wanted.matchers):
         state = (silence.get("status") or {}).get("state")
         if marker in str(silence.get("comment", "")) and state != "expired":
             return str(silence["id"])
@@ -60,7 +63,7 @@ def create_everywhere(
         if silences.get(url):
             continue
         try:
-            found = _find_tagged(client, url, marker)
+            found = _find_tagged(client, url, silence, marker)
             if found:
                 silences[url] = found
             elif not created_somewhere or silences.get(url) == NOT_YET:
