@@ -19,6 +19,13 @@ log = logging.getLogger(__name__)
 
 # Marks an Alertmanager that was checked once and did not have the silence yet.
 NOT_YET = ""
+# What Alertmanager 0.28+ answers when `--silences.max-silences` is reached (expired silences
+# count until their retention ends, so recurring windows reach it over days).
+SILENCE_LIMIT = "maximum number of silences"
+LIMIT_ADVICE = (
+    " (Alertmanager's --silences.max-silences counts expired silences too, until its"
+    " --data.retention: raise the limit or make recurring windows less frequent)"
+)
 
 
 @dataclass(frozen=True)
@@ -58,6 +65,7 @@ def create_everywhere(
         comment=f"{occurrence['comment']} {marker}",
     )
     errors = []
+    refused = False
     created_somewhere = any(silences.values())
     for url in urls:
         if silences.get(url):
@@ -72,9 +80,17 @@ def create_everywhere(
             else:
                 silences[url] = NOT_YET  # give gossip one pass to copy it here
         except AlertmanagerError as exc:
-            errors.append(f"{url}: {exc}")
+            # A 4xx is Alertmanager saying no (its silence limit, a matcher it will not take),
+            # not a network hiccup: shown as such. Still retried, as the limit frees up.
+            if exc.status is not None and 400 <= exc.status < 500:
+                refused = True
+                advice = LIMIT_ADVICE if SILENCE_LIMIT in str(exc) else ""
+                errors.append(f"{url}: Alertmanager refused the silence: {exc}{advice}")
+            else:
+                errors.append(f"{url}: {exc}")
     done = all(silences.get(url) for url in urls)
-    return SyncResult(silences, "synced" if done else "pending", "; ".join(errors) or None)
+    state = "synced" if done else "refused" if refused else "pending"
+    return SyncResult(silences, state, "; ".join(errors) or None)
 
 
 def expire_everywhere(

@@ -24,10 +24,11 @@ def window_state(window: dict[str, Any], occurrences: list[dict[str, Any]], now:
 
 
 def sync_state(occurrences: list[dict[str, Any]], now: datetime) -> str:
-    """The worst sync state among occurrences that still matter."""
+    """The worst sync state among occurrences that still matter (refused: Alertmanager said
+    no, e.g. its silence limit; pending: not reached yet)."""
     relevant = [o for o in occurrences if o["ends_at"] > now or o["sync_state"] == "expiring"]
     states = {o["sync_state"] for o in relevant}
-    for state in ("pending", "expiring", "synced", "expired"):
+    for state in ("refused", "pending", "expiring", "synced", "expired"):
         if state in states:
             return state
     return "synced"

@@ -109,7 +109,10 @@ WINDOW = {
         "sync": {
             "type": "object",
             "properties": {
-                "state": {"type": "string", "enum": ["pending", "synced", "expiring", "expired"]},
+                "state": {
+                    "type": "string",
+                    "enum": ["refused", "pending", "synced", "expiring", "expired"],
+                },
                 "errors": {"type": "array", "items": {"type": "string"}},
             },
         },

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,7 +25,7 @@ from tests.support.am_snapshot import Matcher, SnapshotSilence, write_silences_s
 from tests.support.bridge_app import ctx
 from tests.support.peers import PeerVersions
 from tests.support.procs import Proc, free_port
-from tests.support.stack_procs import start_alertmanager
+from tests.support.stack_procs import am_silences, start_alertmanager
 
 pytestmark = pytest.mark.slow
 
@@ -131,3 +132,59 @@ def _tag_of_the_stored_occurrence(engine: Engine) -> str:
     with engine.connect() as conn:
         row = conn.execute(select(OccurrenceRow.window_id, OccurrenceRow.starts_at)).one()
     return tag({"window_id": row.window_id, "starts_at": row.starts_at})
+
+
+# -- Alertmanager's silence limit (0.28+) ----------------------------------------------------
+
+HOURLY = window(
+    duration=None, recurrence={"cron": "0 * * * *", "duration": "30m", "timezone": "UTC"}
+)
+LIMIT = 3
+
+
+def _occurrence_states(engine: Engine) -> list[str]:
+    with engine.connect() as conn:
+        return list(conn.execute(select(OccurrenceRow.sync_state)).scalars())
+
+
+@pytest.mark.peer_ends("newest")  # --silences.max-silences came with Alertmanager 0.28
+def test_a_recurring_window_over_the_silence_limit_is_shown_refused_then_synced(
+    settings: Settings,
+    engine: Engine,
+    tmp_path: Path,
+    peer_versions: PeerVersions,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    config = tmp_path / "am.yml"
+    config.write_text(AM_CONFIG)
+    port = free_port()
+    limited = [f"--silences.max-silences={LIMIT}"]
+    with start_alertmanager(config, tmp_path, port, extra_args=limited, peers=peer_versions) as am:
+        app = make(settings, engine, alertmanager_urls=(am.url,))
+        with caplog.at_level(logging.ERROR, logger="bridge.silences.service"):
+            created = post_window(app, HOURLY)
+            assert created.status_code == 201, created.get_json()
+            ctx(app).windows.sync_due()  # the scheduler's next pass: refused again
+        body = app.test_client().get(f"/silences/{created.get_json()['id']}").get_json()
+        assert len(am_silences(am.url)) == LIMIT
+
+    # Said where people look: the window's state and error (API and console), and the log.
+    assert body["sync"]["state"] == "refused"
+    (error,) = body["sync"]["errors"]
+    assert "Alertmanager refused the silence" in error
+    assert f"exceeded maximum number of silences: {LIMIT} (limit: {LIMIT})" in error
+    assert "--silences.max-silences" in error
+    states = _occurrence_states(engine)
+    refused = states.count("refused")
+    assert states.count("synced") == LIMIT and refused == len(states) - LIMIT > 0
+    # One error line per refused occurrence, not one per retry.
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == refused, [r.getMessage() for r in errors]
+
+    # The operator raises the limit (a restart keeps the silences): the retries get through.
+    with start_alertmanager(config, tmp_path, port, peers=peer_versions) as am:
+        ctx(app).windows.sync_due()
+        body = app.test_client().get(f"/silences/{body['id']}").get_json()
+        assert body["sync"]["state"] == "synced", body["sync"]
+        assert len(am_silences(am.url)) == len(states)
+    assert set(_occurrence_states(engine)) == {"synced"}

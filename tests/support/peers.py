@@ -22,6 +22,11 @@ from pathlib import Path
 from tests.support.procs import REPO_ROOT
 
 NEWEST_SUITE = "sid"
+# The supported range the README states: (oldest, newest tested), per product.
+SUPPORTED_RANGE = {
+    "prometheus": ((2, 42, 0), (3, 5, 3)),
+    "alertmanager": ((0, 25, 0), (0, 33, 1)),
+}
 # The binaries each end must provide (Debian names: Alertmanager is `prometheus-alertmanager`).
 BINARIES = ("prometheus", "promtool", "prometheus-alertmanager", "amtool")
 _VERSION = re.compile(r"version (\d+(?:\.\d+)+)")
