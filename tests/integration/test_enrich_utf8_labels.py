@@ -9,6 +9,7 @@ this runs on the newest end of the supported range only.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -63,7 +64,7 @@ def prometheus(
         yield prom
 
 
-def enrich(prometheus: Proc, queries: dict[str, str], labels: dict[str, str]) -> dict[str, object]:
+def enrich(prometheus: Proc, queries: dict[str, str], labels: dict[str, str]) -> dict[str, Any]:
     config = parse_enrichment({"alerts": {"HostHot": {"queries": queries, "chart": False}}})
     enricher = Enricher(PrometheusClient(prometheus.url), config, budget=10.0)
     return enricher.enrich_alert({"alertname": "HostHot", "severity": "critical", **labels}, {})
@@ -86,12 +87,12 @@ def test_utf8_names_and_a_value_with_quotes_select_exactly_the_series(prometheus
     # Another host's alert finds no series: the value selected, not the name's absence.
     other = enrich(prometheus, {"both": BOTH_LABELS}, {**labels, "host.name": "dgx-spark-02"})
     assert "both" not in other
-    assert [m["what"] for m in other["_missing"]] == ["both"]  # type: ignore[index, union-attr]
+    assert [m["what"] for m in other["_missing"]] == ["both"]
 
 
 def test_an_alert_without_the_utf8_label_skips_the_query_saying_why(prometheus: Proc) -> None:
     context = enrich(prometheus, {"host temperature": HOST_TEMPERATURE}, {"node": "n1"})
     assert "host temperature" not in context
-    (missing,) = context["_missing"]  # type: ignore[misc]
+    (missing,) = context["_missing"]
     assert missing["what"] == "host temperature"
     assert "host.name" in missing["why"]
