@@ -45,6 +45,7 @@ from tests.fakes.pagerduty import FakePagerDuty  # noqa: E402
 from tests.fakes.slack import FakeSlack  # noqa: E402
 from tests.fakes.tls import TestCA  # noqa: E402
 from tests.support.bridge_proc import bridge_env, start_bridge  # noqa: E402
+from tests.support.peers import PeerVersions  # noqa: E402
 from tests.support.procs import Proc, ProcessDiedError, free_port, wait_until  # noqa: E402
 from tests.support.stack_config import (  # noqa: E402
     TEST_WEBHOOK_TOKEN,
@@ -103,6 +104,8 @@ class StackOptions:
     webhook_token: str = TEST_WEBHOOK_TOKEN
     api_token: str = API_TOKEN
     bridge_env: Mapping[str, str] = field(default_factory=dict)  # extra BRIDGE_* settings
+    # Which Prometheus/Alertmanager (an end of the supported range); None: the machine's.
+    peers: PeerVersions | None = None
 
 
 @dataclass
@@ -133,7 +136,9 @@ class Stack:
         return alerts
 
 
-def missing_binaries() -> list[str]:
+def missing_binaries(peers: PeerVersions | None = None) -> list[str]:
+    if peers is not None:
+        return [name for name in BINARIES if peers.which(name) is None]
     return [name for name in BINARIES if shutil.which(name) is None]
 
 
@@ -203,7 +208,9 @@ def running_stack(workdir: Path, options: StackOptions | None = None) -> Iterato
             token=options.webhook_token,
             repeat_interval=options.repeat_interval,
         )
-        alertmanager = cleanup.enter_context(start_alertmanager(am_config.path, workdir, am_port))
+        alertmanager = cleanup.enter_context(
+            start_alertmanager(am_config.path, workdir, am_port, peers=options.peers)
+        )
         prom_dir = prometheus_test_config(
             workdir / "prometheus",
             targets,
@@ -213,7 +220,9 @@ def running_stack(workdir: Path, options: StackOptions | None = None) -> Iterato
             static_targets={"alert-bridge": bridge.url.removeprefix("http://")},
         )
         prometheus = cleanup.enter_context(
-            start_prometheus(prom_dir, workdir, prom_port, extra_args=[RESEND_DELAY])
+            start_prometheus(
+                prom_dir, workdir, prom_port, extra_args=[RESEND_DELAY], peers=options.peers
+            )
         )
         yield Stack(workdir, options, sim, bridge, alertmanager, prometheus, ca, pagerduty, slack)
 

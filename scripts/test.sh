@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up everything the test suite needs and run it: lint, types, tests.
 # Real parts: Prometheus, Alertmanager and promtool/amtool from Debian's
-# packages, a local PostgreSQL, SQLite. Only PagerDuty and Slack are replicas.
+# packages (the machine's, and sid's unpacked by scripts/fetch-peers.sh), a local
+# PostgreSQL, SQLite. Only PagerDuty and Slack are replicas.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,6 +46,11 @@ if [ -z "${BRIDGE_TEST_POSTGRES_URL:-}" ]; then
     export BRIDGE_TEST_POSTGRES_URL="postgresql+psycopg:///alert_bridge_test?host=/var/run/postgresql"
   fi
 fi
+
+# The newest supported Prometheus/Alertmanager (Debian sid), unpacked into var/peers/: the
+# real-peer tests run on both ends of the range (tests/support/peers.py). One line; without
+# network the newest end is skipped, except in CI (CI=true or BRIDGE_REQUIRE_PEERS=1).
+echo "== peers"; bash scripts/fetch-peers.sh
 
 echo "== ruff check"; .venv/bin/ruff check .
 echo "== ruff format --check"; .venv/bin/ruff format --check .

@@ -17,6 +17,9 @@ from bridge.store import Store
 POSTGRES_URL = os.environ.get("BRIDGE_TEST_POSTGRES_URL", "")
 REQUIRE_POSTGRES = os.environ.get("BRIDGE_REQUIRE_POSTGRES") == "1"
 
+# The version matrix of the real-peer tests: the `peer_versions` fixture, the report header.
+pytest_plugins = ["tests.support.peer_plugin"]
+
 
 @pytest.fixture(scope="session")
 def postgres_session_url() -> Iterator[str]:

@@ -1,4 +1,5 @@
-"""PromQL templates filled with an alert's labels: `DCGM_FI_DEV_GPU_TEMP{node="{node}"}`.
+"""PromQL templates filled with an alert's labels: `DCGM_FI_DEV_GPU_TEMP{node="{node}"}`,
+or with a UTF-8 label name (Prometheus 3): `host_temp{"host.name"="{host.name}"}`.
 
 Label values come from the webhook payload, so they are untrusted text: a placeholder may
 only stand inside a double-quoted PromQL string, and the value is escaped for that string.
@@ -10,7 +11,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# `{label}`: a legacy name (`node`) or a UTF-8 one as Prometheus 3 accepts by default and
+# OpenTelemetry and Kubernetes write them (`host.name`, `app.kubernetes.io/name`, `k8s-node`);
+# PromQL quotes such a name on the selector side: `{"host.name"="{host.name}"}`. A letter or
+# `_` first, no space or brace, so regex quantifiers (`{2,3}`) are never placeholders.
+PLACEHOLDER = re.compile(r"\{([^\W\d][\w.:/-]*)\}")
 
 
 class TemplateError(ValueError):

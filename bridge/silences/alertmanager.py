@@ -5,6 +5,8 @@ Only the configured `BRIDGE_ALERTMANAGER_URL`s are contacted.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -13,10 +15,39 @@ import requests
 
 # Seconds per call; the scheduler retries what fails, so failing fast is fine.
 TIMEOUT_SECONDS = 5.0
+# Label names every Alertmanager's filter parser takes unquoted (0.25 knows no other).
+_LEGACY_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
 
 class AlertmanagerError(Exception):
-    """Unreachable or refused; the message is safe to store and show."""
+    """Unreachable or refused; the message is safe to store and show. `status` is the HTTP
+    status of a refusal (None: no answer)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _refused(response: requests.Response) -> AlertmanagerError:
+    return AlertmanagerError(
+        f"HTTP {response.status_code}: {response.text[:200]}", response.status_code
+    )
+
+
+def filter_expression(matcher: Mapping[str, Any]) -> str | None:
+    """A window matcher as a `filter` of `GET /api/v2/silences`, e.g. `node="dgx-spark-02"`.
+
+    Alertmanager lists a silence for a filter when the silence has a matcher of the same
+    name, operator and value. None for a name the filter parser of old versions cannot take
+    (the filter only narrows the list, so leaving one out is safe).
+    """
+    name = str(matcher["name"])
+    if not _LEGACY_NAME.match(name):
+        return None
+    regex, equal = bool(matcher.get("isRegex")), matcher.get("isEqual", True) is not False
+    operator = ("=~" if regex else "=") if equal else ("!~" if regex else "!=")
+    value = str(matcher["value"]).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'{name}{operator}"{value}"'
 
 
 class SilenceRefused(AlertmanagerError):
@@ -59,7 +90,7 @@ class AlertmanagerClient:
         if response.status_code == 400 and "silence invalid" in response.text:
             raise SilenceRefused(f"HTTP 400: {response.text[:200]}")
         if response.status_code != 200:
-            raise AlertmanagerError(f"HTTP {response.status_code}: {response.text[:200]}")
+            raise _refused(response)
         silence_id: str = response.json()["silenceID"]
         return silence_id
 
@@ -68,14 +99,25 @@ class AlertmanagerClient:
         if response.status_code == 404:
             return None
         if response.status_code != 200:
-            raise AlertmanagerError(f"HTTP {response.status_code}: {response.text[:200]}")
+            raise _refused(response)
         found: dict[str, Any] = response.json()
         return found
 
-    def list(self, base_url: str) -> list[dict[str, Any]]:
-        response = self._call("GET", f"{base_url}/api/v2/silences")
+    def list(
+        self, base_url: str, matchers: Sequence[Mapping[str, Any]] = ()
+    ) -> list[dict[str, Any]]:
+        """Silences holding all of `matchers` (every silence without them)."""
+        filters = [f for f in map(filter_expression, matchers) if f is not None]
+        response = self._call(
+            "GET", f"{base_url}/api/v2/silences", params=[("filter", f) for f in filters]
+        )
+        if response.status_code == 400 and filters:
+            # A filter Alertmanager cannot parse (a window stored before the bridge refused
+            # what Alertmanager refuses): the whole list, so that creating the silence tells
+            # why, as invalid.
+            response = self._call("GET", f"{base_url}/api/v2/silences")
         if response.status_code != 200:
-            raise AlertmanagerError(f"HTTP {response.status_code}: {response.text[:200]}")
+            raise _refused(response)
         found: list[dict[str, Any]] = response.json()
         return found
 
@@ -83,4 +125,4 @@ class AlertmanagerClient:
         response = self._call("DELETE", f"{base_url}/api/v2/silence/{silence_id}")
         # 404: already gone (expired and garbage-collected) counts as done.
         if response.status_code not in (200, 404):
-            raise AlertmanagerError(f"HTTP {response.status_code}: {response.text[:200]}")
+            raise _refused(response)

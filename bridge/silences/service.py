@@ -83,10 +83,14 @@ class WindowService:
             claimed = store.claim_sync(conn, now, self.worker)
         for occurrence in claimed:
             result = sync_occurrence(occurrence, self.urls, self.client)
-            if result.error:
-                log.warning(
-                    "window %s not yet synced with Alertmanager: %s",
+            # Said once per change, not at every 30 s retry; /silences and the console show
+            # the state meanwhile. A refusal is an error: Alertmanager mutes nothing for it.
+            if result.error and result.error != occurrence["sync_error"]:
+                log.log(
+                    logging.ERROR if result.state in ("invalid", "refused") else logging.WARNING,
+                    "window %s not synced with Alertmanager (%s): %s",
                     occurrence["window_id"],
+                    result.state,
                     result.error,
                 )
             with self.engine.begin() as conn:

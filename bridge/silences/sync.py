@@ -24,6 +24,13 @@ log = logging.getLogger(__name__)
 
 # Marks an Alertmanager that was checked once and did not have the silence yet.
 NOT_YET = ""
+# What Alertmanager 0.28+ answers when `--silences.max-silences` is reached (expired silences
+# count until their retention ends, so recurring windows reach it over days).
+SILENCE_LIMIT = "maximum number of silences"
+LIMIT_ADVICE = (
+    " (Alertmanager's --silences.max-silences counts expired silences too, until its"
+    " --data.retention: raise the limit or make recurring windows less frequent)"
+)
 
 
 @dataclass(frozen=True)
@@ -39,8 +46,11 @@ def tag(occurrence: dict[str, Any]) -> str:
     )
 
 
-def _find_tagged(client: AlertmanagerClient, url: str, marker: str) -> str | None:
-    for silence in client.list(url):
+def _find_tagged(client: AlertmanagerClient, url: str, wanted: Silence, marker: str) -> str | None:
+    # Only silences with the window's own matchers are asked for: Alertmanager 0.32+ refuses
+    # its whole unfiltered list (HTTP 500) while it holds a silence of several matcher sets
+    # (made by a newer peer), but filters before it converts, so such a silence stays out.
+    for silence in client.list(url, wanted.matchers):
         state = (silence.get("status") or {}).get("state")
         if marker in str(silence.get("comment", "")) and state != "expired":
             return str(silence["id"])
@@ -60,12 +70,13 @@ def create_everywhere(
         comment=f"{occurrence['comment']} {marker}",
     )
     errors = []
+    refused = False
     created_somewhere = any(silences.values())
     for url in urls:
         if silences.get(url):
             continue
         try:
-            found = _find_tagged(client, url, marker)
+            found = _find_tagged(client, url, silence, marker)
             if found:
                 silences[url] = found
             elif not created_somewhere or silences.get(url) == NOT_YET:
@@ -75,12 +86,21 @@ def create_everywhere(
                 silences[url] = NOT_YET  # give gossip one pass to copy it here
         except SilenceRefused as exc:
             # Never retried (a window stored before the bridge refused what Alertmanager
-            # refuses would otherwise warn every 30 s forever): shown as refused.
-            return SyncResult(silences, "refused", f"{url}: {exc}")
+            # refuses would otherwise warn every 30 s forever): shown as invalid. Unlike
+            # "refused" (a limit, retried as it frees up), sending it again cannot help.
+            return SyncResult(silences, "invalid", f"{url}: {exc}")
         except AlertmanagerError as exc:
-            errors.append(f"{url}: {exc}")
+            # A 4xx is Alertmanager saying no (its silence limit, a matcher it will not take),
+            # not a network hiccup: shown as such. Still retried, as the limit frees up.
+            if exc.status is not None and 400 <= exc.status < 500:
+                refused = True
+                advice = LIMIT_ADVICE if SILENCE_LIMIT in str(exc) else ""
+                errors.append(f"{url}: Alertmanager refused the silence: {exc}{advice}")
+            else:
+                errors.append(f"{url}: {exc}")
     done = all(silences.get(url) for url in urls)
-    return SyncResult(silences, "synced" if done else "pending", "; ".join(errors) or None)
+    state = "synced" if done else "refused" if refused else "pending"
+    return SyncResult(silences, state, "; ".join(errors) or None)
 
 
 def expire_everywhere(

@@ -24,10 +24,12 @@ def window_state(window: dict[str, Any], occurrences: list[dict[str, Any]], now:
 
 
 def sync_state(occurrences: list[dict[str, Any]], now: datetime) -> str:
-    """The worst sync state among occurrences that still matter."""
+    """The worst sync state among occurrences that still matter (invalid: Alertmanager
+    judged the silence itself invalid, never retried; refused: Alertmanager said no, e.g.
+    its silence limit, retried; pending: not reached yet)."""
     relevant = [o for o in occurrences if o["ends_at"] > now or o["sync_state"] == "expiring"]
     states = {o["sync_state"] for o in relevant}
-    for state in ("refused", "pending", "expiring", "synced", "expired"):
+    for state in ("invalid", "refused", "pending", "expiring", "synced", "expired"):
         if state in states:
             return state
     return "synced"

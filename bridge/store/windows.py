@@ -148,7 +148,8 @@ def claim_sync(
 ) -> list[dict[str, Any]]:
     """Occurrences whose Alertmanager state must change, claimed for `SYNC_LEASE`."""
     due = or_(
-        and_(OccurrenceRow.sync_state == "pending", OccurrenceRow.ends_at > now),
+        # Refused (e.g. Alertmanager's silence limit) is retried too: the limit frees up.
+        and_(OccurrenceRow.sync_state.in_(("pending", "refused")), OccurrenceRow.ends_at > now),
         OccurrenceRow.sync_state == "expiring",
     )
     free = or_(OccurrenceRow.sync_claimed_until.is_(None), OccurrenceRow.sync_claimed_until < now)

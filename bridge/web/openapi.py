@@ -111,7 +111,7 @@ WINDOW = {
             "properties": {
                 "state": {
                     "type": "string",
-                    "enum": ["pending", "synced", "expiring", "expired", "refused"],
+                    "enum": ["invalid", "refused", "pending", "synced", "expiring", "expired"],
                 },
                 "errors": {"type": "array", "items": {"type": "string"}},
             },

@@ -1,4 +1,5 @@
-"""The demo's stack (scripts/demo.py), started once per module for the end-to-end tests."""
+"""The demo's stack (scripts/demo.py), started once per module and end of the supported
+Prometheus/Alertmanager range for the end-to-end tests."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from scripts.demo import Stack, StackOptions, missing_binaries, running_stack, wait_until_scraped
+from tests.support.peers import PeerVersions
 from tests.support.required import missing_tool
 
 # Six nodes, so each fault gets a node of its own and the faults can run at the same time:
@@ -19,13 +21,18 @@ REPEAT_INTERVAL = "5s"
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(tmp_path_factory: pytest.TempPathFactory, peer_versions: PeerVersions) -> Iterator[Stack]:
     """Simulator, Prometheus and Alertmanager on the project's files, and one bridge on SQLite
     sending to the PagerDuty and Slack replicas, scraped and ready for faults."""
-    missing = missing_binaries()
+    missing = missing_binaries(peer_versions)
     if missing:
         missing_tool(f"not installed: {', '.join(missing)} (Debian packages)")
-    options = StackOptions(nodes=E2E_NODES, replicas=True, repeat_interval=REPEAT_INTERVAL)
+    options = StackOptions(
+        nodes=E2E_NODES,
+        replicas=True,
+        repeat_interval=REPEAT_INTERVAL,
+        peers=peer_versions,
+    )
     with running_stack(tmp_path_factory.mktemp("e2e"), options) as running:
         wait_until_scraped(running)
         yield running

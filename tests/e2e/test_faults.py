@@ -52,6 +52,7 @@ from tests.fakes.slack import FakeSlack
 from tests.fakes.tls import TestCA
 from tests.support.bridge_proc import start_bridge
 from tests.support.payloads import alert, payload, resolved
+from tests.support.peers import PeerVersions
 from tests.support.procs import Proc, free_port, wait_until
 from tests.support.stack_procs import start_alertmanager
 
@@ -375,7 +376,7 @@ def test_prometheus_down_pages_on_time_and_says_what_context_is_missing(setup: F
 
 @pytest.mark.parametrize("how", ["sigterm", "sigkill"])
 def test_alertmanager_restart_delivers_alerts_before_and_after_it_once(
-    setup: Fixture, how: str
+    setup: Fixture, how: str, peer_versions: PeerVersions
 ) -> None:
     bridge = setup.start_bridge()
     config = alertmanager_config(setup.tmp_path / "alertmanager.yml", [bridge.url])
@@ -384,7 +385,7 @@ def test_alertmanager_restart_delivers_alerts_before_and_after_it_once(
     before = TestAlert("GPUTemperatureCritical", node_name(0), starts)
     after = TestAlert("GPUTemperatureCritical", node_name(1), starts)
 
-    am = start_alertmanager(config, setup.tmp_path, port, name="alertmanager")
+    am = start_alertmanager(config, setup.tmp_path, port, name="alertmanager", peers=peer_versions)
     try:
         post_to_alertmanagers([am.url], [before])
         setup.wait_delivered(2, "the alert sent before the restart")
@@ -396,7 +397,7 @@ def test_alertmanager_restart_delivers_alerts_before_and_after_it_once(
             am.popen.wait(timeout=10)
         am.stop()
 
-    am = start_alertmanager(config, setup.tmp_path, port, name="alertmanager")
+    am = start_alertmanager(config, setup.tmp_path, port, name="alertmanager", peers=peer_versions)
     try:
         # Prometheus re-sends what still fires (every resend delay) plus what is new.
         post_to_alertmanagers([am.url], [before, after])

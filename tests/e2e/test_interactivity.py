@@ -41,6 +41,7 @@ from tests.fakes.signing import (
 from tests.fakes.slack import FakeSlack, SlackMessage
 from tests.fakes.tls import TestCA
 from tests.support.bridge_proc import start_bridge
+from tests.support.peers import PeerVersions
 from tests.support.procs import Proc, free_port, wait_until
 from tests.support.stack_procs import start_alertmanager
 
@@ -73,6 +74,7 @@ def running(
     pagerduty_replica: FakePagerDuty,
     slack_replica: FakeSlack,
     replica_ca: TestCA,
+    peer_versions: PeerVersions,
 ) -> Iterator[Running]:
     migrated_engine(sqlite_url).dispose()
     am_port = free_port()
@@ -91,7 +93,7 @@ def running(
     # A short repeat_interval: Alertmanager re-sends the firing alert every few seconds.
     config = alertmanager_config(tmp_path / "alertmanager.yml", [bridge.url], repeat_interval="3s")
     try:
-        alertmanager = start_alertmanager(config, tmp_path, am_port)
+        alertmanager = start_alertmanager(config, tmp_path, am_port, peers=peer_versions)
     except BaseException:
         bridge.stop()
         raise

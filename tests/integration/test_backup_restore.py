@@ -25,6 +25,7 @@ from bridge.store import Store
 from tests.support.bridge_app import make_app
 from tests.support.bridge_app import post_alerts as post
 from tests.support.payloads import alert, payload
+from tests.support.peers import PeerVersions
 from tests.support.procs import REPO_ROOT, Proc, free_port, require_binary, wait_until
 from tests.support.stack_procs import prom_query, start_alertmanager, start_prometheus
 
@@ -122,12 +123,19 @@ def root_only() -> None:
 
 
 def test_backup_then_restore_brings_back_every_component(
-    root_only: None, settings: Settings, engine: Engine, db_url: str, tmp_path: Path
+    root_only: None,
+    settings: Settings,
+    engine: Engine,
+    db_url: str,
+    tmp_path: Path,
+    peer_versions: PeerVersions,
 ) -> None:
+    # Both ends of the range: the compose file runs newer Prometheus/Alertmanager than Debian's.
+    peers = peer_versions
     prom_port, am_port = free_port(), free_port()
     config = _prometheus_config(tmp_path / "prometheus-config", prom_port)
-    prom = start_prometheus(config, tmp_path, prom_port, ["--web.enable-admin-api"])
-    am = start_alertmanager(_write(tmp_path / "am.yml", AM_CONFIG), tmp_path, am_port)
+    prom = start_prometheus(config, tmp_path, prom_port, ["--web.enable-admin-api"], peers=peers)
+    am = start_alertmanager(_write(tmp_path / "am.yml", AM_CONFIG), tmp_path, am_port, peers=peers)
     with prom, am:
         scraped = wait_until(
             lambda: prom_query(prom.url, 'up{job="prometheus"}')["result"],
@@ -175,7 +183,11 @@ def test_backup_then_restore_brings_back_every_component(
     _lose_bridge_database(db_url, engine)
     grafana_db.write_bytes(b"")
     new_am = start_alertmanager(
-        _write(tmp_path / "am.yml", AM_CONFIG), tmp_path, free_port(), name="alertmanager-new"
+        _write(tmp_path / "am.yml", AM_CONFIG),
+        tmp_path,
+        free_port(),
+        name="alertmanager-new",
+        peers=peers,
     )
     with new_am:
         _ok(_run(RESTORE, str(backup), env={**env, "ALERTMANAGER_URL": new_am.url}))
@@ -200,7 +212,7 @@ def test_backup_then_restore_brings_back_every_component(
         restored_db = Path(db_url.removeprefix("sqlite:///"))
         assert restored_db.stat().st_uid == BRIDGE_UID, "the bridge could no longer write it"
 
-    with start_prometheus(config, tmp_path, free_port()) as prom_again:
+    with start_prometheus(config, tmp_path, free_port(), peers=peers) as prom_again:
         series = _series_at(prom_again, before_backup)
         assert [s["metric"]["job"] for s in series] == ["prometheus"]
 

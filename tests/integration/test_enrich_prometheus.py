@@ -1,8 +1,9 @@
 """Enrichment against a real Prometheus holding known data.
 
 The data is written as OpenMetrics text with timestamps, turned into TSDB blocks by
-`promtool tsdb create-blocks-from openmetrics` and served by `prometheus` 2.42 from those
-blocks (no scraping): every number the context shows is known in advance.
+`promtool tsdb create-blocks-from openmetrics` and served by `prometheus` from those blocks (no
+scraping), at both ends of the supported range (2.42 and the newest, `peer_versions`): every
+number the context shows is known in advance.
 
 Three nodes, one GPU each, the last sample at `end`:
 - dgx-spark-01, GB10 (no framebuffer series): GPU at 70 °C until `end`-10m, then a straight
@@ -48,6 +49,7 @@ from tests.support.bridge_app import deliver_until_settled as settle
 from tests.support.bridge_app import deliveries, make_app
 from tests.support.bridge_app import post_alerts as post
 from tests.support.payloads import alert, payload
+from tests.support.peers import PeerVersions
 from tests.support.procs import Proc, free_port, require_binary, wait_http
 from tests.support.stack_procs import prom_query
 
@@ -293,10 +295,17 @@ class KnownPrometheus:
 
 
 def start_known_prometheus(
-    workdir: Path, open_port: int, *, end: float | None = None
+    workdir: Path,
+    open_port: int,
+    *,
+    end: float | None = None,
+    peers: PeerVersions | None = None,
 ) -> KnownPrometheus:
-    """Backfill the known data into a fresh TSDB and serve it; the caller stops `proc`."""
-    promtool, prometheus = require_binary("promtool"), require_binary("prometheus")
+    """Backfill the known data into a fresh TSDB and serve it; the caller stops `proc`.
+
+    `peers`: which end of the supported range (default the machine's Prometheus)."""
+    promtool = require_binary("promtool", peers)
+    prometheus = require_binary("prometheus", peers)
     end = end if end is not None else math.floor(time.time() / STEP) * STEP - STEP
     data = KnownData(end, open_port, (closed_port(), closed_port(), closed_port()))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -349,9 +358,13 @@ class Listener:
 
 
 @pytest.fixture(scope="module")
-def known(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KnownPrometheus]:
+def known(
+    tmp_path_factory: pytest.TempPathFactory, peer_versions: PeerVersions
+) -> Iterator[KnownPrometheus]:
     listener = Listener()
-    prom = start_known_prometheus(tmp_path_factory.mktemp("known-prometheus"), listener.port)
+    prom = start_known_prometheus(
+        tmp_path_factory.mktemp("known-prometheus"), listener.port, peers=peer_versions
+    )
     try:
         yield prom
     finally:

@@ -1,5 +1,6 @@
-"""Maintenance windows: the /silences API, a real Alertmanager (and a clustered pair),
-local suppression, and recurring windows under a controllable clock."""
+"""Maintenance windows: the /silences API, a real Alertmanager (and a clustered pair) at both
+ends of the supported range, local suppression, and recurring windows under a controllable
+clock."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from bridge.store import Store
 from tests.support.bridge_app import ctx, deliveries
 from tests.support.clock import Clock
 from tests.support.payloads import alert, payload, resolved
+from tests.support.peers import PeerVersions
 from tests.support.procs import Proc, free_port, wait_until
 from tests.support.stack_procs import am_silences, start_alertmanager
 
@@ -62,10 +64,10 @@ def window(**overrides: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def alertmanager(tmp_path: Path) -> Iterator[Proc]:
+def alertmanager(tmp_path: Path, peer_versions: PeerVersions) -> Iterator[Proc]:
     config = tmp_path / "am.yml"
     config.write_text(AM_CONFIG)
-    with start_alertmanager(config, tmp_path, free_port()) as am:
+    with start_alertmanager(config, tmp_path, free_port(), peers=peer_versions) as am:
         yield am
 
 
@@ -196,7 +198,7 @@ def test_pending_window_turns_active_on_time(
 
 
 def test_alertmanager_down_during_creation_is_synced_after_it_returns(
-    settings: Settings, engine: Engine, tmp_path: Path
+    settings: Settings, engine: Engine, tmp_path: Path, peer_versions: PeerVersions
 ) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -207,7 +209,7 @@ def test_alertmanager_down_during_creation_is_synced_after_it_returns(
 
     config = tmp_path / "am.yml"
     config.write_text(AM_CONFIG)
-    with start_alertmanager(config, tmp_path, port):
+    with start_alertmanager(config, tmp_path, port, peers=peer_versions):
         assert ctx(app).windows.sync_due() == 1  # what the scheduler runs every 30 s
         assert len(am_silences(url)) == 1
     listed = app.test_client().get("/silences").get_json()["silences"]
@@ -215,17 +217,29 @@ def test_alertmanager_down_during_creation_is_synced_after_it_returns(
 
 
 def test_clustered_pair_both_hold_the_window(
-    settings: Settings, engine: Engine, tmp_path: Path
+    settings: Settings, engine: Engine, tmp_path: Path, peer_versions: PeerVersions
 ) -> None:
     config = tmp_path / "am.yml"
     config.write_text(AM_CONFIG)
     c1, c2 = free_port(), free_port()
     with (
         start_alertmanager(
-            config, tmp_path, free_port(), cluster_port=c1, cluster_peers=[c2], name="am1"
+            config,
+            tmp_path,
+            free_port(),
+            cluster_port=c1,
+            cluster_peers=[c2],
+            name="am1",
+            peers=peer_versions,
         ) as am1,
         start_alertmanager(
-            config, tmp_path, free_port(), cluster_port=c2, cluster_peers=[c1], name="am2"
+            config,
+            tmp_path,
+            free_port(),
+            cluster_port=c2,
+            cluster_peers=[c1],
+            name="am2",
+            peers=peer_versions,
         ) as am2,
     ):
         app = make(settings, engine, alertmanager_urls=(am1.url, am2.url))

@@ -1,7 +1,8 @@
 """The shipped monitoring stack, live, against the simulator.
 
 The repository's own prometheus.yml, recording and alerting rules, alertmanager.yml and
-Grafana dashboards run on the real `prometheus` and `prometheus-alertmanager` binaries. Only
+Grafana dashboards run on the real `prometheus` and `prometheus-alertmanager` binaries, at both
+ends of the supported range (the `peer_versions` fixture: one stack per end). Only
 what cannot work here is changed, in temp copies (tests/support/procs.py): targets point at
 the simulator, intervals are 1 s, every `for:` is 5 s, and every receiver posts to a recorder
 in this process. Then:
@@ -30,6 +31,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.support.peers import PeerVersions
 from tests.support.procs import REPO_ROOT, Proc, free_port, require_binary, wait_until
 from tests.support.stack_config import (
     ALERTMANAGER_CONFIG,
@@ -71,6 +73,7 @@ class Stack:
     alertmanager: Proc
     receiver: WebhookRecorder
     am_config: AlertmanagerTestConfig
+    peers: PeerVersions
 
     @property
     def procs(self) -> list[Proc]:
@@ -85,9 +88,9 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    require_binary("prometheus")
-    require_binary("prometheus-alertmanager")
+def stack(tmp_path_factory: pytest.TempPathFactory, peer_versions: PeerVersions) -> Iterator[Stack]:
+    require_binary("prometheus", peer_versions)
+    require_binary("prometheus-alertmanager", peer_versions)
     missing = [
         p
         for p in (PROMETHEUS_DIR / "prometheus.yml", *RULE_FILES, ALERTMANAGER_CONFIG)
@@ -110,7 +113,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         while am_port == prom_port:
             am_port = free_port()
         am_config = alertmanager_test_config(tmp / "alertmanager", webhook_base_url=receiver.url)
-        alertmanager = cleanup.enter_context(start_alertmanager(am_config.path, tmp, am_port))
+        alertmanager = cleanup.enter_context(
+            start_alertmanager(am_config.path, tmp, am_port, peers=peer_versions)
+        )
         prom_dir = prometheus_test_config(
             tmp / "prometheus",
             targets,
@@ -119,8 +124,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             # The recorder serves a /metrics page, so AlertBridgeDown stays quiet.
             static_targets={"alert-bridge": f"127.0.0.1:{receiver.port}"},
         )
-        prometheus = cleanup.enter_context(start_prometheus(prom_dir, tmp, prom_port))
-        yield Stack(sim, prometheus, alertmanager, receiver, am_config)
+        prometheus = cleanup.enter_context(
+            start_prometheus(prom_dir, tmp, prom_port, peers=peer_versions)
+        )
+        yield Stack(sim, prometheus, alertmanager, receiver, am_config, peer_versions)
 
 
 @pytest.fixture(scope="module")
@@ -285,9 +292,9 @@ def _matches(labels: dict[str, str], wanted: dict[str, str]) -> bool:
     return all(labels.get(k) == v for k, v in wanted.items())
 
 
-def routed_receivers(config: Path, labels: dict[str, str]) -> set[str]:
+def routed_receivers(config: Path, labels: dict[str, str], peers: PeerVersions) -> set[str]:
     """The receivers alertmanager.yml's routing tree picks for `labels` (amtool's answer)."""
-    amtool = require_binary("amtool")
+    amtool = require_binary("amtool", peers)
     out = subprocess.run(
         [amtool, "config", "routes", "test", f"--config.file={config}"]
         + [f"{k}={v}" for k, v in sorted(labels.items())],
@@ -336,7 +343,7 @@ def assert_fires_and_is_delivered(stack: Stack, alertname: str, **labels: str) -
         assert alert["status"]["inhibitedBy"] or alert["status"]["silencedBy"], alert
         return Delivery(alert, set())
 
-    receivers = routed_receivers(stack.am_config.path, alert["labels"])
+    receivers = routed_receivers(stack.am_config.path, alert["labels"], stack.peers)
     kinds = _receiver_kinds(stack.am_config.path)
     for receiver in receivers:
         if kinds.get(receiver):  # a receiver without configs drops alerts on purpose

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.stack.helpers import RULES_DIR, load_yaml
+from tests.support.peers import PeerVersions
 from tests.support.procs import free_port, wait_until
 from tests.support.stack_procs import prom_query, start_alertmanager, start_prometheus
 
@@ -31,7 +32,10 @@ def _without_threshold(expr: str) -> str:
     return found.group(1)
 
 
-def test_every_stack_rule_has_data_on_real_prometheus_and_alertmanager(tmp_path: Path) -> None:
+def test_every_stack_rule_has_data_on_real_prometheus_and_alertmanager(
+    tmp_path: Path, peer_versions: PeerVersions
+) -> None:
+    # Both ends of the range: the metric names these rules read are the peers' own.
     rules = _stack_rules()
     assert {r["alert"] for r in rules} >= {
         "PrometheusRuleEvaluationFailures",
@@ -54,9 +58,13 @@ def test_every_stack_rule_has_data_on_real_prometheus_and_alertmanager(tmp_path:
     am_config = tmp_path / "am.yml"
     am_config.write_text("route:\n  receiver: nowhere\nreceivers:\n  - name: nowhere\n")
     with (
-        start_alertmanager(am_config, tmp_path, am_port),
+        start_alertmanager(am_config, tmp_path, am_port, peers=peer_versions),
         start_prometheus(
-            config, tmp_path, prom_port, ["--storage.tsdb.retention.size=1GB"]
+            config,
+            tmp_path,
+            prom_port,
+            ["--storage.tsdb.retention.size=1GB"],
+            peers=peer_versions,
         ) as prom,
     ):
         wait_until(

@@ -339,7 +339,7 @@ def test_a_stored_window_with_a_regex_re2_refuses_mutes_nothing_and_the_webhook_
     assert app.test_client().get("/windows").status_code == 200
 
 
-def test_a_stored_window_alertmanager_refuses_is_shown_refused_and_not_retried_every_pass(
+def test_a_stored_window_alertmanager_refuses_is_shown_invalid_and_not_retried_every_pass(
     settings: Settings,
     engine: Engine,
     alertmanager: Proc,  # noqa: F811 - the fixture imported from test_silences
@@ -348,7 +348,7 @@ def test_a_stored_window_alertmanager_refuses_is_shown_refused_and_not_retried_e
     app = make(settings, engine, alertmanager_urls=(alertmanager.url,))
     assert ctx(app).windows.sync_due() == 1
     shown = app.test_client().get("/silences/lookahead").get_json()
-    assert shown["sync"]["state"] == "refused"
+    assert shown["sync"]["state"] == "invalid"
     assert any("silence invalid" in e for e in shown["sync"]["errors"])
     assert ctx(app).windows.sync_due() == 0  # no warning every 30 s, forever
 

@@ -6,10 +6,13 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
+
+if TYPE_CHECKING:
+    from tests.support.peers import PeerVersions
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS_DIR = REPO_ROOT / "prometheus"
@@ -36,9 +39,17 @@ _INSTALL_HINTS = {
 }
 
 
-def find_tool(name: str) -> str:
+def find_tool(name: str, peers: PeerVersions | None = None) -> str:
     """Path of a required binary. Missing tools fail the test: the test command installs
-    them, so their absence is a broken environment, not a reason to skip."""
+    them, so their absence is a broken environment, not a reason to skip.
+
+    `peers` (the `peer_versions` fixture) picks promtool/amtool of one end of the supported
+    range; without it, the machine's."""
+    if peers is not None:
+        found_there = peers.which(name)
+        if found_there:
+            return found_there
+        pytest.fail(f"`{name}` is missing in {peers.describe()}", pytrace=False)
     for directory in _VENV_BINS:
         candidate = directory / name
         if candidate.is_file():

@@ -1,4 +1,5 @@
-"""alertmanager.yml: validity on Alertmanager 0.25 (amtool), routing cases, inhibitions."""
+"""alertmanager.yml: validity on both ends of the supported range (amtool of Alertmanager 0.25
+and of the newest), routing cases, inhibitions."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from tests.stack.helpers import (
     rules_of_kind,
     run,
 )
+from tests.support.peers import PeerVersions
 
 ROUTES_FILE = REPO_ROOT / "alertmanager" / "tests" / "routes.txt"
 TEMPLATES_DIR = REPO_ROOT / "alertmanager" / "templates"
@@ -38,8 +40,8 @@ def _route_cases() -> list[tuple[str, list[str]]]:
 ROUTE_CASES = _route_cases()
 
 
-def _routes_test(expected: str, labels: list[str]) -> Any:
-    amtool = find_tool("amtool")
+def _routes_test(expected: str, labels: list[str], peers: PeerVersions) -> Any:
+    amtool = find_tool("amtool", peers)
     return run(
         [
             amtool,
@@ -53,8 +55,8 @@ def _routes_test(expected: str, labels: list[str]) -> Any:
     )
 
 
-def test_config_passes_amtool_check_config() -> None:
-    amtool = find_tool("amtool")
+def test_config_passes_amtool_check_config(peer_versions: PeerVersions) -> None:
+    amtool = find_tool("amtool", peer_versions)
     result = run([amtool, "check-config", str(ALERTMANAGER_CONFIG)])
     assert result.returncode == 0, describe(result)
     assert "SUCCESS" in result.stdout
@@ -63,14 +65,16 @@ def test_config_passes_amtool_check_config() -> None:
 @pytest.mark.parametrize(
     ("expected", "labels"), ROUTE_CASES, ids=lambda v: v if isinstance(v, str) else " ".join(v)
 )
-def test_routing_case(expected: str, labels: list[str]) -> None:
-    result = _routes_test(expected, labels)
+def test_routing_case(expected: str, labels: list[str], peer_versions: PeerVersions) -> None:
+    result = _routes_test(expected, labels, peer_versions)
     assert result.returncode == 0, describe(result)
 
 
-def test_a_wrong_receiver_fails_the_routing_check() -> None:
+def test_a_wrong_receiver_fails_the_routing_check(peer_versions: PeerVersions) -> None:
     # Guards the guard: --verify.receivers must make amtool fail on a mismatch.
-    result = _routes_test("pagerduty-direct", ["alertname=GPUXIDError", "severity=critical"])
+    result = _routes_test(
+        "pagerduty-direct", ["alertname=GPUXIDError", "severity=critical"], peer_versions
+    )
     assert result.returncode != 0, describe(result)
 
 
@@ -92,18 +96,18 @@ def test_routing_cases_cover_what_the_contract_promises() -> None:
     assert receiver_for(alertname="AlertBridgeDown") == {"pagerduty-direct"}
 
 
-def test_every_direct_alert_is_routed_directly() -> None:
+def test_every_direct_alert_is_routed_directly(peer_versions: PeerVersions) -> None:
     direct = [r for r in rules_of_kind("alert") if r.get("labels", {}).get("route") == "direct"]
     assert direct
     for rule in direct:
         labels = [f"alertname={rule['alert']}", *(f"{k}={v}" for k, v in rule["labels"].items())]
-        result = _routes_test("pagerduty-direct", labels)
+        result = _routes_test("pagerduty-direct", labels, peer_versions)
         assert result.returncode == 0, describe(result)
 
 
-def test_every_alert_routes_to_a_receiver_that_delivers() -> None:
+def test_every_alert_routes_to_a_receiver_that_delivers(peer_versions: PeerVersions) -> None:
     receivers = {r["name"]: r for r in CONFIG["receivers"]}
-    amtool = find_tool("amtool")
+    amtool = find_tool("amtool", peer_versions)
     for rule in rules_of_kind("alert"):
         labels = [f"alertname={rule['alert']}", *(f"{k}={v}" for k, v in rule["labels"].items())]
         result = run(
@@ -191,8 +195,8 @@ def test_the_outside_heartbeat_goes_through_the_proxy_relay_to_the_configured_se
 @pytest.mark.parametrize(
     "definition", ["dgx.pagerduty.description", "dgx.pagerduty.severity", "dgx.pagerduty.details"]
 )
-def test_templates_render(definition: str) -> None:
-    amtool = find_tool("amtool")
+def test_templates_render(definition: str, peer_versions: PeerVersions) -> None:
+    amtool = find_tool("amtool", peer_versions)
     result = run(
         [
             amtool,

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from tests.stack.helpers import COMPOSE_FILE, REPO_ROOT, describe, find_tool, load_yaml, run
+from tests.support.peers import SUPPORTED_RANGE
 
 COMPOSE = load_yaml(COMPOSE_FILE)
 SERVICES: dict[str, Any] = COMPOSE["services"]
@@ -153,6 +154,17 @@ def test_images_are_pinned(service: str) -> None:
     repository, _, tag = image.rpartition(":")
     assert repository and tag and tag != "latest", f"{service}: {image} is not pinned to a version"
     assert re.search(r"\d+\.\d+", tag), f"{service}: {image} is not pinned to a version"
+
+
+@pytest.mark.parametrize("product", sorted(SUPPORTED_RANGE))
+def test_compose_pins_a_version_inside_the_tested_range(product: str) -> None:
+    tag = SERVICES[product]["image"].rpartition(":v")[2]
+    pinned = tuple(int(part) for part in tag.split("."))
+    oldest, newest = SUPPORTED_RANGE[product]
+    assert oldest <= pinned <= newest, f"{product} {tag} is outside {oldest}..{newest}"
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    stated = f"{product.capitalize()} {oldest[0]}.{oldest[1]} to {newest[0]}.{newest[1]}"
+    assert stated in readme, f"the README does not state the range: {stated}"
 
 
 def test_compose_pins_the_versions_the_stack_is_written_for() -> None:

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from tests.stack.helpers import DASHBOARDS_DIR, REPO_ROOT, describe, find_tool, load_yaml, run
+from tests.support.peers import PeerVersions
 
 EXPECTED = {
     "cluster-overview.json": "dgx-spark-overview",
@@ -143,9 +144,9 @@ def test_queries_filter_on_node_never_on_hostname(name: str) -> None:
         assert not re.search(r'\w+="\$\w+"', expr), f"use =~ with variables: {expr}"
 
 
-def test_every_panel_query_is_valid_promql(tmp_path: Path) -> None:
+def test_every_panel_query_is_valid_promql(tmp_path: Path, peer_versions: PeerVersions) -> None:
     # promtool has no "check expression"; a rule file of the queries gets them parsed.
-    promtool = find_tool("promtool")
+    promtool = find_tool("promtool", peer_versions)
     rules = [
         {"record": f"dashboard:query:{i}", "expr": concrete(expr)}
         for i, expr in enumerate(e for d in DASHBOARDS.values() for e in _exprs(d))
@@ -158,8 +159,8 @@ def test_every_panel_query_is_valid_promql(tmp_path: Path) -> None:
     assert result.returncode == 0, describe(result)
 
 
-def test_promql_check_catches_a_broken_query(tmp_path: Path) -> None:
-    promtool = find_tool("promtool")
+def test_promql_check_catches_a_broken_query(tmp_path: Path, peer_versions: PeerVersions) -> None:
+    promtool = find_tool("promtool", peer_versions)
     broken = concrete('rate(DCGM_FI_DEV_GPU_UTIL{node=~"$node"}[$__rate_interval)')
     rule = {"record": "x:y:z", "expr": broken}
     path = tmp_path / "bad.yml"

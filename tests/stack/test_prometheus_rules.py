@@ -19,6 +19,7 @@ from tests.stack.helpers import (
     rules_of_kind,
     run,
 )
+from tests.support.peers import PeerVersions
 
 ALERTS = rules_of_kind("alert")
 RECORDS = rules_of_kind("record")
@@ -77,8 +78,8 @@ def _unit_tests() -> list[tuple[str, dict[str, Any]]]:
 # ------------------------------------------------------------------ promtool
 
 
-def test_prometheus_config_is_valid() -> None:
-    promtool = find_tool("promtool")
+def test_prometheus_config_is_valid(peer_versions: PeerVersions) -> None:
+    promtool = find_tool("promtool", peer_versions)
     # Also loads the rule files and the file_sd target files the config names.
     result = run([promtool, "check", "config", "prometheus.yml"], cwd=PROMETHEUS_DIR)
     assert result.returncode == 0, describe(result)
@@ -89,22 +90,22 @@ def test_there_are_rule_files_and_rule_tests() -> None:
     assert RULE_TEST_FILES, "prometheus/rules/tests/ has no promtool test files"
 
 
-def test_rule_files_pass_promtool_check_rules() -> None:
-    promtool = find_tool("promtool")
+def test_rule_files_pass_promtool_check_rules(peer_versions: PeerVersions) -> None:
+    promtool = find_tool("promtool", peer_versions)
     result = run([promtool, "check", "rules", "--lint=all", "--lint-fatal", *map(str, RULE_FILES)])
     assert result.returncode == 0, describe(result)
 
 
 @pytest.mark.parametrize("test_file", RULE_TEST_FILES, ids=lambda p: p.name)
-def test_promtool_unit_tests_pass(test_file: Any) -> None:
-    promtool = find_tool("promtool")
+def test_promtool_unit_tests_pass(test_file: Any, peer_versions: PeerVersions) -> None:
+    promtool = find_tool("promtool", peer_versions)
     result = run([promtool, "test", "rules", str(test_file)], cwd=test_file.parent)
     assert result.returncode == 0, describe(result)
 
 
-def test_a_wrong_expectation_fails_promtool(tmp_path: Any) -> None:
+def test_a_wrong_expectation_fails_promtool(tmp_path: Any, peer_versions: PeerVersions) -> None:
     # Guards the guard: promtool must report a failing unit test as a failure.
-    promtool = find_tool("promtool")
+    promtool = find_tool("promtool", peer_versions)
     (tmp_path / "t.yml").write_text(
         f"rule_files: [{RULE_FILES[0]}]\n"
         "tests:\n"

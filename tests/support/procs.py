@@ -22,11 +22,14 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import requests
 
 from tests.support.required import missing_tool
+
+if TYPE_CHECKING:
+    from tests.support.peers import PeerVersions
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LOG_TAIL_LINES = 80
@@ -38,12 +41,14 @@ class ProcessDiedError(RuntimeError):
     pass
 
 
-def require_binary(name: str) -> str:
-    """Path of an installed binary, or skip the test (the Debian packages may be absent)."""
-    path = shutil.which(name)
+def require_binary(name: str, peers: PeerVersions | None = None) -> str:
+    """Path of a binary of `peers` (default: the machine's), or skip the test (the Debian
+    packages may be absent)."""
+    path = shutil.which(name) if peers is None else peers.which(name)
     if path is None:
+        where = "" if peers is None else f" in {peers.describe()}"
         missing_tool(
-            f"{name} is not installed (Debian package prometheus / prometheus-alertmanager)"
+            f"{name} is not installed{where} (Debian package prometheus / prometheus-alertmanager)"
         )
     return path
 

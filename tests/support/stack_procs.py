@@ -6,11 +6,14 @@ import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 
 from tests.support.procs import Proc, ready, require_binary, spawn, wait_until
+
+if TYPE_CHECKING:
+    from tests.support.peers import PeerVersions
 
 # -- Prometheus --------------------------------------------------------------------------------
 
@@ -23,12 +26,15 @@ def start_prometheus(
     *,
     name: str = "prometheus",
     timeout: float = 60.0,
+    peers: PeerVersions | None = None,
 ) -> Proc:
     """Prometheus on 127.0.0.1:`port` with `config_dir/prometheus.yml`; ready when /-/ready is 200.
 
     The lifecycle API is on, so a test can POST /-/reload after rewriting a rule file.
+    `peers` is the end of the supported range to run (the `peer_versions` fixture); default
+    the machine's own package.
     """
-    binary = require_binary("prometheus")
+    binary = require_binary("prometheus", peers)
     data = tmp_path / f"{name}-data"
     argv = [
         binary,
@@ -74,14 +80,17 @@ def start_alertmanager(
     *,
     name: str = "alertmanager",
     timeout: float = 60.0,
+    peers: PeerVersions | None = None,
 ) -> Proc:
     """Alertmanager (`prometheus-alertmanager`, Debian's name) on 127.0.0.1:`port`.
 
     Without `cluster_port` clustering is off (an empty --cluster.listen-address): a lone
     instance otherwise waits for gossip to settle before sending anything. For an HA pair give
     each its own `cluster_port` and the other's port (or host:port) in `cluster_peers`.
+    `peers` is the end of the supported range to run (the `peer_versions` fixture); default
+    the machine's own package.
     """
-    binary = require_binary("prometheus-alertmanager")
+    binary = require_binary("prometheus-alertmanager", peers)
     argv = [
         binary,
         f"--config.file={config_file}",

@@ -69,3 +69,27 @@ def test_an_unclosed_string_is_refused() -> None:
 
 def test_selectors_and_regexes_are_not_placeholders() -> None:
     assert placeholders('sum by (job) (up{__name__=~"up|x",node!="{node}"})') == ["node"]
+
+
+# Prometheus 3 accepts any UTF-8 label name (OpenTelemetry's `host.name`, Kubernetes'
+# `app.kubernetes.io/name`); PromQL quotes such a name on the selector side:
+# `{"host.name"="dgx-spark-01"}`. A placeholder must reach the alert's label of that name.
+UTF8_NAMES = ["host.name", "app.kubernetes.io/name", "k8s-node", "nœud", "_private.x"]
+
+
+@pytest.mark.parametrize("name", UTF8_NAMES)
+def test_a_utf8_label_name_is_a_placeholder_in_a_quoted_selector(name: str) -> None:
+    template = f'max(gpu_temp{{"{name}"="{{{name}}}"}})'
+    assert placeholders(template) == [name]
+    assert render(template, {name: 'dgx "01"'}) == f'max(gpu_temp{{"{name}"="dgx \\"01\\""}})'
+
+
+def test_a_missing_utf8_label_is_reported_not_left_in_the_query() -> None:
+    with pytest.raises(MissingLabel) as missing:
+        render('up{"host.name"="{host.name}"}', {"node": "n1"})
+    assert missing.value.label == "host.name"
+
+
+@pytest.mark.parametrize("quantifier", ["{2}", "{2,3}", "{,3}", "{ node }"])
+def test_regex_quantifiers_and_spaced_braces_stay_regex(quantifier: str) -> None:
+    assert placeholders(f'up{{node=~"dgx{quantifier}",gpu="{{gpu}}"}}') == ["gpu"]
