@@ -37,17 +37,18 @@ give_up() {
 
 # The machine's Debian mirror: the URI that serves its own release (deb822 .sources files
 # or one-line .list files). Read from its configuration, so no host name lives here.
+# (BRIDGE_PEERS_APT_ETC: another /etc/apt, for the script's own tests.)
 debian_mirror() {
-  local codename
+  local codename etc="${BRIDGE_PEERS_APT_ETC:-/etc/apt}"
   codename="$(. /etc/os-release && echo "${VERSION_CODENAME:-}")"
   {
-    cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
+    cat "$etc/sources.list" "$etc"/sources.list.d/*.list 2>/dev/null |
       awk -v c="$codename" '$1 == "deb" {
         i = 2
         if ($i ~ /^\[/) { while (i < NF && $i !~ /\]$/) i++; i++ }
         if ($(i + 1) == c) print $i
       }'
-    for file in /etc/apt/sources.list.d/*.sources; do
+    for file in "$etc"/sources.list.d/*.sources; do
       [ -f "$file" ] || continue
       awk -v c="$codename" 'BEGIN { RS = ""; FS = "\n" }
         {

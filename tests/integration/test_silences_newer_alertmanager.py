@@ -177,6 +177,8 @@ def test_a_recurring_window_over_the_silence_limit_is_shown_refused_then_synced(
     states = _occurrence_states(engine)
     refused = states.count("refused")
     assert states.count("synced") == LIMIT and refused == len(states) - LIMIT > 0
+    page = app.test_client().get("/windows").get_data(as_text=True)
+    assert "refused" in page and "--silences.max-silences" in page
     # One error line per refused occurrence, not one per retry.
     errors = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert len(errors) == refused, [r.getMessage() for r in errors]

@@ -70,3 +70,63 @@ def test_the_mirror_is_read_from_the_machine_never_written_in_the_repository() -
     for option in ("Dir::Etc::SourceList", "Dir::State::Lists", "Dir::Cache", "Dir::State::status"):
         assert option in text
     assert "apt-get install" not in text and "dpkg -i" not in text
+
+
+def _codename() -> str:
+    for line in Path("/etc/os-release").read_text().splitlines():
+        if line.startswith("VERSION_CODENAME="):
+            return line.split("=", 1)[1].strip('"')
+    raise AssertionError("no VERSION_CODENAME in /etc/os-release")
+
+
+def _mirror_used(tmp_path: Path, etc: Path) -> str:
+    """The mirror the script chose, read from its one line (every fetch fails here)."""
+    env = _env(tmp_path / "peers", BRIDGE_PEERS_APT_ETC=str(etc))
+    del env["BRIDGE_PEERS_MIRROR"]
+    result = run(["bash", str(SCRIPT)], env=env)
+    assert result.returncode == 0, describe(result)
+    found = re.search(r"package lists from (\S+) ", result.stdout)
+    assert found, describe(result)
+    return found.group(1)
+
+
+def test_the_mirror_of_the_machines_release_is_taken_from_deb822_sources(tmp_path: Path) -> None:
+    codename, port = _codename(), free_port()
+    etc = tmp_path / "apt"
+    (etc / "sources.list.d").mkdir(parents=True)
+    (etc / "sources.list.d" / "debian.sources").write_text(
+        "Types: deb\n"
+        "# a comment\n"
+        f"URIs: http://127.0.0.1:{port}/debian-security\n"
+        f"Suites: {codename}-security\n"
+        "Components: main\n"
+        "\n"
+        "Types: deb-src\n"
+        f"URIs: http://127.0.0.1:{port}/sources-only\n"
+        f"Suites: {codename}\n"
+        "\n"
+        "Types: deb\n"
+        f"URIs: http://127.0.0.1:{port}/disabled\n"
+        f"Suites: {codename}\n"
+        "Enabled: no\n"
+        "\n"
+        "Types: deb\n"
+        f"URIs: http://127.0.0.1:{port}/debian\n"
+        f"Suites: {codename} {codename}-updates\n"
+        "Components: main\n"
+    )
+    (etc / "sources.list.d" / "other.list.disabled").write_text(
+        f"deb http://127.0.0.1:{port}/not-this {codename} main\n"
+    )
+    assert _mirror_used(tmp_path, etc) == f"http://127.0.0.1:{port}/debian"
+
+
+def test_the_mirror_is_taken_from_a_one_line_sources_list_with_options(tmp_path: Path) -> None:
+    codename, port = _codename(), free_port()
+    etc = tmp_path / "apt"
+    etc.mkdir()
+    (etc / "sources.list").write_text(
+        f"deb http://127.0.0.1:{port}/security {codename}-security main\n"
+        f"deb [arch=amd64 signed-by=/k.gpg] http://127.0.0.1:{port}/debian {codename} main\n"
+    )
+    assert _mirror_used(tmp_path, etc) == f"http://127.0.0.1:{port}/debian"
