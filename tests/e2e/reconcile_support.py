@@ -24,6 +24,7 @@ from tests.fakes.pagerduty import FakePagerDuty
 from tests.fakes.slack import FakeSlack, SlackMessage
 from tests.fakes.tls import TestCA
 from tests.support.bridge_proc import start_bridge
+from tests.support.peers import PeerVersions
 from tests.support.procs import Proc, free_port, wait_until
 from tests.support.stack_config import alertmanager_test_config
 from tests.support.stack_procs import start_alertmanager
@@ -45,6 +46,7 @@ class Live:
     config: Path
     pagerduty: FakePagerDuty
     slack: FakeSlack
+    peers: PeerVersions | None = None  # the end of the supported range (peer_versions)
     generations: dict[int, int] = field(default_factory=dict)
 
     @property
@@ -63,6 +65,7 @@ class Live:
             self.tmp_path,
             self.ports[index],
             name=f"alertmanager-{index}-{generation}",
+            peers=self.peers,
         )
 
 
@@ -95,6 +98,7 @@ def live_stack(
     alertmanagers: int = 1,
     max_alerts: int | None = None,
     webhooks_lost: bool = False,
+    peers: PeerVersions | None = None,
     **settings: str,
 ) -> Iterator[Live]:
     ports = [free_port() for _ in range(alertmanagers)]
@@ -120,9 +124,11 @@ def live_stack(
         )
         for index, port in enumerate(ports):
             started.append(
-                start_alertmanager(config, tmp_path, port, name=f"alertmanager-{index}-0")
+                start_alertmanager(
+                    config, tmp_path, port, name=f"alertmanager-{index}-0", peers=peers
+                )
             )
-        yield Live(tmp_path, bridge, started, ports, config, pagerduty, slack)
+        yield Live(tmp_path, bridge, started, ports, config, pagerduty, slack, peers)
     finally:
         for proc in started:
             proc.stop()

@@ -44,6 +44,7 @@ from tests.e2e.reconcile_support import (
 from tests.fakes.pagerduty import FakePagerDuty
 from tests.fakes.slack import FakeSlack
 from tests.fakes.tls import TestCA
+from tests.support.peers import PeerVersions
 from tests.support.procs import wait_until
 
 pytestmark = [pytest.mark.slow]
@@ -58,8 +59,11 @@ def live(
     pagerduty_replica: FakePagerDuty,
     slack_replica: FakeSlack,
     replica_ca: TestCA,
+    peer_versions: PeerVersions,
 ) -> Iterator[Live]:
-    with live_stack(tmp_path, sqlite_url, pagerduty_replica, slack_replica, replica_ca) as stack:
+    with live_stack(
+        tmp_path, sqlite_url, pagerduty_replica, slack_replica, replica_ca, peers=peer_versions
+    ) as stack:
         yield stack
 
 
@@ -161,6 +165,7 @@ def test_a_webhook_cut_at_max_alerts_still_pages_every_alert_of_the_group(
     pagerduty_replica: FakePagerDuty,
     slack_replica: FakeSlack,
     replica_ca: TestCA,
+    peer_versions: PeerVersions,
 ) -> None:
     # One round at start, then only the cut webhook can start one: the interval is long.
     with live_stack(
@@ -169,6 +174,7 @@ def test_a_webhook_cut_at_max_alerts_still_pages_every_alert_of_the_group(
         pagerduty_replica,
         slack_replica,
         replica_ca,
+        peers=peer_versions,
         max_alerts=2,
         BRIDGE_RECONCILE_INTERVAL="1h",
         BRIDGE_RECONCILE_GRACE="1s",
@@ -212,11 +218,18 @@ def test_an_alert_whose_webhooks_never_arrive_is_paged_and_resolved_from_alertma
     pagerduty_replica: FakePagerDuty,
     slack_replica: FakeSlack,
     replica_ca: TestCA,
+    peer_versions: PeerVersions,
 ) -> None:
     """A webhook lost (the bridge down longer than Alertmanager retried): the alert is
     ingested as a webhook would have carried it, and resolved when Alertmanager drops it."""
     with live_stack(
-        tmp_path, sqlite_url, pagerduty_replica, slack_replica, replica_ca, webhooks_lost=True
+        tmp_path,
+        sqlite_url,
+        pagerduty_replica,
+        slack_replica,
+        replica_ca,
+        peers=peer_versions,
+        webhooks_lost=True,
     ) as live:
         alert = gpu_hot(8)
         post_alerts(live.am_urls, [alert])
@@ -236,6 +249,7 @@ def test_alertmanager_restarted_without_its_data_resolves_nothing(
     pagerduty_replica: FakePagerDuty,
     slack_replica: FakeSlack,
     replica_ca: TestCA,
+    peer_versions: PeerVersions,
 ) -> None:
     with live_stack(
         tmp_path,
@@ -243,6 +257,7 @@ def test_alertmanager_restarted_without_its_data_resolves_nothing(
         pagerduty_replica,
         slack_replica,
         replica_ca,
+        peers=peer_versions,
         BRIDGE_RECONCILE_GRACE="15s",
     ) as live:
         alert = gpu_hot(5)
@@ -291,9 +306,16 @@ def test_ha_pair_with_one_alertmanager_down_concludes_no_resolve_from_the_other(
     pagerduty_replica: FakePagerDuty,
     slack_replica: FakeSlack,
     replica_ca: TestCA,
+    peer_versions: PeerVersions,
 ) -> None:
     with live_stack(
-        tmp_path, sqlite_url, pagerduty_replica, slack_replica, replica_ca, alertmanagers=2
+        tmp_path,
+        sqlite_url,
+        pagerduty_replica,
+        slack_replica,
+        replica_ca,
+        peers=peer_versions,
+        alertmanagers=2,
     ) as live:
         alert = gpu_hot(7)
         # Prometheus reached only the second Alertmanager of the pair.
@@ -317,6 +339,7 @@ def test_the_bridges_own_dead_mans_page_is_never_resolved_by_reconciliation(
     pagerduty_replica: FakePagerDuty,
     slack_replica: FakeSlack,
     replica_ca: TestCA,
+    peer_versions: PeerVersions,
 ) -> None:
     """AlertingPipelineDown is raised by the bridge, not by Alertmanager, so Alertmanager
     never lists it: that absence proves nothing. Resolving it would re-raise it at the next
@@ -329,6 +352,7 @@ def test_the_bridges_own_dead_mans_page_is_never_resolved_by_reconciliation(
         pagerduty_replica,
         slack_replica,
         replica_ca,
+        peers=peer_versions,
         BRIDGE_WATCHDOG_TIMEOUT="1s",
         BRIDGE_WATCHDOG_GRACE="1s",
     ) as live:

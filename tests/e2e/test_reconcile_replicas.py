@@ -36,6 +36,7 @@ from tests.fakes.pagerduty import FakePagerDuty
 from tests.fakes.slack import FakeSlack
 from tests.fakes.tls import TestCA
 from tests.support.bridge_proc import start_bridge
+from tests.support.peers import PeerVersions
 from tests.support.procs import Proc, free_port, wait_until
 from tests.support.stack_procs import start_alertmanager
 
@@ -50,6 +51,7 @@ def test_each_reconcile_resolve_reaches_pagerduty_once_from_two_replicas(
     pagerduty_replica: FakePagerDuty,
     slack_replica: FakeSlack,
     replica_ca: TestCA,
+    peer_versions: PeerVersions,
 ) -> None:
     engine = migrated_engine(pg_url)
     am_port = free_port()
@@ -70,7 +72,7 @@ def test_each_reconcile_resolve_reaches_pagerduty_once_from_two_replicas(
         procs += bridges
         # Each replica gets every webhook, as in an HA deployment without a load balancer.
         config = alertmanager_config(tmp_path / "alertmanager.yml", [b.url for b in bridges])
-        procs.append(start_alertmanager(config, tmp_path, am_port))
+        procs.append(start_alertmanager(config, tmp_path, am_port, peers=peer_versions))
         muted = [
             TestAlert(name="GPUTemperatureCritical", node=node_name(n), starts_at=STARTED)
             for n in (11, 12, 13)
