@@ -89,6 +89,7 @@ class Reconciler:
         self._worker = worker
         self._session = session or requests.Session()
         self._urgent = threading.Event()
+        self._last_failure: str | None = None  # the reason last logged as a WARNING
         self.run_soon: Callable[[], None] = lambda: None
 
     def request(self) -> None:
@@ -227,8 +228,16 @@ class Reconciler:
         metrics = self._ctx.metrics.reconcile
         metrics.rounds.labels(plan.outcome).inc()
         if plan.outcome != OK:
-            log.warning("reconcile: round concluded nothing (%s): %s", plan.outcome, plan.detail)
+            # One WARNING when the reason appears or changes, not one a minute for as long
+            # as an Alertmanager is away: /metrics and the console count every round.
+            failure = f"{plan.outcome}: {plan.detail}"
+            level = logging.DEBUG if failure == self._last_failure else logging.WARNING
+            log.log(level, "reconcile: round concluded nothing (%s): %s", plan.outcome, plan.detail)
+            self._last_failure = failure
             return
+        if self._last_failure is not None:
+            log.info("reconcile: rounds conclude again (%s)", plan.detail)
+            self._last_failure = None
         metrics.last_success.set(now.timestamp())
         for r in resolved:
             metrics.resolves.labels(r.kind).inc()

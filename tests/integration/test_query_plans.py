@@ -22,7 +22,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -40,6 +39,7 @@ from bridge.settings import Settings
 from bridge.store import Store
 from bridge.store.scheduled import purge_old
 from tests.support.bridge_app import ctx, deliver_until_settled, post_alerts
+from tests.support.canned_alertmanager import CannedAlertmanager
 from tests.support.history import Fleet, seed_history
 from tests.support.payloads import alert, payload, resolved
 
@@ -168,31 +168,6 @@ def _retention(hot: HotPath) -> None:
     assert counts["deliveries"] and counts["alerts"], counts
 
 
-class _CannedAlertmanager(requests.adapters.BaseAdapter):
-    """Answers GET /api/v2/status and /api/v2/alerts with fixed JSON, so a reconcile round
-    runs its statements here with no network (the round's behaviour against a real
-    Alertmanager is tests/e2e/test_reconcile.py's)."""
-
-    def __init__(self, alerts: list[dict[str, Any]]) -> None:
-        super().__init__()
-        self._alerts = alerts
-
-    def send(self, request: requests.PreparedRequest, **_kwargs: Any) -> requests.Response:
-        path = urlsplit(request.url or "").path
-        body: Any = {"uptime": "2020-01-01T00:00:00Z"} if path.endswith("/status") else []
-        if path.endswith("/alerts"):
-            body = self._alerts
-        response = requests.Response()
-        response.status_code = 200
-        response._content = json.dumps(body).encode()
-        response.headers["Content-Type"] = "application/json"
-        response.request = request
-        return response
-
-    def close(self) -> None:
-        pass
-
-
 def _reconcile(hot: HotPath) -> None:
     """Rounds against an Alertmanager that lists all but five of the firing alerts and one
     the bridge never heard of: the five resolve after two rounds, the new one is ingested."""
@@ -217,7 +192,7 @@ def _reconcile(hot: HotPath) -> None:
     ]
     am_alerts.append({**am_alerts[0], "fingerprint": "plan-unknown-to-the-bridge"})
     session = requests.Session()
-    session.mount("http://", _CannedAlertmanager(am_alerts))
+    session.mount("http://", CannedAlertmanager(am_alerts))
     reconciler = Reconciler(ctx(hot.app), "plan-test", session=session)
     for _ in range(3):
         reconciler.request()  # at once, not after the round spacing
