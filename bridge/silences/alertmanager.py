@@ -15,6 +15,8 @@ import requests
 
 # Seconds per call; the scheduler retries what fails, so failing fast is fine.
 TIMEOUT_SECONDS = 5.0
+# How Alertmanager words a 400 about the silence itself, oldest and newest ends.
+INVALID_SILENCE = ("silence invalid", "invalid silence")
 # Label names every Alertmanager's filter parser takes unquoted (0.25 knows no other).
 _LEGACY_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
@@ -85,9 +87,9 @@ class AlertmanagerClient:
 
     def create(self, base_url: str, silence: Silence) -> str:
         response = self._call("POST", f"{base_url}/api/v2/silences", json=silence.as_api())
-        # A 400 also answers limits that may clear (0.28+: too many silences); only
-        # "silence invalid" is about the silence itself.
-        if response.status_code == 400 and "silence invalid" in response.text:
+        # A 400 also answers limits that may clear (0.28+: too many silences); only "silence
+        # invalid" (0.25) or "invalid silence" (0.33) is about the silence itself.
+        if response.status_code == 400 and any(w in response.text for w in INVALID_SILENCE):
             raise SilenceRefused(f"HTTP 400: {response.text[:200]}")
         if response.status_code != 200:
             raise _refused(response)

@@ -269,8 +269,11 @@ REFUSED_REGEXES = ["(?=G)x", "(x)\\1", "x\\Z", "x++", "x\\C", "GPU)|(x"]
 
 
 def test_regexes_the_bridge_accepts_alertmanager_accepts_and_those_it_refuses_it_refuses(
-    settings: Settings, engine: Engine, alertmanager: Proc
+    settings: Settings, engine: Engine, alertmanager: Proc, peer_versions: PeerVersions
 ) -> None:
+    """What the bridge accepts, every supported Alertmanager accepts; what it refuses, the
+    oldest refuses too. (Alertmanager 0.27+ takes UTF-8 label names, a trailing newline
+    included: the bridge still refuses those, since the oldest end would not take them.)"""
     app = make(settings, engine, alertmanager_urls=(alertmanager.url,))
     for pattern in ACCEPTED_REGEXES:
         body = window(matchers=[{"name": "alertname", "value": pattern, "isRegex": True}])
@@ -295,7 +298,8 @@ def test_regexes_the_bridge_accepts_alertmanager_accepts_and_those_it_refuses_it
             },
             timeout=10,
         )
-        assert direct.status_code == 400, (pattern, direct.text)
+        if name == "alertname" or peer_versions.end == "oldest":
+            assert direct.status_code == 400, (pattern, direct.text)
 
 
 # --- local suppression ------------------------------------------------------------------
