@@ -8,7 +8,9 @@ project's alertmanager.yml (routes, inhibitions, receivers) pointed at a real br
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+import functools
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -52,18 +54,34 @@ pytestmark = [pytest.mark.slow]
 STARTED = datetime.now(UTC) - timedelta(minutes=3)
 
 
+StartLive = Callable[..., contextlib.AbstractContextManager[Live]]
+
+
 @pytest.fixture
-def live(
+def start_live(
     tmp_path: Path,
     sqlite_url: str,
     pagerduty_replica: FakePagerDuty,
     slack_replica: FakeSlack,
     replica_ca: TestCA,
     peer_versions: PeerVersions,
-) -> Iterator[Live]:
-    with live_stack(
-        tmp_path, sqlite_url, pagerduty_replica, slack_replica, replica_ca, peers=peer_versions
-    ) as stack:
+) -> StartLive:
+    """`live_stack` for this test: its own files, the replicas, this end of the version range
+    (the keyword arguments are the stack's options and bridge settings)."""
+    return functools.partial(
+        live_stack,
+        tmp_path,
+        sqlite_url,
+        pagerduty_replica,
+        slack_replica,
+        replica_ca,
+        peers=peer_versions,
+    )
+
+
+@pytest.fixture
+def live(start_live: StartLive) -> Iterator[Live]:
+    with start_live() as stack:
         yield stack
 
 
@@ -160,21 +178,10 @@ def test_alert_inhibited_by_the_shipped_rules_then_resolved_is_resolved_saying_w
 
 
 def test_a_webhook_cut_at_max_alerts_still_pages_every_alert_of_the_group(
-    tmp_path: Path,
-    sqlite_url: str,
-    pagerduty_replica: FakePagerDuty,
-    slack_replica: FakeSlack,
-    replica_ca: TestCA,
-    peer_versions: PeerVersions,
+    start_live: StartLive,
 ) -> None:
     # One round at start, then only the cut webhook can start one: the interval is long.
-    with live_stack(
-        tmp_path,
-        sqlite_url,
-        pagerduty_replica,
-        slack_replica,
-        replica_ca,
-        peers=peer_versions,
+    with start_live(
         max_alerts=2,
         BRIDGE_RECONCILE_INTERVAL="1h",
         BRIDGE_RECONCILE_GRACE="1s",
@@ -209,26 +216,15 @@ def test_a_webhook_cut_at_max_alerts_still_pages_every_alert_of_the_group(
             wait_paged(live, fingerprint)
         assert rounds(live.bridge.url, "ok") >= 1
         for fingerprint in fingerprints:
-            assert pd_actions(pagerduty_replica, fingerprint) == ["trigger"]
+            assert pd_actions(live.pagerduty, fingerprint) == ["trigger"]
 
 
 def test_an_alert_whose_webhooks_never_arrive_is_paged_and_resolved_from_alertmanagers_view(
-    tmp_path: Path,
-    sqlite_url: str,
-    pagerduty_replica: FakePagerDuty,
-    slack_replica: FakeSlack,
-    replica_ca: TestCA,
-    peer_versions: PeerVersions,
+    start_live: StartLive,
 ) -> None:
     """A webhook lost (the bridge down longer than Alertmanager retried): the alert is
     ingested as a webhook would have carried it, and resolved when Alertmanager drops it."""
-    with live_stack(
-        tmp_path,
-        sqlite_url,
-        pagerduty_replica,
-        slack_replica,
-        replica_ca,
-        peers=peer_versions,
+    with start_live(
         webhooks_lost=True,
     ) as live:
         alert = gpu_hot(8)
@@ -243,21 +239,8 @@ def test_an_alert_whose_webhooks_never_arrive_is_paged_and_resolved_from_alertma
 # -- no false resolve ---------------------------------------------------------------------------
 
 
-def test_alertmanager_restarted_without_its_data_resolves_nothing(
-    tmp_path: Path,
-    sqlite_url: str,
-    pagerduty_replica: FakePagerDuty,
-    slack_replica: FakeSlack,
-    replica_ca: TestCA,
-    peer_versions: PeerVersions,
-) -> None:
-    with live_stack(
-        tmp_path,
-        sqlite_url,
-        pagerduty_replica,
-        slack_replica,
-        replica_ca,
-        peers=peer_versions,
+def test_alertmanager_restarted_without_its_data_resolves_nothing(start_live: StartLive) -> None:
+    with start_live(
         BRIDGE_RECONCILE_GRACE="15s",
     ) as live:
         alert = gpu_hot(5)
@@ -270,12 +253,12 @@ def test_alertmanager_restarted_without_its_data_resolves_nothing(
         grace_before = rounds(live.bridge.url, "grace")
         # Rounds against the empty Alertmanager: it is young, they must conclude nothing.
         wait_rounds(live, None, 3)
-        assert pd_actions(pagerduty_replica, fingerprint) == ["trigger"]
+        assert pd_actions(live.pagerduty, fingerprint) == ["trigger"]
         assert rounds(live.bridge.url, "grace") >= grace_before + 3, "shown as grace rounds"
         # Prometheus re-sends every firing alert each minute: the Alertmanager relearns it.
         post_alerts(live.am_urls, [alert])
         wait_rounds(live, "ok", 3)
-        assert pd_actions(pagerduty_replica, fingerprint) == ["trigger"]
+        assert pd_actions(live.pagerduty, fingerprint) == ["trigger"]
         entry = bridge_alert(live.bridge.url, fingerprint)
         assert entry is not None and entry["status"] == "firing"
 
@@ -301,20 +284,9 @@ def test_alertmanager_unreachable_for_three_intervals_resolves_nothing_and_says_
 
 
 def test_ha_pair_with_one_alertmanager_down_concludes_no_resolve_from_the_other(
-    tmp_path: Path,
-    sqlite_url: str,
-    pagerduty_replica: FakePagerDuty,
-    slack_replica: FakeSlack,
-    replica_ca: TestCA,
-    peer_versions: PeerVersions,
+    start_live: StartLive,
 ) -> None:
-    with live_stack(
-        tmp_path,
-        sqlite_url,
-        pagerduty_replica,
-        slack_replica,
-        replica_ca,
-        peers=peer_versions,
+    with start_live(
         alertmanagers=2,
     ) as live:
         alert = gpu_hot(7)
@@ -327,32 +299,21 @@ def test_ha_pair_with_one_alertmanager_down_concludes_no_resolve_from_the_other(
         live.stop_alertmanager(1)
         # The first still answers, without the alert: a partial view, not a resolve.
         wait_rounds(live, None, 3)
-        assert pd_actions(pagerduty_replica, fingerprint) == ["trigger"]
+        assert pd_actions(live.pagerduty, fingerprint) == ["trigger"]
         assert rounds(live.bridge.url, "failed") >= failed_before + 3
         entry = bridge_alert(live.bridge.url, fingerprint)
         assert entry is not None and entry["status"] == "firing"
 
 
 def test_the_bridges_own_dead_mans_page_is_never_resolved_by_reconciliation(
-    tmp_path: Path,
-    sqlite_url: str,
-    pagerduty_replica: FakePagerDuty,
-    slack_replica: FakeSlack,
-    replica_ca: TestCA,
-    peer_versions: PeerVersions,
+    start_live: StartLive,
 ) -> None:
     """AlertingPipelineDown is raised by the bridge, not by Alertmanager, so Alertmanager
     never lists it: that absence proves nothing. Resolving it would re-raise it at the next
     check, paging every few minutes while the pipeline stays down."""
     from bridge.watchdog import FINGERPRINT
 
-    with live_stack(
-        tmp_path,
-        sqlite_url,
-        pagerduty_replica,
-        slack_replica,
-        replica_ca,
-        peers=peer_versions,
+    with start_live(
         BRIDGE_WATCHDOG_TIMEOUT="1s",
         BRIDGE_WATCHDOG_GRACE="1s",
     ) as live:
