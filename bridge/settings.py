@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bridge.durations import DurationError, parse_duration
+from bridge.web.client_address import Network, parse_trusted_proxies
 
 # PagerDuty Events API v2 integration ("routing") keys are 32 characters.
 # https://developer.pagerduty.com/docs/events-api-v2/trigger-events/
@@ -134,6 +135,9 @@ class Settings:
     reconcile_interval_seconds: float = 60.0
     reconcile_grace_seconds: float = 300.0
     alertmanager_receivers: tuple[str, ...] = DEFAULT_RECEIVERS
+    # Reverse proxies whose X-Forwarded-For names the client (bridge/web/client_address.py);
+    # empty: the connection's peer is the client.
+    trusted_proxies: tuple[Network, ...] = ()
 
     @property
     def listen_host_port(self) -> tuple[str, int]:
@@ -429,6 +433,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         reconcile_interval_seconds=_duration_or_off(env, "BRIDGE_RECONCILE_INTERVAL", "1m"),
         reconcile_grace_seconds=_duration(env, "BRIDGE_RECONCILE_GRACE", "5m"),
         alertmanager_receivers=_receivers(env),
+        trusted_proxies=_trusted_proxies(env),
     )
 
 
@@ -437,6 +442,13 @@ def _duration_or_off(env: Mapping[str, str], name: str, default: str) -> float:
     if (env.get(name) or "").strip() == "0":
         return 0.0
     return _duration(env, name, default)
+
+
+def _trusted_proxies(env: Mapping[str, str]) -> tuple[Network, ...]:
+    try:
+        return parse_trusted_proxies(env.get("BRIDGE_TRUSTED_PROXIES") or "")
+    except ValueError as exc:
+        raise SettingsError(f"BRIDGE_TRUSTED_PROXIES: {exc}") from None
 
 
 def _receivers(env: Mapping[str, str]) -> tuple[str, ...]:

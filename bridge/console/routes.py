@@ -45,6 +45,7 @@ from bridge.routing import CHANNELS
 from bridge.silences.model import WindowError, parse_window
 from bridge.store import read_model
 from bridge.store.outbox import outbox_depth
+from bridge.web.client_address import client_address
 from bridge.web.context import bridge_context, delivery_link, services_of
 
 blueprint = Blueprint(
@@ -311,7 +312,12 @@ def expire_window(window_id: str) -> BaseResponse:
 def login() -> BaseResponse | str:
     target = access.safe_next(request.values.get("next"))
     if request.method == "POST":
-        started = _try_sign_in(request.remote_addr or "unknown")
+        client = client_address(
+            request.remote_addr,
+            request.headers.getlist("X-Forwarded-For"),
+            bridge_context().settings.trusted_proxies,
+        )
+        started = _try_sign_in(client)
         if started is None:
             return redirect(target)
         status, error, headers = started

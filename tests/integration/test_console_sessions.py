@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from werkzeug.test import TestResponse
 
 from bridge.console.access import SESSION_COOKIE
-from bridge.settings import Settings
+from bridge.settings import Settings, load_settings
 from tests.integration.test_console import TOKEN, make, sign_in
 from tests.support.clock import Clock
 
@@ -115,6 +115,47 @@ def test_failed_sign_ins_back_off_per_client_even_for_the_right_token(
     clock.advance(seconds=int(login(client, TOKEN).headers["Retry-After"]))
     assert attempt(client, TOKEN) == 302  # after the wait the right token works
     assert attempt(client, WRONG) == 403  # and the success forgot the failures
+
+
+PROXY = "172.30.95.10"
+
+
+def via_proxy(client: FlaskClient, token: str, forwarded_for: str, peer: str = PROXY) -> int:
+    """A sign-in as the shipped Caddy proxy passes it on: from the proxy's address, the
+    client's in X-Forwarded-For."""
+    return client.post(
+        "/login",
+        data={"token": token},
+        headers={"X-Forwarded-For": forwarded_for},
+        environ_base={"REMOTE_ADDR": peer},
+    ).status_code
+
+
+def test_behind_a_trusted_proxy_one_guessers_failures_do_not_hold_up_anyone_else(
+    settings: Settings, engine: Engine
+) -> None:
+    trusted = load_settings({"BRIDGE_TRUSTED_PROXIES": PROXY}).trusted_proxies
+    app = make(settings, engine, Clock(START), trusted_proxies=trusted)
+    guesser, colleague = app.test_client(), app.test_client()
+    assert [via_proxy(guesser, WRONG, "203.0.113.66") for _ in range(6)] == [403] * 5 + [429]
+    # The guesser is held whatever it writes in its own X-Forwarded-For: the proxy
+    # appends the address it saw, and that is the one believed.
+    assert via_proxy(guesser, TOKEN, "198.51.100.9, 203.0.113.66") == 429
+    # Everyone else signs in through the same proxy.
+    assert via_proxy(colleague, TOKEN, "198.51.100.9") == 302
+    assert signed_in(colleague) and not signed_in(guesser)
+
+
+def test_a_forwarded_address_from_an_untrusted_peer_is_not_believed(
+    settings: Settings, engine: Engine
+) -> None:
+    trusted = load_settings({"BRIDGE_TRUSTED_PROXIES": PROXY}).trusted_proxies
+    app = make(settings, engine, Clock(START), trusted_proxies=trusted)
+    client = app.test_client()
+    # A guesser reaching the bridge directly cannot dodge its backoff by inventing a new
+    # X-Forwarded-For for each try.
+    codes = [via_proxy(client, WRONG, f"203.0.113.{i}", peer=CLIENT) for i in range(7)]
+    assert codes == [403] * 5 + [429] * 2
 
 
 def test_a_flood_of_failed_sign_ins_writes_one_warning_a_minute(

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bridge.settings import load_settings
 from tests.stack.helpers import COMPOSE_FILE, REPO_ROOT, describe, find_tool, load_yaml, run
 from tests.support.peers import SUPPORTED_RANGE
 
@@ -287,6 +289,26 @@ def test_bridge_service_settings() -> None:
     assert env["BRIDGE_API_TOKEN_FILE"] == "/run/secrets/bridge_api_token"
     assert any(v.startswith("bridge_data:/var/lib/alert-bridge") for v in bridge["volumes"])
     assert "bridge_data" in COMPOSE["volumes"]
+
+
+def _with_defaults(value: str) -> str:
+    """A compose value as it is with an empty .env: ${VAR:-default} becomes the default."""
+    return re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", value)
+
+
+def test_the_bridge_trusts_exactly_the_proxys_fixed_address() -> None:
+    trusted = _with_defaults(SERVICES["alert-bridge"]["environment"]["BRIDGE_TRUSTED_PROXIES"])
+    proxy = _with_defaults(SERVICES["proxy"]["networks"]["default"]["ipv4_address"])
+    subnet = _with_defaults(COMPOSE["networks"]["default"]["ipam"]["config"][0]["subnet"])
+    assert trusted == proxy
+    assert ipaddress.ip_address(proxy) in ipaddress.ip_network(subnet)
+    # The bridge reads the value the way serve would.
+    assert load_settings({"BRIDGE_TRUSTED_PROXIES": trusted}).trusted_proxies == (
+        ipaddress.ip_network(f"{proxy}/32"),
+    )
+    # Caddy's reverse_proxy sets X-Forwarded-For to the address it saw (it ignores a
+    # client's own header unless told to trust it): the Caddyfile must not say so.
+    assert "trusted_proxies" not in CADDYFILE.read_text(encoding="utf-8")
 
 
 def test_secrets_are_files_documented_in_secrets_readme() -> None:
