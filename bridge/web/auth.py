@@ -15,6 +15,12 @@ def bearer_token(request: Request) -> str | None:
     return token.strip()
 
 
+def presents_bearer(request: Request) -> bool:
+    """Whether the request offers a bearer credential at all, an empty one included."""
+    scheme, _, _ = request.headers.get("Authorization", "").partition(" ")
+    return scheme.lower() == "bearer"
+
+
 def token_matches(given: str | None, expected: str) -> bool:
     if given is None:
         return False

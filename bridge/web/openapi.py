@@ -124,7 +124,10 @@ WINDOW_ID = {"name": "window_id", "in": "path", "required": True, "schema": {"ty
 # Reads of alert data: open, or with BRIDGE_CONSOLE_READ_AUTH=true the bearer token (or a
 # console session cookie, which OpenAPI has no words for).
 READ_SECURITY: list[dict[str, list[str]]] = [{"bearer": []}, {}]
-READ_REFUSED = "BRIDGE_CONSOLE_READ_AUTH is on and neither the bearer token nor a session came"
+READ_REFUSED = (
+    "A bearer token that is not BRIDGE_API_TOKEN (always), or BRIDGE_CONSOLE_READ_AUTH is on"
+    " and neither the bearer token nor a session came"
+)
 
 SILENCES = {
     "/silences": {

@@ -156,6 +156,33 @@ def test_the_bridge_api_passes_with_its_own_token_and_callbacks_without_a_login(
     assert [r.path for r in stack.recorder.received()] == ["/slack/interactions"]
 
 
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/"), ("GET", "/windows"), ("POST", "/login"), ("GET", "/alerts/../windows")],
+)
+def test_a_bearer_header_does_not_open_the_console_without_the_login(
+    stack: Stack, method: str, path: str
+) -> None:
+    # Only the API checks bearer tokens itself; the console behind a made-up one would be
+    # open to anyone who can reach the proxy.
+    bearer = {"Authorization": "Bearer made-up"}
+    answer = requests.request(method, stack.url(9445, path), headers=bearer, timeout=10)
+    assert answer.status_code == 401, (method, path)
+    assert stack.recorder.received() == []
+
+
+def test_the_bridge_is_told_the_address_the_proxy_saw_not_one_the_client_wrote(
+    stack: Stack,
+) -> None:
+    forged = {"X-Forwarded-For": "203.0.113.66"}
+    sent = requests.post(
+        stack.url(9445, "/slack/interactions"), data="payload=x", headers=forged, timeout=10
+    )
+    assert sent.status_code == 200
+    (passed,) = stack.recorder.received()
+    assert passed.headers["X-Forwarded-For"] == "127.0.0.1"
+
+
 def test_the_heartbeat_relay_forwards_the_watchdog_to_the_configured_service(
     stack: Stack,
 ) -> None:

@@ -70,6 +70,22 @@ def test_without_read_auth_alerts_stay_readable_without_a_token(
     assert json.loads(answer.get_data())["alerts"][0]["labels"]["team"] == SECRET_LABEL
 
 
+@pytest.mark.parametrize("path", READS)
+@pytest.mark.parametrize("authorization", ["Bearer made-up", "Bearer ", "bearer " + TOKEN + "x"])
+def test_a_bearer_token_that_is_not_the_api_token_reads_nothing_even_without_read_auth(
+    settings: Settings, engine: Engine, path: str, authorization: str
+) -> None:
+    # The shipped proxy lets a bearer header past its login on these paths, for the bridge
+    # to judge: a made-up (or empty) one must not read what that login guards.
+    client = _with_an_alert(settings, engine, read_auth=False).test_client()
+    answer = client.get(path, headers={"Authorization": authorization})
+    assert answer.status_code == 401, (path, authorization)
+    assert SECRET_LABEL not in answer.get_data(as_text=True)
+    assert TOKEN not in answer.get_data(as_text=True)
+    right = client.get(path, headers={"Authorization": f"Bearer {TOKEN}"})
+    assert right.status_code in (200, 404), path  # 404: that window does not exist
+
+
 def test_probes_metrics_and_the_api_description_stay_open_with_read_auth(
     settings: Settings, engine: Engine
 ) -> None:
