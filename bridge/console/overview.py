@@ -15,6 +15,14 @@ from bridge.store.read_model import FiringAlert, NodeSeen, TriggerOutcome
 
 # A card lists this many alerts; the rest are counted ("and 12 more") and one click away.
 MAX_LINES_PER_CARD = 5
+# A node's card can be opened to list every firing alert of that node, up to this many.
+MAX_LINES_ONE_NODE = 500
+# Alert lines on the whole overview, about: when hundreds of nodes fire at once the cards
+# list fewer each (down to the worst one) and count the rest, so that the page stays
+# quick to draw (each line is a row of the page, its deliveries read and its texts
+# parsed) and to take in. Below OVERVIEW_LINES / MAX_LINES_PER_CARD busy nodes (30),
+# nothing changes.
+OVERVIEW_LINES = 150
 # Outbox rows waiting beyond this many look like a backlog rather than a moment's work.
 BACKLOG_WARNING = 100
 NO_NODE_TITLE = "No node label"
@@ -136,6 +144,14 @@ def group_by_node(firing: Iterable[FiringAlert]) -> dict[str, list[FiringAlert]]
     for alerts in nodes.values():
         alerts.sort(key=_line_order)
     return nodes
+
+
+def lines_per_card(firing: Iterable[FiringAlert], one_node: bool = False) -> int:
+    """How many alerts each card lists: fewer when many nodes fire, never none."""
+    if one_node:
+        return MAX_LINES_ONE_NODE
+    busy_nodes = len({a.node for a in firing})
+    return max(1, min(MAX_LINES_PER_CARD, OVERVIEW_LINES // max(1, busy_nodes)))
 
 
 def shown_alerts(

@@ -3,10 +3,12 @@ services as the API (WindowService, the outbox), then wake the delivery worker."
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from datetime import timedelta
 from typing import Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from flask import (
@@ -28,11 +30,11 @@ from bridge.console import facts as facts_of
 from bridge.console.alert_page import build_alert_page
 from bridge.console.deliveries import STATUSES, delivery_line, read_filter
 from bridge.console.overview import (
-    MAX_LINES_PER_CARD,
     HealthItem,
     build_cards,
     build_health,
     headline,
+    lines_per_card,
     shown_alerts,
 )
 from bridge.console.probes import Prober
@@ -56,10 +58,18 @@ blueprint = Blueprint(
     static_url_path="/console/static",
 )
 
+
+@blueprint.app_template_filter("url_part")
+@functools.lru_cache(maxsize=4096)
+def url_part(value: str) -> str:
+    """A path segment or query value, percent-encoded; cached, because the overview encodes
+    the same node names and fingerprints on every refresh (hundreds per page)."""
+    return quote(value, safe="")
+
+
 PROBER_KEY = "alert_bridge_console_prober"
 THROTTLE_KEY = "alert_bridge_console_sign_in_throttle"
 # A node's card can be opened to list every firing alert of that node, up to this many.
-MAX_LINES_ONE_NODE = 500
 # Every asset is the bridge's own: no CDN, no inline script or style, no framing.
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
@@ -157,13 +167,15 @@ def overview() -> str:
     ctx = bridge_context()
     tz, now = _tz(), ctx.clock()
     node = request.args.get("node")
-    per_card = MAX_LINES_ONE_NODE if node is not None else MAX_LINES_PER_CARD
+    one_node = node is not None
     facts: facts_of.OverviewFacts | None = None
     observed: dict[str, dict[str, Any]] = {}
     reconcile: dict[str, Any] | None = None
     try:
         with ctx.store.read() as conn:
-            facts = facts_of.overview_facts(conn, node, lambda f: shown_alerts(f, per_card))
+            facts = facts_of.overview_facts(
+                conn, node, lambda f: shown_alerts(f, lines_per_card(f, one_node))
+            )
             # Alertmanager's view, from reconcile rounds (bridge/reconcile).
             observed = reconcile_rows.muted_states(conn, [a.fingerprint for a in facts.firing])
             reconcile = reconcile_rows.status(conn)
@@ -189,8 +201,18 @@ def overview() -> str:
     windows = sections(ctx.windows.list(), now, tz) if database_ok else None
     return render_template(
         "console/overview.html",
+        overview_url=url_for("console.overview"),
+        alert_url=url_for("console.alert", fingerprint="-").removesuffix("-"),
         headline=headline(facts.firing, facts.seen, now, tz, ctx.started_at, node),
-        cards=build_cards(facts.firing, facts.seen, facts.outcomes, now, tz, per_card, muted),
+        cards=build_cards(
+            facts.firing,
+            facts.seen,
+            facts.outcomes,
+            now,
+            tz,
+            lines_per_card(facts.firing, one_node),
+            muted,
+        ),
         health=health,
         windows=windows,
         node=node,

@@ -98,6 +98,42 @@ def test_overview_shows_a_posted_alert_on_its_node_card(settings: Settings, engi
     assert "2 alerts firing on 2 nodes" in page.text
 
 
+def test_with_hundreds_of_nodes_firing_each_card_lists_its_worst_alert_and_links_the_rest(
+    settings: Settings, engine: Engine
+) -> None:
+    app = make(settings, engine)
+    # 300 nodes, three alerts each; one name has "&", "#", "/" and a space, which its
+    # links must carry intact.
+    nodes = [f"dgx-spark-{n:03d}" for n in range(299)] + ["rack 7/#2 & co"]
+    alerts = [
+        alert(name, node=node, severity=severity, fingerprint=f"{n}-{name}")
+        for n, node in enumerate(nodes)
+        for name, severity in (
+            ("HighCPUUsage", "warning"),
+            ("GPUTemperatureCritical", "critical"),
+            ("GPUMemoryHigh", "warning"),
+        )
+    ]
+    post_alerts(app, payload(*alerts))
+    client = app.test_client()
+    page = client.get("/").text
+    assert "900 alerts firing on 300 nodes" in page
+    cards = page.split('<article class="card')[1:]
+    assert len(cards) == 300
+    for card in cards:
+        # One line per card, the critical one; the warnings counted and one click away.
+        assert card.count('class="alertname"') == 1 and "GPUTemperatureCritical" in card
+        assert "1 critical" in card and "2 warning" in card and "and 2 more" in card
+    odd = next(c for c in cards if "rack 7/#2 &amp; co" in c)
+    (more,) = re.findall(r'<p class="more"><a href="([^"]+)"', odd)
+    assert more == "/?node=rack%207%2F%232%20%26%20co"
+    node_page = client.get(more).text
+    assert "3 alerts firing on 1 node" in node_page
+    assert node_page.count('class="alertname"') == 3  # the node's own page lists them all
+    (line,) = re.findall(r'class="alertname" href="([^"]+)"', odd)
+    assert client.get(line).status_code == 200
+
+
 def test_an_empty_bridge_says_so_instead_of_showing_nothing(
     settings: Settings, engine: Engine
 ) -> None:

@@ -16,6 +16,7 @@ from bridge.console.overview import (
     build_health,
     delivery_summary,
     headline,
+    lines_per_card,
     shown_alerts,
 )
 from bridge.console.timefmt import age, local, stamp
@@ -106,6 +107,21 @@ def test_a_card_lists_the_worst_alerts_and_counts_the_rest() -> None:
     assert [(c.severity, c.count) for c in card.counts] == [("critical", 1), ("warning", 7)]
     assert card.lines[0].fact == "87 °C (threshold 85 °C)" and card.lines[0].where == "GPU 0"
     assert len(shown_alerts(alerts, per_card=3)) == 3
+
+
+@pytest.mark.parametrize(
+    ("busy_nodes", "lines"),
+    [(0, 5), (1, 5), (2, 5), (30, 5), (31, 4), (50, 3), (75, 2), (76, 1), (300, 1), (5000, 1)],
+)
+def test_cards_list_fewer_alerts_each_as_more_nodes_fire_but_never_none(
+    busy_nodes: int, lines: int
+) -> None:
+    alerts = [firing(i * 10 + k, f"spark-{i:04d}") for i in range(busy_nodes) for k in range(6)]
+    assert lines_per_card(alerts) == lines
+    assert lines_per_card(alerts, one_node=True) == 500  # a node's own page lists them all
+    cards = build_cards(alerts, [], [], NOW, UTC_ZONE, per_card=lines_per_card(alerts))
+    assert all(len(c.lines) == lines and c.more == 6 - lines for c in cards)
+    assert sum(len(c.lines) for c in cards) <= max(150, busy_nodes)
 
 
 def test_an_alert_without_a_node_gets_a_card_that_says_so() -> None:
