@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from apscheduler.triggers.cron import CronTrigger
+from bridge.cron import crontab_trigger
 
 # How far back to look for a due slot; longer than any sensible period.
 LOOKBACK = timedelta(days=8)
@@ -17,7 +17,7 @@ LOOKBACK = timedelta(days=8)
 
 def latest_slot(cron: str, timezone: str, now: datetime) -> datetime | None:
     """The last fire time of `cron` at or before `now`, in UTC."""
-    trigger = CronTrigger.from_crontab(cron, timezone=ZoneInfo(timezone))
+    trigger = crontab_trigger(cron, timezone)
     previous: datetime | None = None
     cursor = now - LOOKBACK
     found: datetime | None = None

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from apscheduler.triggers.cron import CronTrigger
+from bridge.cron import crontab_trigger
 
 DEFAULT_SCHEDULES = ("0 9 * * *",)
 JOB_PREFIX = "digest:"
@@ -39,7 +39,7 @@ def _validate_cron(index: int, value: object) -> str:
         raise DigestConfigError(f"{where}: longer than {MAX_CRON_CHARS} characters")
     try:
         # The time zone does not change whether an expression is valid.
-        CronTrigger.from_crontab(cron, timezone="UTC")
+        crontab_trigger(cron, "UTC")
     except (ValueError, TypeError) as exc:
         raise DigestConfigError(f"{where}: invalid cron expression {cron!r}: {exc}") from None
     return cron

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
 
+from bridge.cron import crontab_trigger
 from bridge.durations import format_duration
 
 # A runaway expression (every minute) must not flood Alertmanager.
@@ -39,20 +40,8 @@ class RecurrenceError(ValueError):
 
 
 def _trigger(cron: str, timezone: str, end: datetime | None = None) -> CronTrigger:
-    fields = cron.split()
-    if len(fields) != 5:
-        raise RecurrenceError(f"invalid cron expression {cron!r}: need 5 fields, got {len(fields)}")
-    minute, hour, day, month, day_of_week = fields
     try:
-        return CronTrigger(
-            minute=minute,
-            hour=hour,
-            day=day,
-            month=month,
-            day_of_week=day_of_week,
-            timezone=ZoneInfo(timezone),
-            end_date=end,
-        )
+        return crontab_trigger(cron, timezone, end_date=end)
     except (ValueError, TypeError) as exc:
         raise RecurrenceError(f"invalid cron expression {cron!r}: {exc}") from None
 

@@ -364,10 +364,16 @@ def test_schedules_follow_bridge_timezone_and_each_runs_at_its_own_slots(
         "All quiet: no alerts between Fri 27 Nov 09:00 and Sat 28 Nov 09:00"
     )
     assert "(Europe/Berlin)" in texts[-1]
+    # 1-5 is Monday to Friday, as in crontab (APScheduler alone reads it Tuesday to
+    # Saturday): Saturday 17:30 in Berlin has no weekday summary due, Monday's has one.
+    assert run_job(app, clock, at(28, 16, 30)) == 0
+    assert run_job(app, clock, at(30, 16, 30)) == 2  # Monday: Sunday's daily one too
     assert sorted(job_runs(engine)) == [
         ("digest:0 17 * * 1-5", at(27, 16), "ok"),
+        ("digest:0 17 * * 1-5", at(30, 16), "ok"),
         (f"digest:{DAILY}", at(27, 8), "ok"),
         (f"digest:{DAILY}", at(28, 8), "ok"),
+        (f"digest:{DAILY}", at(30, 8), "ok"),
     ]
 
 

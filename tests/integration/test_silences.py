@@ -411,6 +411,33 @@ def test_recurring_window_across_restarts_and_a_dst_change(
     assert body["suppressed"] == 1
 
 
+@pytest.mark.parametrize(
+    ("cron", "weekdays"),
+    [
+        ("0 2 * * 0", {"Sun"}),
+        ("0 2 * * 7", {"Sun"}),
+        ("0 2 * * 1-5", {"Mon", "Tue", "Wed", "Thu", "Fri"}),
+        ("0 2 * * 6,0", {"Sat", "Sun"}),
+        ("0 2 * * */3", {"Sun", "Wed", "Sat"}),
+        ("0 2 * * SUN", {"Sun"}),
+    ],
+)
+def test_a_recurring_window_numbers_weekdays_as_crontab_does(
+    settings: Settings, engine: Engine, cron: str, weekdays: set[str]
+) -> None:
+    """0 and 7 are Sunday, 1 Monday (APScheduler's own numbering starts at Monday = 0)."""
+    clock = Clock(datetime(2027, 3, 1, 12, 0, tzinfo=UTC))  # a Monday
+    app = make(settings, engine, clock=clock, alertmanager_urls=("http://127.0.0.1:1",))
+    recurring = window(duration=None, recurrence={"cron": cron, "duration": "1h"})
+    assert post_window(app, recurring).status_code == 201
+    for day in range(1, 15):
+        clock.now = datetime(2027, 3, 1, 12, 0, tzinfo=UTC) + timedelta(days=day)
+        ctx(app).windows.plan()
+    starts = occurrence_starts(engine)
+    assert {s.strftime("%a") for s in starts} == weekdays, [s.isoformat() for s in starts]
+    assert all(s.hour == 2 for s in starts)
+
+
 def test_listing_filters_by_state_and_node(settings: Settings, engine: Engine) -> None:
     app = make(settings, engine, alertmanager_urls=("http://127.0.0.1:1",))
     post_window(app, window(node="dgx-spark-01"))
