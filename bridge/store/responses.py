@@ -9,7 +9,7 @@ Nothing reads first and writes after.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -125,6 +125,38 @@ def acknowledge_folded(conn: Connection, storm_id: int, by: str, at: datetime, s
         update(_R)
         .where(in_storm, _R.c.acked_at.is_(None))
         .values(acked_by=by[:255], acked_at=at, ack_source=source)
+    )
+
+
+def acknowledge_joiners(
+    conn: Connection, storm_id: int, alert_ids: Sequence[int], now: datetime
+) -> None:
+    """Alerts folding into a storm someone acknowledged already are acknowledged with it,
+    by the same person, from the moment they joined: their page is that acknowledged
+    incident, so nobody is left to acknowledge them, and they never count as
+    acknowledged before they fired."""
+    acked = conn.execute(
+        select(STORM_RESPONSES.c.acked_by, STORM_RESPONSES.c.ack_source).where(
+            STORM_RESPONSES.c.storm_id == storm_id, STORM_RESPONSES.c.acked_at.is_not(None)
+        )
+    ).first()
+    if acked is None or not alert_ids:
+        return
+    joiners = select(ALERTS.c.id, ALERTS.c.starts_at).where(ALERTS.c.id.in_(alert_ids))
+    conn.execute(
+        _insert(conn, _R)
+        .from_select(["alert_id", "starts_at"], joiners)
+        .on_conflict_do_nothing(index_elements=["alert_id", "starts_at"])
+    )
+    current_episode = (
+        select(ALERTS.c.id)
+        .where(ALERTS.c.id == _R.c.alert_id, ALERTS.c.starts_at == _R.c.starts_at)
+        .exists()
+    )
+    conn.execute(
+        update(_R)
+        .where(_R.c.alert_id.in_(alert_ids), current_episode, _R.c.acked_at.is_(None))
+        .values(acked_by=acked.acked_by, acked_at=now, ack_source=acked.ack_source)
     )
 
 

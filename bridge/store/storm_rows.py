@@ -27,6 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from bridge.db.models import ALERTS, DELIVERIES, OPEN_STORM_SQL, STORMS, TRANSITIONS
 from bridge.routing import PAGERDUTY, SLACK
+from bridge.store.responses import acknowledge_joiners
 from bridge.storm_view import FoldedAlert, StormView, most_severe
 from bridge.storms import (
     NORMAL,
@@ -271,6 +272,7 @@ def fold_into_storm(
             try_insert = True  # it ended meanwhile: open a new one
             continue
         _point_at(conn, alert_ids, found.id, open_storm)
+        acknowledge_joiners(conn, found.id, alert_ids, now)
         return _grow(conn, dict(found._mapping), len(alert_ids), severity, channels, now)
     raise RuntimeError(f"could not fold into a storm of {name} after {FOLD_ATTEMPTS} tries")
 

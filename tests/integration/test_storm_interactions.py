@@ -142,6 +142,35 @@ def test_acknowledging_a_storm_sends_one_acknowledge_with_its_key_and_counts_for
     assert stats.acknowledged == NODES - 10
 
 
+def test_alerts_joining_an_acknowledged_storm_count_as_acknowledged_from_when_they_joined(
+    interactive: Settings, engine: Engine, slack: FakeSlack, pagerduty: FakePagerDuty
+) -> None:
+    app, clock, message = storm_of(interactive, engine, slack)
+    assert click(app, slack, message.ts, "ack", user_id="U0JANE").status_code == 200
+    deliver_due(app)
+    acked_at = clock()
+    clock.advance(minutes=3)
+    joined_at = clock()
+    send(app, node_alerts(NODES, 3))  # three more nodes heat up after the acknowledgement
+    deliver_due(app)
+    members = {a["fingerprint"]: a for a in folded(app)}
+    assert len(members) == NODES - 10 + 3
+    joiners = [members[a["fingerprint"]] for a in node_alerts(NODES, 3)]
+    for joiner in joiners:
+        response = joiner["response"]
+        assert response is not None, joiner["fingerprint"]
+        assert response["acked_by"] == "jane.oncall (Slack U0JANE)"
+        assert response["ack_source"] == "slack"
+        assert datetime.fromisoformat(response["acked_at"]) == joined_at
+        assert response["seconds_to_acknowledge"] >= 0
+    earlier = [m for fp, m in members.items() if m not in joiners]
+    assert {datetime.fromisoformat(m["response"]["acked_at"]) for m in earlier} == {acked_at}
+    metrics = app.test_client().get("/metrics").get_data(as_text=True)
+    assert f'alert_bridge_firing_alerts{{acknowledged="true"}} {NODES - 10 + 3}.0' in metrics
+    # One acknowledgement in PagerDuty: the storm's incident, already acknowledged.
+    assert len(pagerduty.acknowledges()) == 1
+
+
 def test_silencing_a_storm_creates_one_window_by_the_slack_user_for_what_was_chosen(
     interactive: Settings, engine: Engine, slack: FakeSlack
 ) -> None:
