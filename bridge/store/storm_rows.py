@@ -204,6 +204,23 @@ STORM_ACK = "storm_ack"
 STORM_ACTS = (STORM_STATE, STORM_ACK)
 
 
+# An act is claimed only after the storm's earlier rows of its channel (the outbox never
+# lets a row overtake an earlier one of its alert and channel), and a refresh may be
+# waiting up to PAGERDUTY_REFRESH for its pacing slot: meanwhile PagerDuty goes on
+# escalating an incident someone acknowledged. What waits goes now, once per act.
+_HURRY_QUEUED = (
+    update(DELIVERIES)
+    .where(
+        DELIVERIES.c.alert_id == bindparam("b_anchor"),
+        DELIVERIES.c.channel == bindparam("b_channel"),
+        DELIVERIES.c.action.in_(STORM_ACTIONS),
+        text("status = 'pending'"),
+        DELIVERIES.c.next_attempt_at > bindparam("b_now"),
+    )
+    .values(next_attempt_at=bindparam("b_now"))
+)
+
+
 def add_storm_act(
     conn: Connection,
     storm: Any,
@@ -213,7 +230,10 @@ def add_storm_act(
     now: datetime,
     note: str | None = None,
 ) -> None:
-    """Queue an act's notification of `storm` (a storms row), due now."""
+    """Queue an act's notification of `storm` (a storms row), due now, with whatever of
+    the storm waits ahead of it on that channel."""
+    queued = {"b_anchor": storm.anchor_alert_id, "b_channel": channel, "b_now": now}
+    conn.execute(_HURRY_QUEUED, queued)
     row = _storm_delivery(dict(storm._mapping), severity, channel, action, now, now)
     if note is not None:
         row["snapshot"]["note"] = note

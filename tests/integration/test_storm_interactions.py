@@ -142,6 +142,38 @@ def test_acknowledging_a_storm_sends_one_acknowledge_with_its_key_and_counts_for
     assert stats.acknowledged == NODES - 10
 
 
+def test_an_acknowledgement_reaches_pagerduty_at_once_even_with_a_refresh_queued(
+    interactive: Settings, engine: Engine, slack: FakeSlack, pagerduty: FakePagerDuty
+) -> None:
+    app, clock, message = storm_of(interactive, engine, slack)
+    send(app, node_alerts(NODES, 2))  # the storm grows: a refresh waits for its slot
+    deliver_due(app)
+    assert len(storm_triggers(pagerduty)) == 1  # the open; the refresh is paced
+    # PagerDuty escalates on its own clock: the click must not wait out the pacing, and
+    # the acknowledgement must not overtake the refresh queued before it either.
+    assert click(app, slack, message.ts, "ack", user_id="U0JANE").status_code == 200
+    deliver_due(app)
+    (ack,) = pagerduty.acknowledges()
+    assert ack["dedup_key"] == storm_key_of(pagerduty)
+    storm_events = [
+        e["event_action"] for e in pagerduty.events if e["dedup_key"] == ack["dedup_key"]
+    ]
+    assert storm_events == ["trigger", "trigger", "acknowledge"]
+    # The Slack message shows it at once as well.
+    assert "Acknowledged by" in blocks(slack, message.ts)
+    # The pacing goes on from there: the next refresh waits its slot again.
+    send(app, node_alerts(NODES + 2, 1))
+    deliver_due(app)
+    assert len(storm_triggers(pagerduty)) == 2
+    clock.advance(seconds=PAGERDUTY_REFRESH.total_seconds() + 1)
+    deliver_due(app)
+    assert len(storm_triggers(pagerduty)) == 3
+
+
+def storm_key_of(pagerduty: FakePagerDuty) -> str:
+    return str(storm_triggers(pagerduty)[0]["dedup_key"])
+
+
 def test_alerts_joining_an_acknowledged_storm_count_as_acknowledged_from_when_they_joined(
     interactive: Settings, engine: Engine, slack: FakeSlack, pagerduty: FakePagerDuty
 ) -> None:
