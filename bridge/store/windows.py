@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bridge.db.models import OccurrenceRow, WindowRow
@@ -141,6 +141,17 @@ def expire_window(conn: Connection, window_id: str, now: datetime) -> bool:
         .values(sync_state="expiring", sync_claimed_until=None)
     )
     return True
+
+
+def sync_state_counts(conn: Connection, now: datetime) -> dict[str, int]:
+    """Occurrences that have not ended (or still have a silence to expire), by sync state."""
+    live = or_(OccurrenceRow.ends_at > now, OccurrenceRow.sync_state == "expiring")
+    rows = conn.execute(
+        select(OccurrenceRow.sync_state, func.count())
+        .where(live)
+        .group_by(OccurrenceRow.sync_state)
+    )
+    return {state: int(count) for state, count in rows}
 
 
 def claim_sync(

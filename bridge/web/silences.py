@@ -6,14 +6,30 @@ import json
 from datetime import timedelta
 
 from flask import Blueprint, Response, jsonify, request
+from flask.sansio.blueprints import BlueprintSetupState
 
+from bridge.silences.metrics import WindowSyncCollector
 from bridge.silences.model import WindowError, parse_window
+from bridge.store.windows import sync_state_counts
 from bridge.web.auth import bearer_token, token_matches
-from bridge.web.context import bridge_context
+from bridge.web.context import bridge_context, services_of
 from bridge.web.errors import json_error
 from bridge.web.read_auth import refuse_read
 
 blueprint = Blueprint("silences", __name__)
+
+
+@blueprint.record_once
+def _watch_window_sync(state: BlueprintSetupState) -> None:
+    """Window sync states in /metrics, registered once per app with its own registry."""
+    ctx = services_of(state.app)  # type: ignore[arg-type]
+
+    def read() -> dict[str, int]:
+        with ctx.store.read() as conn:
+            return sync_state_counts(conn, ctx.clock())
+
+    ctx.metrics.registry.register(WindowSyncCollector(read))
+
 
 STATES = ("pending", "active", "expired")
 

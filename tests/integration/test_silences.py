@@ -26,6 +26,7 @@ from tests.support.clock import Clock
 from tests.support.payloads import alert, payload, resolved
 from tests.support.peers import PeerVersions
 from tests.support.procs import Proc, free_port, wait_until
+from tests.support.scrape import window_occurrences
 from tests.support.stack_procs import am_silences, start_alertmanager
 
 TOKEN = "api-token-for-tests-0123456789abcdef"
@@ -436,6 +437,19 @@ def test_a_recurring_window_numbers_weekdays_as_crontab_does(
     starts = occurrence_starts(engine)
     assert {s.strftime("%a") for s in starts} == weekdays, [s.isoformat() for s in starts]
     assert all(s.hour == 2 for s in starts)
+
+
+def test_metrics_count_live_occurrences_by_sync_state_and_forget_ended_ones(
+    settings: Settings, engine: Engine
+) -> None:
+    clock = Clock(datetime(2027, 3, 1, 12, 0, tzinfo=UTC))
+    app = make(settings, engine, clock=clock, alertmanager_urls=("http://127.0.0.1:1",))
+    empty = {"pending": 0, "synced": 0, "refused": 0, "invalid": 0, "expiring": 0}
+    assert window_occurrences(app) == empty  # every state reads 0, none is absent
+    assert post_window(app, window()).status_code == 201  # Alertmanager unreachable
+    assert window_occurrences(app) == empty | {"pending": 1}
+    clock.now += timedelta(hours=2, seconds=1)  # the window is over
+    assert window_occurrences(app) == empty
 
 
 def test_listing_filters_by_state_and_node(settings: Settings, engine: Engine) -> None:

@@ -25,6 +25,7 @@ from tests.support.am_snapshot import Matcher, SnapshotSilence, write_silences_s
 from tests.support.bridge_app import ctx
 from tests.support.peers import PeerVersions
 from tests.support.procs import Proc, free_port
+from tests.support.scrape import window_occurrences
 from tests.support.stack_procs import am_silences, start_alertmanager
 
 pytestmark = pytest.mark.slow
@@ -184,6 +185,14 @@ def test_a_recurring_window_over_the_silence_limit_is_shown_refused_then_synced(
     # One error line per refused occurrence, not one per retry.
     errors = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert len(errors) == refused, [r.getMessage() for r in errors]
+    # And in /metrics, for MaintenanceWindowNotSynced to page on.
+    assert window_occurrences(app) == {
+        "pending": 0,
+        "synced": LIMIT,
+        "refused": refused,
+        "invalid": 0,
+        "expiring": 0,
+    }
 
     # The operator raises the limit (a restart keeps the silences): the retries get through.
     with start_alertmanager(config, tmp_path, port, peers=peer_versions) as am:
@@ -192,3 +201,5 @@ def test_a_recurring_window_over_the_silence_limit_is_shown_refused_then_synced(
         assert body["sync"]["state"] == "synced", body["sync"]
         assert len(am_silences(am.url)) == len(states)
     assert set(_occurrence_states(engine)) == {"synced"}
+    assert window_occurrences(app)["refused"] == 0
+    assert window_occurrences(app)["synced"] == len(states)
