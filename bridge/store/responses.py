@@ -129,18 +129,13 @@ def acknowledge_folded(conn: Connection, storm_id: int, by: str, at: datetime, s
 
 
 def acknowledge_joiners(
-    conn: Connection, storm_id: int, alert_ids: Sequence[int], now: datetime
+    conn: Connection, alert_ids: Sequence[int], by: str, source: str | None, now: datetime
 ) -> None:
-    """Alerts folding into a storm someone acknowledged already are acknowledged with it,
-    by the same person, from the moment they joined: their page is that acknowledged
+    """Alerts folding into a storm someone acknowledged already (`by`, from `source`) are
+    acknowledged with it, from the moment they joined: their page is that acknowledged
     incident, so nobody is left to acknowledge them, and they never count as
     acknowledged before they fired."""
-    acked = conn.execute(
-        select(STORM_RESPONSES.c.acked_by, STORM_RESPONSES.c.ack_source).where(
-            STORM_RESPONSES.c.storm_id == storm_id, STORM_RESPONSES.c.acked_at.is_not(None)
-        )
-    ).first()
-    if acked is None or not alert_ids:
+    if not alert_ids:
         return
     joiners = select(ALERTS.c.id, ALERTS.c.starts_at).where(ALERTS.c.id.in_(alert_ids))
     conn.execute(
@@ -156,7 +151,7 @@ def acknowledge_joiners(
     conn.execute(
         update(_R)
         .where(_R.c.alert_id.in_(alert_ids), current_episode, _R.c.acked_at.is_(None))
-        .values(acked_by=acked.acked_by, acked_at=now, ack_source=acked.ack_source)
+        .values(acked_by=by[:255], acked_at=now, ack_source=source)
     )
 
 

@@ -25,7 +25,14 @@ from typing import Any
 from sqlalchemy import Connection, Insert, Integer, bindparam, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from bridge.db.models import ALERTS, DELIVERIES, OPEN_STORM_SQL, STORMS, TRANSITIONS
+from bridge.db.models import (
+    ALERTS,
+    DELIVERIES,
+    OPEN_STORM_SQL,
+    STORM_RESPONSES,
+    STORMS,
+    TRANSITIONS,
+)
 from bridge.routing import PAGERDUTY, SLACK
 from bridge.store.responses import acknowledge_joiners
 from bridge.storm_view import FoldedAlert, StormView, most_severe
@@ -77,10 +84,17 @@ _LAST_END_OF_NAME = (
 # open storm, and when its last storm ended (a storm's changes do not count after it).
 _NAME_STATE = select(_CHANGES_SINCE, _OPEN_OF_NAME, _LAST_END_OF_NAME)
 _NAME_CHANGES = select(_CHANGES_SINCE)
-_OPEN_STORM = select(STORMS).where(_S.alertname == bindparam("name"), _IS_OPEN)
+# With who acknowledged it, if anyone did: alerts joining then are acknowledged with it
+# (read in the same statement: this runs for every firing that folds).
+_OPEN_STORM = (
+    select(STORMS, STORM_RESPONSES.c.acked_by, STORM_RESPONSES.c.ack_source)
+    .outerjoin(STORM_RESPONSES, STORM_RESPONSES.c.storm_id == _S.id)
+    .where(_S.alertname == bindparam("name"), _IS_OPEN)
+)
 _STORM_ANY = select(STORMS).where(_S.id == bindparam("id"))
 _STORM_ANY_PG = _STORM_ANY.with_for_update()
-_OPEN_STORM_PG = _OPEN_STORM.with_for_update()
+# The storm's row only: PostgreSQL locks no row of an outer join's nullable side.
+_OPEN_STORM_PG = _OPEN_STORM.with_for_update(of=STORMS)
 
 
 @dataclass(frozen=True)
@@ -292,7 +306,8 @@ def fold_into_storm(
             try_insert = True  # it ended meanwhile: open a new one
             continue
         _point_at(conn, alert_ids, found.id, open_storm)
-        acknowledge_joiners(conn, found.id, alert_ids, now)
+        if found.acked_by is not None:
+            acknowledge_joiners(conn, alert_ids, found.acked_by, found.ack_source, now)
         return _grow(conn, dict(found._mapping), len(alert_ids), severity, channels, now)
     raise RuntimeError(f"could not fold into a storm of {name} after {FOLD_ATTEMPTS} tries")
 
