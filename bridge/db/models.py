@@ -80,6 +80,10 @@ class AlertRow(Base):
     labels: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     annotations: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     generator_url: Mapped[str] = mapped_column(Text, default="")
+    # The externalURL of the Alertmanager whose webhook last carried it (NULL: none since
+    # this column exists, or only reconciliation did): reconciliation resolves an alert
+    # only when an Alertmanager it reads is known to send for that URL.
+    sender: Mapped[str | None] = mapped_column(Text, nullable=True)
     # Channels the current episode's firing was sent to; its resolve goes there too.
     channels: Mapped[list[str]] = mapped_column(JSON, default=list)
     notified: Mapped[bool] = mapped_column(Boolean, default=False)

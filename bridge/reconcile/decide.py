@@ -8,7 +8,11 @@ Never a false resolve:
   Alertmanager relearns them), and either breaks the count of consecutive absences;
 - an alert listed by any Alertmanager is firing, whatever its state there;
 - an alert must be absent in two consecutive rounds, and a webhook that brought news
-  of it since the round began cancels its absence.
+  of it since the round began cancels its absence;
+- an alert's absence counts only if an Alertmanager the bridge reads speaks for the one
+  that sent it: one that sends to the bridge but is missing from BRIDGE_ALERTMANAGER_URL
+  lists its alerts to nobody the bridge asks, and they would all be resolved a minute
+  after they paged.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from bridge.reconcile.model import (
     REASON_SILENCED,
     SILENCED,
     SUPPRESSED,
+    UNREAD_NOTE,
     AmAlert,
     AmAnswer,
     AmFailure,
@@ -39,6 +44,7 @@ from bridge.reconcile.model import (
     Plan,
     Resolve,
 )
+from bridge.textsafe import one_line
 
 # Rounds an alert must be missing (firing in the bridge) or unknown (active in
 # Alertmanager) before the bridge acts on it.
@@ -135,6 +141,27 @@ def _seen(
     )
 
 
+def vouched_senders(
+    firing: Sequence[BridgeAlert],
+    listed: Mapping[str, Listed],
+    by_labels: Mapping[str, str],
+    previous: Mapping[str, Observation],
+) -> frozenset[str]:
+    """The senders (externalURL) whose alerts the Alertmanagers read list, now or in an
+    earlier round: their alerts' absence means something. A sender none of them ever
+    listed an alert of is an Alertmanager the bridge does not read."""
+    return frozenset(
+        a.sender
+        for a in firing
+        if a.sender
+        and (
+            a.fingerprint in listed
+            or a.fingerprint in by_labels
+            or previous.get(a.fingerprint, Observation()).seen_at is not None
+        )
+    )
+
+
 def decide_round(
     *,
     answers: Sequence[AmAnswer | AmFailure],
@@ -166,6 +193,8 @@ def decide_round(
     firing_now = {a.fingerprint for a in firing}
     # A webhook without fingerprints gave the bridge a hash of the labels as the key.
     by_labels = {labels_fingerprint(x.alert.labels): fp for fp, x in merged.items()}
+    vouched = vouched_senders(firing, merged, by_labels, previous)
+    unvouched: set[str] = set()
     for alert in firing:
         if alert.fingerprint in merged:
             continue
@@ -182,6 +211,9 @@ def decide_round(
         absent = replace(seen, state=ABSENT, absent_rounds=seen.absent_rounds + 1)
         observations[alert.fingerprint] = absent
         if absent.absent_rounds >= ROUNDS_TO_CONCLUDE:
+            if alert.sender and alert.sender not in vouched:
+                unvouched.add(alert.sender)  # its Alertmanager is not among those read
+                continue
             kind, reason = resolve_reason(seen)
             resolves.append(Resolve(alert, kind, reason))
 
@@ -198,4 +230,8 @@ def decide_round(
         if urgent or unknown >= ROUNDS_TO_CONCLUDE:
             additions.append(am_alert)
     detail = f"{len(merged)} alert(s) listed by {len(answers)} Alertmanager(s)"
-    return Plan(OK, detail, tuple(resolves), tuple(additions), observations)
+    if unvouched:
+        detail += "; " + UNREAD_NOTE + ", ".join(sorted(one_line(u) for u in unvouched))
+    return Plan(
+        OK, detail, tuple(resolves), tuple(additions), observations, tuple(sorted(unvouched))
+    )

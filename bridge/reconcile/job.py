@@ -25,6 +25,7 @@ from bridge.reconcile.model import ERROR, OK, AmAlert, Observation, Plan, Resolv
 from bridge.services import Services
 from bridge.store.alert_rows import InsertRace
 from bridge.store.ingest import ingest
+from bridge.textsafe import one_line
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,7 @@ class Reconciler:
         self._session = session or requests.Session()
         self._urgent = threading.Event()
         self._last_failure: str | None = None  # the reason last logged as a WARNING
+        self._last_unvouched: tuple[str, ...] = ()  # the senders last warned about
         self.run_soon: Callable[[], None] = lambda: None
 
     def request(self) -> None:
@@ -239,6 +241,15 @@ class Reconciler:
             log.info("reconcile: rounds conclude again (%s)", plan.detail)
             self._last_failure = None
         metrics.last_success.set(now.timestamp())
+        if plan.unvouched != self._last_unvouched:
+            if plan.unvouched:
+                log.warning(
+                    "reconcile: alerts sent by Alertmanager(s) that are not in "
+                    "BRIDGE_ALERTMANAGER_URL are gone from every listing the bridge reads; "
+                    "left firing, not resolved (add those Alertmanagers' API URLs): %s",
+                    ", ".join(one_line(u) for u in plan.unvouched),
+                )
+            self._last_unvouched = plan.unvouched
         for r in resolved:
             metrics.resolves.labels(r.kind).inc()
             name = r.alert.labels.get("alertname", "")

@@ -22,6 +22,10 @@ FAILED = "failed"  # an Alertmanager failed, timed out or answered oddly
 GRACE = "grace"  # an Alertmanager restarted less than BRIDGE_RECONCILE_GRACE ago
 ERROR = "error"  # the bridge's own side failed (database)
 
+# How a round's detail names the senders whose alerts it left alone (decide.vouched_senders);
+# the console shows the line as a warning.
+UNREAD_NOTE = "alerts sent by Alertmanager(s) not in BRIDGE_ALERTMANAGER_URL left alone: "
+
 # Resolve reasons, as /metrics labels them.
 REASON_SILENCED = "silenced"
 REASON_INHIBITED = "inhibited"
@@ -78,6 +82,8 @@ class BridgeAlert:
     labels: dict[str, str]
     annotations: dict[str, str]
     generator_url: str
+    # The externalURL of the Alertmanager whose webhook last carried it (None: unknown).
+    sender: str | None = None
 
 
 @dataclass(frozen=True)
@@ -110,3 +116,6 @@ class Plan:
     resolves: tuple[Resolve, ...] = ()
     additions: tuple[AmAlert, ...] = ()
     observations: dict[str, Observation] = field(default_factory=dict)
+    # Senders (externalURL) of alerts gone from every listing that no Alertmanager read
+    # speaks for: those alerts are left alone (see decide.vouched_senders).
+    unvouched: tuple[str, ...] = ()

@@ -102,6 +102,7 @@ def firing_alerts(conn: Connection, routing: Routing) -> list[BridgeAlert]:
             AlertRow.labels,
             AlertRow.annotations,
             AlertRow.generator_url,
+            AlertRow.sender,
         ).where(AlertRow.status == "firing")
     )
     return [
@@ -112,6 +113,7 @@ def firing_alerts(conn: Connection, routing: Routing) -> list[BridgeAlert]:
             r.labels or {},
             r.annotations or {},
             r.generator_url or "",
+            r.sender,
         )
         for r in rows
         if r.fingerprint != watchdog.FINGERPRINT

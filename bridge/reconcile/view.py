@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from bridge.durations import format_duration
-from bridge.reconcile.model import ABSENT, GRACE, OK, SUPPRESSED
+from bridge.reconcile.model import ABSENT, GRACE, OK, SUPPRESSED, UNREAD_NOTE
 
 # Rounds in a row that concluded nothing before the console shows it as bad (not a blip).
 FAILURES_BAD = 3
@@ -54,6 +54,10 @@ def health_line(
         return "warn", "no round yet"
     ago = format_duration(max(0.0, (now - status["last_round_at"]).total_seconds()))
     if status["last_outcome"] == OK:
+        detail = status["last_detail"] or ""
+        if UNREAD_NOTE in detail:
+            unread = detail[detail.index(UNREAD_NOTE) :]
+            return "warn", f"in step with the Alertmanagers read (last round {ago} ago); {unread}"
         return "ok", f"in step with Alertmanager (last round {ago} ago)"
     if status["last_outcome"] == GRACE and not status["failures"]:
         return (

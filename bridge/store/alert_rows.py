@@ -46,6 +46,7 @@ _MUTABLE = (
     "labels",
     "annotations",
     "generator_url",
+    "sender",
     "channels",
     "notified",
     "last_seen_at",

@@ -77,7 +77,8 @@ def ingest_many(
     if not any(ordered):
         return [_result(len(alerts), [], [], 0) for alerts in ordered]
     stored = lock_rows(conn, list({a.fingerprint for alerts in ordered for a in alerts}))
-    decided = decide_all(conn, ordered, stored, routing, now, limits, storm)
+    senders = [p.external_url for p in payloads]
+    decided = decide_all(conn, ordered, stored, routing, now, limits, storm, senders)
     ids = write_rows(conn, decided.rows, stored)
     changes = decided.changes
     notifications = _fold_storms(conn, changes, ids, decided.storms, now)

@@ -76,9 +76,11 @@ def decide_all(
     now: datetime,
     limits: FlapLimits | None,
     storm: StormLimits,
+    senders: Sequence[str] = (),
 ) -> Decided:
     """Decide every alert of `ordered` (per payload, in order), as if each payload had been
-    ingested after the one before it. `stored`: the known alerts' rows, locked."""
+    ingested after the one before it. `stored`: the known alerts' rows, locked; `senders`:
+    each payload's externalURL ('' for reconciliation's own payloads, which name nobody)."""
     unique = {a.fingerprint: a for alerts in ordered for a in alerts}
     rows: dict[str, Row] = {
         fp: stored[fp] if fp in stored else unseen_row(alert, now) for fp, alert in unique.items()
@@ -117,6 +119,9 @@ def decide_all(
                 )
             )
             seen = {"received_count": row["received_count"] + 1, "last_seen_at": now}
+            sender = senders[index] if index < len(senders) else ""
+            if sender:
+                seen["sender"] = sender
             if decision.action is Action.IGNORE:
                 rows[alert.fingerprint] = {
                     **row,

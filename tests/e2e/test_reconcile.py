@@ -305,6 +305,41 @@ def test_ha_pair_with_one_alertmanager_down_concludes_no_resolve_from_the_other(
         assert entry is not None and entry["status"] == "firing"
 
 
+def test_an_alertmanager_missing_from_the_bridges_list_gets_no_resolve_it_never_sent(
+    start_live: StartLive,
+) -> None:
+    """The second Alertmanager sends to the bridge but is not in BRIDGE_ALERTMANAGER_URL:
+    its alerts are listed to nobody the bridge reads. They stay firing (before: resolved a
+    minute after they paged), the console says why, and its own resolve still closes them."""
+    with start_live(alertmanagers=2, unread=1) as live:
+        read, unread = gpu_hot(3), gpu_hot(4)
+        post_alerts(live.am_urls[:1], [read])
+        post_alerts(live.am_urls[1:], [unread])
+        read_fp = am_fingerprint(live.am_urls[0], read)
+        unread_fp = am_fingerprint(live.am_urls[1], unread)
+        wait_paged(live, read_fp)
+        wait_paged(live, unread_fp)
+        wait_rounds(live, "ok", 4)
+        assert pd_actions(live.pagerduty, unread_fp) == ["trigger"]
+        entry = bridge_alert(live.bridge.url, unread_fp)
+        assert entry is not None and entry["status"] == "firing"
+        page = requests.get(f"{live.bridge.url}/", timeout=10).text
+        assert "not in BRIDGE_ALERTMANAGER_URL left alone" in page
+        # The Alertmanager the bridge reads is still converged with: silenced, then resolved.
+        am_silence(live.am_urls[0], read.node)
+        wait_muted_in_bridge(live, read_fp, "silenced")
+        post_alerts(live.am_urls[:1], [read], resolved=True)
+        assert_resolved_saying(live, read, read_fp, "resolved while silenced by")
+        # The unread one's own resolve closes its alert, as it always did.
+        post_alerts(live.am_urls[1:], [unread], resolved=True)
+        wait_until(
+            lambda: pd_actions(live.pagerduty, unread_fp) == ["trigger", "resolve"],
+            timeout=WAIT,
+            what="the unread Alertmanager's own resolve",
+            procs=[live.bridge],
+        )
+
+
 def test_the_bridges_own_dead_mans_page_is_never_resolved_by_reconciliation(
     start_live: StartLive,
 ) -> None:

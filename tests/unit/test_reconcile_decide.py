@@ -225,3 +225,67 @@ def test_an_alert_a_webhook_sent_without_fingerprint_is_matched_by_its_labels() 
     plan = decide([answer(listed)], [firing(key)], {key: Observation(ABSENT, absent_rounds=1)})
     assert plan.resolves == () and plan.additions == ()
     assert plan.observations[key].muted == "silenced"
+
+
+# -- who sent it: an Alertmanager the bridge does not read ------------------------------------
+
+SENT_BY_A, SENT_BY_X = "https://am-a.example:9444", "http://am-x.example:9093"
+
+
+def sent(fp: str, sender: str | None) -> BridgeAlert:
+    return BridgeAlert(
+        fp, EPISODE, NOW - timedelta(minutes=10), {"alertname": "HighCPUUsage"}, {}, "", sender
+    )
+
+
+GONE = Observation(ABSENT, absent_rounds=1)  # absent once, never listed
+LISTED_THEN_GONE = Observation(ABSENT, absent_rounds=1, seen_at=EPISODE + timedelta(minutes=1))
+
+
+@pytest.mark.parametrize(
+    ("bridge", "previous", "listed", "resolved", "unvouched"),
+    [
+        # Never listed, and nothing its Alertmanager sent ever was: not one the bridge reads.
+        ([sent("x1", SENT_BY_X)], {"x1": GONE}, [], [], [SENT_BY_X]),
+        # Listed before (silenced, then resolved while silenced): its own listing vouches.
+        ([sent("a1", SENT_BY_A)], {"a1": LISTED_THEN_GONE}, [], ["a1"], []),
+        # Another alert of the same sender is listed now: that Alertmanager is read.
+        ([sent("a1", SENT_BY_A), sent("a2", SENT_BY_A)], {"a1": GONE}, ["a2"], ["a1"], []),
+        # ... or was listed before.
+        (
+            [sent("a1", SENT_BY_A), sent("a2", SENT_BY_A)],
+            {"a1": GONE, "a2": LISTED_THEN_GONE},
+            [],
+            ["a1", "a2"],
+            [],
+        ),
+        # A listed alert of another sender vouches for nobody else.
+        ([sent("x1", SENT_BY_X), sent("a2", SENT_BY_A)], {"x1": GONE}, ["a2"], [], [SENT_BY_X]),
+        # Sender unknown (stored before senders were, or brought by reconciliation itself):
+        # as before.
+        ([sent("o1", None)], {"o1": GONE}, [], ["o1"], []),
+    ],
+    ids=[
+        "unread-alertmanager",
+        "itself-listed-before",
+        "sibling-listed-now",
+        "sibling-listed-before",
+        "other-sender-listed",
+        "sender-unknown",
+    ],
+)
+def test_an_absence_counts_only_when_an_alertmanager_read_speaks_for_its_sender(
+    bridge: list[BridgeAlert],
+    previous: dict[str, Observation],
+    listed: list[str],
+    resolved: list[str],
+    unvouched: list[str],
+) -> None:
+    plan = decide([answer(*(am(fp) for fp in listed))], bridge, previous)
+    assert plan.outcome == OK
+    assert sorted(r.alert.fingerprint for r in plan.resolves) == resolved
+    assert list(plan.unvouched) == unvouched
+    if unvouched:
+        assert "not in BRIDGE_ALERTMANAGER_URL left alone: " + SENT_BY_X in plan.detail
+        # Still counted absent: once the operator adds it, nothing starts over.
+        assert plan.observations["x1"].absent_rounds == 2
