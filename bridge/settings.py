@@ -15,8 +15,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bridge.client_address import Network, parse_trusted_proxies
 from bridge.durations import DurationError, parse_duration
-from bridge.web.client_address import Network, parse_trusted_proxies
 
 # PagerDuty Events API v2 integration ("routing") keys are 32 characters.
 # https://developer.pagerduty.com/docs/events-api-v2/trigger-events/
@@ -135,7 +135,7 @@ class Settings:
     reconcile_interval_seconds: float = 60.0
     reconcile_grace_seconds: float = 300.0
     alertmanager_receivers: tuple[str, ...] = DEFAULT_RECEIVERS
-    # Reverse proxies whose X-Forwarded-For names the client (bridge/web/client_address.py);
+    # Reverse proxies whose X-Forwarded-For names the client (bridge/client_address.py);
     # empty: the connection's peer is the client.
     trusted_proxies: tuple[Network, ...] = ()
 

@@ -25,6 +25,7 @@ from flask.sansio.blueprints import BlueprintSetupState
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.wrappers import Response as BaseResponse
 
+from bridge.client_address import client_address
 from bridge.console import access
 from bridge.console import facts as facts_of
 from bridge.console.alert_page import build_alert_page
@@ -47,7 +48,6 @@ from bridge.routing import CHANNELS
 from bridge.silences.model import WindowError, parse_window
 from bridge.store import read_model
 from bridge.store.outbox import outbox_depth
-from bridge.web.client_address import client_address
 from bridge.web.context import bridge_context, delivery_link, services_of
 
 blueprint = Blueprint(

@@ -3,7 +3,7 @@
 Both are decisions on values the caller passes (the client's address, the time): no I/O.
 They live in the process, so each replica throttles on its own; that still bounds a
 guesser to a few tries an hour per replica once the wait reaches its cap. The client is
-the address the trusted proxies name (bridge/web/client_address.py): behind a proxy the
+the address the trusted proxies name (bridge/client_address.py): behind a proxy the
 bridge is not told to trust, every client has the proxy's address and the backoff holds
 everyone alike.
 """

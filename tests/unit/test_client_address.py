@@ -1,11 +1,11 @@
-"""The client's address through trusted reverse proxies (bridge/web/client_address.py)."""
+"""The client's address through trusted reverse proxies (bridge/client_address.py)."""
 
 from __future__ import annotations
 
 import pytest
 
+from bridge.client_address import client_address, parse_trusted_proxies
 from bridge.settings import SettingsError, load_settings
-from bridge.web.client_address import client_address, parse_trusted_proxies
 
 PROXY = "172.30.95.10"
 TRUSTED = parse_trusted_proxies(f"{PROXY}, 10.1.0.0/16, fd00::/8")
