@@ -9,6 +9,8 @@ admin endpoint moved into the test's folder."""
 
 from __future__ import annotations
 
+import functools
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +18,7 @@ import pytest
 import requests
 
 from tests.stack.helpers import find_tool
-from tests.support.procs import REPO_ROOT, Proc, free_port, spawn, wait_until
+from tests.support.procs import REPO_ROOT, Proc, ProcessDiedError, free_port, spawn, wait_until
 from tests.support.stack_procs import start_alertmanager, start_prometheus
 from tests.support.webhook_recorder import WebhookRecorder
 
@@ -57,6 +59,44 @@ class Stack:
         return f"https://localhost:{self.ports[fixed_port]}{path}"
 
 
+# Caddy listens on ports picked a moment before (free_port): another process may take one
+# meanwhile. Caddy then exits at once saying so, and is started again on new ports.
+START_ATTEMPTS = 3
+PORT_TAKEN = "address already in use"
+
+
+def _start_caddy(tmp_path: Path, upstreams: dict[str, str]) -> tuple[Proc, dict[int, int]]:
+    for attempt in range(1, START_ATTEMPTS + 1):
+        ports = {port: free_port() for port in (9443, 9444, 3443, 9445, 8080)}
+        caddyfile = _caddyfile_for_this_machine(tmp_path, ports, upstreams)
+        argv = [find_tool("caddy"), "run", "--config", str(caddyfile), "--adapter", "caddyfile"]
+        caddy = spawn(Proc, f"caddy-{attempt}", argv, tmp_path, url="")
+        root = tmp_path / "caddy" / "pki" / "authorities" / "local" / "root.crt"
+        try:
+            wait_until(
+                functools.partial(_up, root, ports[9443]),
+                timeout=30,
+                what="Caddy's internal CA and its listeners",
+                procs=[caddy],
+            )
+            return caddy, ports
+        except ProcessDiedError:
+            taken = PORT_TAKEN in caddy.log_path.read_text(encoding="utf-8", errors="replace")
+            caddy.stop()
+            if not taken or attempt == START_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _up(root: Path, port: int) -> bool:
+    """Caddy made its CA and listens (it binds every site's port in one go)."""
+    if not root.is_file():
+        return False
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(1)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
 @pytest.fixture
 def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     prom_port, am_port = free_port(), free_port()
@@ -65,23 +105,18 @@ def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     (config / "prometheus.yml").write_text("global:\n  scrape_interval: 15s\n")
     am_config = tmp_path / "am.yml"
     am_config.write_text("route:\n  receiver: nowhere\nreceivers:\n  - name: nowhere\n")
-    ports = {port: free_port() for port in (9443, 9444, 3443, 9445, 8080)}
     with (
         start_prometheus(config, tmp_path, prom_port, ["--web.enable-admin-api"]) as prom,
         start_alertmanager(am_config, tmp_path, am_port) as am,
         WebhookRecorder() as recorder,
     ):
         recorder_address = recorder.url.removeprefix("http://").rstrip("/")
-        caddyfile = _caddyfile_for_this_machine(
-            tmp_path,
-            ports,
-            {
-                "prometheus:9090": f"127.0.0.1:{prom_port}",
-                "alertmanager:9093": f"127.0.0.1:{am_port}",
-                "grafana:3000": recorder_address,
-                "alert-bridge:9095": recorder_address,
-            },
-        )
+        upstreams = {
+            "prometheus:9090": f"127.0.0.1:{prom_port}",
+            "alertmanager:9093": f"127.0.0.1:{am_port}",
+            "grafana:3000": recorder_address,
+            "alert-bridge:9095": recorder_address,
+        }
         for name, value in {
             "MONITORING_HOST": "localhost",
             "PROXY_TLS": "internal",
@@ -90,10 +125,9 @@ def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
             "PROXY_USERS_FILE": str(REPO_ROOT / "secrets" / "proxy-users.example"),
         }.items():
             monkeypatch.setenv(name, value)
-        argv = [find_tool("caddy"), "run", "--config", str(caddyfile), "--adapter", "caddyfile"]
-        with spawn(Proc, "caddy", argv, tmp_path, url="") as caddy:
+        caddy, ports = _start_caddy(tmp_path, upstreams)
+        with caddy:
             root = tmp_path / "caddy" / "pki" / "authorities" / "local" / "root.crt"
-            wait_until(root.is_file, timeout=30, what="Caddy's internal CA", procs=[caddy])
             monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(root))
             result = Stack(prom, am, recorder, ports)
             wait_until(
