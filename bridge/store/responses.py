@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, Connection, Table, and_, func, or_, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bridge.db.models import ALERTS, INTERACTIONS, RESPONSES, STORM_RESPONSES, STORMS
@@ -106,26 +106,7 @@ def acknowledge(conn: Connection, ref: Ref, by: str, at: datetime, source: str) 
 def acknowledge_folded(conn: Connection, storm_id: int, by: str, at: datetime, source: str) -> None:
     """A storm's acknowledgement counts for the current episode of each alert folded
     into it (who, when, time to acknowledge), where nobody acknowledged it before."""
-    folded = select(ALERTS.c.id, ALERTS.c.starts_at).where(ALERTS.c.storm_id == storm_id)
-    conn.execute(
-        _insert(conn, _R)
-        .from_select(["alert_id", "starts_at"], folded)
-        .on_conflict_do_nothing(index_elements=["alert_id", "starts_at"])
-    )
-    in_storm = (
-        select(ALERTS.c.id)
-        .where(
-            ALERTS.c.storm_id == storm_id,
-            ALERTS.c.id == _R.c.alert_id,
-            ALERTS.c.starts_at == _R.c.starts_at,
-        )
-        .exists()
-    )
-    conn.execute(
-        update(_R)
-        .where(in_storm, _R.c.acked_at.is_(None))
-        .values(acked_by=by[:255], acked_at=at, ack_source=source)
-    )
+    _acknowledge_current_episodes(conn, ALERTS.c.storm_id == storm_id, None, by, at, source)
 
 
 def acknowledge_joiners(
@@ -135,23 +116,38 @@ def acknowledge_joiners(
     acknowledged with it, from the moment they joined: their page is that acknowledged
     incident, so nobody is left to acknowledge them, and they never count as
     acknowledged before they fired."""
-    if not alert_ids:
-        return
-    joiners = select(ALERTS.c.id, ALERTS.c.starts_at).where(ALERTS.c.id.in_(alert_ids))
+    if alert_ids:
+        ids = list(alert_ids)
+        _acknowledge_current_episodes(conn, ALERTS.c.id.in_(ids), ids, by, now, source)
+
+
+def _acknowledge_current_episodes(
+    conn: Connection,
+    which: ColumnElement[bool],
+    alert_ids: list[int] | None,
+    by: str,
+    at: datetime,
+    source: str | None,
+) -> None:
+    """The current episode of each alert `which` selects is acknowledged, where nobody
+    acknowledged it first. `alert_ids`, when known, narrows the update by its index (the
+    folding path runs it for every firing that joins an acknowledged storm)."""
+    episodes = select(ALERTS.c.id, ALERTS.c.starts_at).where(which)
     conn.execute(
         _insert(conn, _R)
-        .from_select(["alert_id", "starts_at"], joiners)
+        .from_select(["alert_id", "starts_at"], episodes)
         .on_conflict_do_nothing(index_elements=["alert_id", "starts_at"])
     )
     current_episode = (
         select(ALERTS.c.id)
-        .where(ALERTS.c.id == _R.c.alert_id, ALERTS.c.starts_at == _R.c.starts_at)
+        .where(which, ALERTS.c.id == _R.c.alert_id, ALERTS.c.starts_at == _R.c.starts_at)
         .exists()
     )
+    narrowed = _R.c.alert_id.in_(alert_ids) if alert_ids is not None else true()
     conn.execute(
         update(_R)
-        .where(_R.c.alert_id.in_(alert_ids), current_episode, _R.c.acked_at.is_(None))
-        .values(acked_by=by[:255], acked_at=now, ack_source=source)
+        .where(narrowed, current_episode, _R.c.acked_at.is_(None))
+        .values(acked_by=by[:255], acked_at=at, ack_source=source)
     )
 
 
